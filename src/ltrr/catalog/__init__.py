@@ -1,0 +1,1 @@
+"""The catalog: the entity model, its validation, and loaders for every supported source."""
