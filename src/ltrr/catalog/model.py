@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
@@ -53,7 +53,9 @@ def _attribute(name: str, value: object, config: CatalogConfig) -> dict[str, flo
                     f"weight of {key!r} must be a number, got {_type_name(weight)}", field=field
                 )
             if not 0.0 <= float(weight) <= 1.0:
-                raise CatalogError(f"weight of {key!r} must be in [0, 1], got {weight}", field=field)
+                raise CatalogError(
+                    f"weight of {key!r} must be in [0, 1], got {weight}", field=field
+                )
             values[_string(key, field, config.max_title_chars)] = float(weight)
     else:
         raise CatalogError(
@@ -72,9 +74,7 @@ def _attributes(value: object, config: CatalogConfig) -> dict[str, dict[str, flo
     if not isinstance(value, dict):
         raise CatalogError(f"must be an object, got {_type_name(value)}", field="attributes")
     return {
-        _string(name, "attributes", config.max_id_chars, required=True): _attribute(
-            name, v, config
-        )
+        _string(name, "attributes", config.max_id_chars, required=True): _attribute(name, v, config)
         for name, v in value.items()
     }
 
@@ -105,9 +105,7 @@ def _related(value: object, config: CatalogConfig) -> tuple[EntityId, ...]:
         raise CatalogError(
             f"lists {len(value)} ids, the limit is {config.max_related}", field="related"
         )
-    return tuple(
-        EntityId(_string(v, "related", config.max_id_chars, required=True)) for v in value
-    )
+    return tuple(EntityId(_string(v, "related", config.max_id_chars, required=True)) for v in value)
 
 
 def parse_time(value: object, field: str = "added_at") -> float:
@@ -126,11 +124,9 @@ def parse_time(value: object, field: str = "added_at") -> float:
                 f"must be ISO 8601 or epoch seconds, got {value!r}", field=field
             ) from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
-    raise CatalogError(
-        f"must be ISO 8601 or epoch seconds, got {_type_name(value)}", field=field
-    )
+    raise CatalogError(f"must be ISO 8601 or epoch seconds, got {_type_name(value)}", field=field)
 
 
 def entity_from_record(record: Mapping[str, object], config: CatalogConfig) -> Entity:

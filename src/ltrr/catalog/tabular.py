@@ -111,7 +111,10 @@ def _record(row: list[str], columns: dict[str, int], n_header: int) -> dict[str,
             fields[target[len("fields.") :]] = cell
         elif target.startswith("attributes."):
             values = _multi(cell)
-            attributes[target[len("attributes.") :]] = values[0] if len(values) == 1 and isinstance(values, list) else values
+            name = target[len("attributes.") :]
+            attributes[name] = (
+                values[0] if isinstance(values, list) and len(values) == 1 else values
+            )
         elif target == "popularity":
             record[target] = _number(cell, target)
         elif target == "added_at":
@@ -156,7 +159,12 @@ def load_csv(
         except StopIteration:
             break
         except csv.Error as exc:
-            yield Parsed(start, CatalogError(f"malformed CSV: {exc}", path=str(path), line=start))
+            reason = str(exc)
+            if reason == "unexpected end of data":
+                reason = "a quoted field is not closed before the end of the file"
+            yield Parsed(
+                start, CatalogError(f"malformed CSV: {reason}", path=str(path), line=start)
+            )
             start = reader.line_num + 1
             continue
         line, start = start, reader.line_num + 1

@@ -1,0 +1,192 @@
+"""The stored catalog: upserts, deletes and whole replacements, each under a catalog version.
+
+Every committed change increments ``catalog_version`` once and stamps the rows it wrote (and
+the tombstones of the ids it removed) with that version, so an index that records the version
+it was built from can catch up with ``changes_since`` or notice it must rebuild. Changes run in
+one ``BEGIN IMMEDIATE`` transaction: a failed load rolls back and leaves the catalog as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import orjson
+
+from ltrr.types import Entity, EntityId
+
+_COLUMNS = "id, type, title, doc, popularity, added_at_s"
+
+
+def _row(entity: Entity, version: int) -> tuple[object, ...]:
+    doc = orjson.dumps(
+        {"f": entity.fields, "a": entity.attributes, "r": entity.related},
+    ).decode()
+    return (
+        entity.id,
+        entity.type,
+        entity.title,
+        doc,
+        entity.popularity,
+        entity.added_at_s,
+        version,
+    )
+
+
+def _entity(row: Sequence[object]) -> Entity:
+    entity_id, type_, title, doc, popularity, added_at_s = row
+    parts = orjson.loads(doc)  # type: ignore[arg-type]
+    return Entity(
+        id=EntityId(str(entity_id)),
+        type=str(type_),
+        title=str(title),
+        fields=parts["f"],
+        attributes=parts["a"],
+        popularity=float(popularity),  # type: ignore[arg-type]
+        related=tuple(parts["r"]),
+        added_at_s=None if added_at_s is None else float(added_at_s),  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed after a version: ids to (re)index and ids to drop."""
+
+    since_version: int
+    version: int
+    upserted: tuple[EntityId, ...]
+    deleted: tuple[EntityId, ...]
+
+
+class CatalogChange:
+    """The writes of one transaction; created by ``CatalogStore.change``."""
+
+    def __init__(self, conn: sqlite3.Connection, version: int) -> None:
+        self._conn = conn
+        self.version = version
+        self.n_upserted = 0
+        self.n_deleted = 0
+
+    def upsert(self, entities: Sequence[Entity]) -> None:
+        """Insert or overwrite ``entities`` (one executemany; batch the calls)."""
+        self._conn.executemany(
+            f"INSERT INTO entities ({_COLUMNS}, version) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET type = excluded.type, title = excluded.title, "
+            "doc = excluded.doc, popularity = excluded.popularity, "
+            "added_at_s = excluded.added_at_s, version = excluded.version",
+            [_row(e, self.version) for e in entities],
+        )
+        self._conn.executemany("DELETE FROM tombstones WHERE id = ?", [(e.id,) for e in entities])
+        self.n_upserted += len(entities)
+
+    def delete(self, ids: Iterable[EntityId]) -> list[EntityId]:
+        """Remove ``ids``; return those that were not in the catalog."""
+        missing = []
+        for entity_id in ids:
+            cursor = self._conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,))
+            if cursor.rowcount == 0:
+                missing.append(entity_id)
+                continue
+            self._conn.execute(
+                "INSERT OR REPLACE INTO tombstones (id, version) VALUES (?, ?)",
+                (entity_id, self.version),
+            )
+            self.n_deleted += 1
+        return missing
+
+    def n_removed(self) -> int:
+        """Ids this change removed for good (a replacement's re-inserted ids do not count)."""
+        row = self._conn.execute(
+            "SELECT count(*) FROM tombstones WHERE version = ?", (self.version,)
+        ).fetchone()
+        return int(row[0])
+
+    def clear(self) -> None:
+        """Remove every entity (the first step of a whole-catalog replacement)."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO tombstones (id, version) SELECT id, ? FROM entities",
+            (self.version,),
+        )
+        self.n_deleted += self._conn.execute("DELETE FROM entities").rowcount
+
+
+class CatalogStore:
+    """Catalog reads and versioned writes over one SQLite connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def version(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'catalog_version'").fetchone()
+        return int(row[0])
+
+    @contextmanager
+    def change(self) -> Iterator[CatalogChange]:
+        """One atomic change: committed with a new version on success, rolled back on error.
+
+        The version is incremented only if something was written, so a load that changed
+        nothing does not force every index to re-check.
+        """
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            change = CatalogChange(self._conn, self.version() + 1)
+            yield change
+            if change.n_upserted or change.n_deleted:
+                self._conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'catalog_version'",
+                    (str(change.version),),
+                )
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def get(self, entity_id: str) -> Entity | None:
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM entities WHERE id = ?", (entity_id,)
+        ).fetchone()
+        return None if row is None else _entity(row)
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM entities").fetchone()[0])
+
+    def __contains__(self, entity_id: object) -> bool:
+        row = self._conn.execute("SELECT 1 FROM entities WHERE id = ?", (entity_id,)).fetchone()
+        return row is not None
+
+    def iter_entities(self, batch_size: int = 10_000) -> Iterator[Entity]:
+        """Every entity in id order, read in batches so a large catalog streams."""
+        cursor = self._conn.execute(f"SELECT {_COLUMNS} FROM entities ORDER BY id")
+        while rows := cursor.fetchmany(batch_size):
+            yield from (_entity(row) for row in rows)
+
+    def count_by_type(self) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT type, count(*) FROM entities GROUP BY type ORDER BY 2 DESC"
+        )
+        return {str(t): int(n) for t, n in rows}
+
+    def count_by_attribute(self) -> dict[str, int]:
+        """Attribute name -> number of entities carrying it (SQLite's JSON functions)."""
+        rows = self._conn.execute(
+            "SELECT key, count(*) FROM entities, json_each(entities.doc, '$.a') "
+            "GROUP BY key ORDER BY 2 DESC, 1"
+        )
+        return {str(k): int(n) for k, n in rows}
+
+    def changes_since(self, version: int) -> Changes:
+        """Ids upserted and deleted after ``version``: what an index built then must replay."""
+        upserted = self._conn.execute(
+            "SELECT id FROM entities WHERE version > ? ORDER BY id", (version,)
+        )
+        deleted = self._conn.execute(
+            "SELECT id FROM tombstones WHERE version > ? ORDER BY id", (version,)
+        )
+        return Changes(
+            since_version=version,
+            version=self.version(),
+            upserted=tuple(EntityId(r[0]) for r in upserted),
+            deleted=tuple(EntityId(r[0]) for r in deleted),
+        )

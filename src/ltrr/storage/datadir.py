@@ -1,0 +1,84 @@
+"""A data directory: everything ltrr stores for one catalog, and nothing shared with another.
+
+Writers take the directory's lock before touching the database; readers open the database
+read-only and need no lock, so searches run while an ingest is in progress (WAL).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+
+from ltrr.config import Config
+from ltrr.errors import StorageError
+from ltrr.storage.catalog import CatalogStore
+from ltrr.storage.lock import WriterLock
+from ltrr.storage.sqlite import DB_NAME, connect
+
+DATA_ENV = "LTRR_DATA"
+DEFAULT_DATA_DIR = "ltrr-data"
+
+
+def default_data_dir() -> Path:
+    """``$LTRR_DATA`` if set, else ``./ltrr-data``."""
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR)
+
+
+class DataDir:
+    """An open data directory; use as a context manager so the lock is always released."""
+
+    def __init__(self, path: Path, config: Config, *, writer: bool) -> None:
+        self.path = path
+        self.config = config
+        self.writer = writer
+        self._lock: WriterLock | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> DataDir:
+        if self.writer:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create data directory {self.path}: {exc}") from exc
+            self._lock = WriterLock(self.path)
+            self._lock.acquire()
+        try:
+            self._conn = connect(self.path / DB_NAME, self.config.storage, readonly=not self.writer)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> DataDir:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError(f"data directory {self.path} is not open")
+        return self._conn
+
+    @property
+    def catalog(self) -> CatalogStore:
+        return CatalogStore(self.conn)
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])

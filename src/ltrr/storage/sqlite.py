@@ -1,0 +1,102 @@
+"""The data directory's SQLite database: connections, pragmas and forward migrations.
+
+WAL lets any number of readers run beside the one writer. The schema version lives in
+``PRAGMA user_version``; each migration moves it up by one inside a transaction, so a database
+written by an older ltrr is upgraded on open and one written by a newer ltrr is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ltrr.config import StorageConfig
+from ltrr.errors import StorageError
+
+DB_NAME = "ltrr.sqlite"
+
+#: MIGRATIONS[i] moves the schema from version i to i + 1.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the catalog. ``doc`` holds fields, attributes and related ids as JSON; ``version`` is
+    # the catalog version that last wrote the row, so indexes can catch up incrementally.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('catalog_version', '0');
+    CREATE TABLE entities (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        title TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        popularity REAL NOT NULL,
+        added_at_s REAL,
+        version INTEGER NOT NULL
+    );
+    CREATE INDEX entities_type ON entities (type);
+    """,
+    # 2: deletions are remembered with the version that made them, so an index built at an
+    # older version learns what to remove without a full rebuild.
+    """
+    CREATE TABLE tombstones (id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+    CREATE INDEX entities_version ON entities (version);
+    CREATE INDEX tombstones_version ON tombstones (version);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, config: StorageConfig, *, readonly: bool) -> sqlite3.Connection:
+    """Open the database at ``path`` in WAL mode; writers also migrate it to ``SCHEMA_VERSION``.
+
+    Transactions are explicit (``isolation_level=None``): callers ``BEGIN IMMEDIATE`` so that a
+    write transaction takes the lock up front instead of failing half-way.
+    """
+    try:
+        if readonly:
+            if not path.exists():
+                raise StorageError(
+                    f"no catalog at {path.parent}: run 'ltrr ingest' or 'ltrr demo' first"
+                )
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {config.synchronous}")
+            migrate(conn)
+        elif _check_version(conn, path) < SCHEMA_VERSION:
+            raise StorageError(
+                f"{path} has schema version {_check_version(conn, path)}; run any writing "
+                "command once (e.g. 'ltrr catalog migrate') to upgrade it"
+            )
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot open database {path}: {exc}") from exc
+    return conn
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"{path} has schema version {version}, written by a newer ltrr; this ltrr reads up "
+            f"to version {SCHEMA_VERSION}"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations from the database's version up to ``target``; return the new one."""
+    version = _check_version(conn, Path(conn.execute("PRAGMA database_list").fetchone()[2]))
+    while version < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        version += 1
+    return version
