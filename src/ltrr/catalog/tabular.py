@@ -8,12 +8,11 @@ and may give weights as ``value:weight`` (``pop:0.7|rock:0.3``).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ltrr.catalog.model import RECORD_KEYS, entity_from_record
-from ltrr.catalog.sources import Parsed, decoded_lines
+from ltrr.catalog.sources import Parsed, csv_rows
 from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
 
@@ -134,47 +133,21 @@ def load_csv(
     path: Path, config: CatalogConfig, mapping: Mapping[str, str] | None = None
 ) -> Iterator[Parsed]:
     """Yield one ``Parsed`` per CSV row; a row's line is where it starts."""
-    bad_lines: dict[int, CatalogError] = {}
-
-    def texts() -> Iterator[str]:
-        for number, text in decoded_lines(path):
-            if isinstance(text, CatalogError):
-                bad_lines[number] = text
-                yield "\n"  # keeps csv's line count; the row is reported below
-            else:
-                yield text
-
-    reader = csv.reader(texts(), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise CatalogError("empty file, expected a header line", path=str(path)) from None
-    if 1 in bad_lines:
-        raise bad_lines[1]
-    columns = _resolve([h.strip() for h in header], mapping, str(path))
-    start = reader.line_num + 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            reason = str(exc)
-            if reason == "unexpected end of data":
-                reason = "a quoted field is not closed before the end of the file"
-            yield Parsed(
-                start, CatalogError(f"malformed CSV: {reason}", path=str(path), line=start)
-            )
-            start = reader.line_num + 1
+    rows = csv_rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise CatalogError("empty file, expected a header line", path=str(path))
+    if isinstance(first[1], CatalogError):
+        raise first[1]
+    header = [h.strip() for h in first[1]]
+    columns = _resolve(header, mapping, str(path))
+    for line, cells in rows:
+        if isinstance(cells, CatalogError):
+            yield Parsed(line, cells)
             continue
-        line, start = start, reader.line_num + 1
-        bad = [bad_lines.pop(n) for n in range(line, start) if n in bad_lines]
-        if bad:
-            yield Parsed(line, bad[0])
-        elif row:
-            try:
-                entity = entity_from_record(_record(row, columns, len(header)), config)
-            except CatalogError as exc:
-                yield Parsed(line, exc.at(path=str(path), line=line))
-                continue
-            yield Parsed(line, entity)
+        try:
+            entity = entity_from_record(_record(cells, columns, len(header)), config)
+        except CatalogError as exc:
+            yield Parsed(line, exc.at(path=str(path), line=line))
+            continue
+        yield Parsed(line, entity)
