@@ -3,12 +3,17 @@
 Parameters are immutable (frozen dataclasses) and kept apart from learned state. A user file
 overrides any subset of the defaults; unknown sections or keys and wrongly typed values raise
 ``ConfigError`` naming the key and what is allowed.
+
+Each component owns a frozen dataclass of its parameters with the same defaults as its
+``defaults.toml`` section (a test keeps the two equal) and reads it with ``Config.params``, so
+adding a component never touches this module.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -18,46 +23,83 @@ from ltrr.errors import ConfigError
 
 CONFIG_ENV = "LTRR_CONFIG"
 DATA_CONFIG_NAME = "ltrr.toml"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogConfig:
-    max_id_chars: int
-    max_title_chars: int
-    max_text_chars: int
-    max_attribute_values: int
-    max_related: int
-    default_type: str
+    max_id_chars: int = 512
+    max_title_chars: int = 2000
+    max_text_chars: int = 200_000
+    max_attribute_values: int = 1000
+    max_related: int = 10_000
+    default_type: str = "document"
 
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    batch_size: int
-    max_errors_shown: int
+    batch_size: int = 5000
+    max_errors_shown: int = 20
 
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    busy_timeout_ms: int
-    synchronous: str
+    busy_timeout_ms: int = 5000
+    synchronous: str = "FULL"
+
+    def __post_init__(self) -> None:
+        allowed = ("OFF", "NORMAL", "FULL", "EXTRA")
+        if self.synchronous not in allowed:
+            raise ConfigError(
+                f"storage.synchronous must be one of {', '.join(allowed)}, got {self.synchronous!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    catalog: CatalogConfig
-    ingest: IngestConfig
-    storage: StorageConfig
+    """Every setting: ``values`` is the merged TOML, nested as in the file."""
+
+    values: Mapping[str, Any]
+
+    def section(self, dotted: str) -> Mapping[str, Any]:
+        node: Any = self.values
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ConfigError(f"no section [{dotted}] in the settings")
+            node = node[part]
+        if not isinstance(node, Mapping):
+            raise ConfigError(f"[{dotted}] is a value, not a section")
+        return node
+
+    def params(self, dotted: str, cls: type[_T]) -> _T:
+        """Section ``dotted`` as the frozen dataclass ``cls`` (its fields are the keys)."""
+        section = self.section(dotted)
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in section.items()}
+        missing = names - set(kwargs)
+        if missing:
+            raise ConfigError(f"[{dotted}] lacks {', '.join(sorted(missing))}")
+        result = cls(**{k: kwargs[k] for k in names})
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = getattr(result, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"{dotted}.{f.name} must be >= 0, got {value}")
+        return result
+
+    @property
+    def catalog(self) -> CatalogConfig:
+        return self.params("catalog", CatalogConfig)
+
+    @property
+    def ingest(self) -> IngestConfig:
+        return self.params("ingest", IngestConfig)
+
+    @property
+    def storage(self) -> StorageConfig:
+        return self.params("storage", StorageConfig)
 
 
-_SECTIONS: dict[str, type[Any]] = {
-    "catalog": CatalogConfig,
-    "ingest": IngestConfig,
-    "storage": StorageConfig,
-}
-_T = TypeVar("_T")
-
-
-def _defaults() -> dict[str, Any]:
+def defaults() -> dict[str, Any]:
     text = resources.files("ltrr").joinpath("defaults.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
@@ -71,45 +113,43 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any], origin: str) -> dict[str, Any]:
-    merged = {name: dict(section) for name, section in base.items()}
-    for name, section in override.items():
-        if name not in merged:
-            raise ConfigError(
-                f"{origin}: unknown section [{name}]; allowed: {', '.join(sorted(merged))}"
-            )
-        if not isinstance(section, dict):
-            raise ConfigError(f"{origin}: [{name}] must be a table")
-        for key, value in section.items():
-            if key not in merged[name]:
-                allowed = ", ".join(sorted(merged[name]))
-                raise ConfigError(f"{origin}: unknown key {name}.{key}; allowed: {allowed}")
-            default = merged[name][key]
-            ok = isinstance(value, type(default)) or (
-                isinstance(default, float) and isinstance(value, int)
-            )
-            if not ok or isinstance(value, bool) != isinstance(default, bool):
-                raise ConfigError(
-                    f"{origin}: {name}.{key} must be {type(default).__name__}, got {value!r}"
-                )
-            merged[name][key] = value
-    return merged
+def _same_type(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
 
 
-def _build(cls: type[_T], values: dict[str, Any]) -> _T:
-    return cls(**{f.name: values[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+def _merge(
+    base: dict[str, Any], override: Mapping[str, Any], origin: str, prefix: str = ""
+) -> None:
+    for key, value in override.items():
+        name = f"{prefix}{key}"
+        if key not in base:
+            allowed = ", ".join(sorted(base))
+            raise ConfigError(f"{origin}: unknown key {name}; allowed here: {allowed}")
+        default = base[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: [{name}] must be a table")
+            _merge(default, value, origin, f"{name}.")
+        elif not _same_type(value, default):
+            raise ConfigError(f"{origin}: {name} must be {type(default).__name__}, got {value!r}")
+        else:
+            base[key] = float(value) if isinstance(default, float) else value
 
 
 def load_config(path: Path | None = None, data_dir: Path | None = None) -> Config:
     """The defaults overridden by ``path``, else ``$LTRR_CONFIG``, else ``DATA/ltrr.toml``."""
-    values = _defaults()
+    values = defaults()
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])
     if path is None and data_dir is not None and (data_dir / DATA_CONFIG_NAME).is_file():
         path = data_dir / DATA_CONFIG_NAME
     if path is not None:
-        values = _merge(values, _read(path), str(path))
-    config = Config(**{name: _build(cls, values[name]) for name, cls in _SECTIONS.items()})
+        _merge(values, _read(path), str(path))
+    config = Config(values)
     _validate(config)
     return config
 
@@ -120,9 +160,3 @@ def _validate(config: Config) -> None:
             value = getattr(section, f.name)
             if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
                 raise ConfigError(f"{f.name} must be positive, got {value}")
-    allowed_sync = ("OFF", "NORMAL", "FULL", "EXTRA")
-    if config.storage.synchronous not in allowed_sync:
-        raise ConfigError(
-            f"storage.synchronous must be one of {', '.join(allowed_sync)}, "
-            f"got {config.storage.synchronous!r}"
-        )

@@ -79,3 +79,7 @@ class UnknownEntityError(LtrrError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown entity"
+
+
+class UnknownStrategyError(LtrrError, ValueError):
+    """A strategy name is not registered; the message lists the registered ones."""

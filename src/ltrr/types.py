@@ -49,3 +49,20 @@ class Entity:
         if self.added_at_s is not None:
             record["added_at"] = self.added_at_s
         return record
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who is searching and where: what the query alone does not say.
+
+    ``taste`` is the user's profile as attribute value -> affinity (e.g. ``{"jazz": 0.8}``),
+    which the popularity retriever and the ranker read.
+    """
+
+    user_id: str | None = None
+    session_id: str | None = None
+    segment: str | None = None
+    locale: str | None = None
+    device: str | None = None
+    hour: int | None = None
+    taste: Mapping[str, float] = field(default_factory=dict)

@@ -29,8 +29,8 @@ def test_override_from_file_and_data_dir(tmp_path: Path, monkeypatch: pytest.Mon
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[catlog]\nx = 1\n", r"unknown section \[catlog\]; allowed: catalog, ingest, storage"),
-        ("[ingest]\nbatchsize = 1\n", "unknown key ingest.batchsize; allowed: batch_size, "),
+        ("[catlog]\nx = 1\n", r"unknown key catlog; allowed here: catalog, ingest, storage"),
+        ("[ingest]\nbatchsize = 1\n", "unknown key ingest.batchsize; allowed here: batch_size, "),
         ('[ingest]\nbatch_size = "big"\n', "ingest.batch_size must be int, got 'big'"),
         ("[ingest]\nbatch_size = true\n", "ingest.batch_size must be int, got True"),
         ("[ingest]\nbatch_size = 0\n", "batch_size must be positive, got 0"),

@@ -1,0 +1,1 @@
+"""The ``understand`` stage: normalise, correct, tag and classify a query once per request."""
