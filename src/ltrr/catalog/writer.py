@@ -6,11 +6,17 @@ import gzip
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import orjson
 
 from ltrr.types import Entity
+
+
+def _open_for_write(path: Path, *, gzipped: bool) -> BinaryIO:
+    if gzipped:
+        return cast(BinaryIO, gzip.open(path, "wb", compresslevel=5))
+    return path.open("wb")
 
 
 def write_jsonl(entities: Iterable[Entity], path: Path) -> int:
@@ -21,10 +27,8 @@ def write_jsonl(entities: Iterable[Entity], path: Path) -> int:
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     n_written = 0
-    fh: BinaryIO
-    fh = gzip.open(tmp, "wb", compresslevel=5) if path.suffix == ".gz" else tmp.open("wb")
     try:
-        with fh:
+        with _open_for_write(tmp, gzipped=path.suffix == ".gz") as fh:
             for entity in entities:
                 fh.write(orjson.dumps(entity.to_record()))
                 fh.write(b"\n")
