@@ -28,6 +28,9 @@ def _type_name(value: object) -> str:
 
 
 def _string(value: object, field: str, limit: int, *, required: bool = False) -> str:
+    # Fast path first: ingest validates millions of strings and almost all are fine.
+    if type(value) is str and len(value) <= limit and (not required or value.strip()):
+        return value
     if not isinstance(value, str):
         raise CatalogError(f"must be a string, got {_type_name(value)}", field=field)
     if required and not value.strip():
@@ -39,6 +42,8 @@ def _string(value: object, field: str, limit: int, *, required: bool = False) ->
 
 def _attribute(name: str, value: object, config: CatalogConfig) -> dict[str, float]:
     field = f"attributes.{name}"
+    if type(value) is str and len(value) <= config.max_title_chars:
+        return {value: 1.0}
     if isinstance(value, str):
         values: dict[str, float] = {value: 1.0}
     elif isinstance(value, list):
@@ -105,7 +110,10 @@ def _related(value: object, config: CatalogConfig) -> tuple[EntityId, ...]:
         raise CatalogError(
             f"lists {len(value)} ids, the limit is {config.max_related}", field="related"
         )
-    return tuple(EntityId(_string(v, "related", config.max_id_chars, required=True)) for v in value)
+    limit = config.max_id_chars
+    if all(type(v) is str and 0 < len(v) <= limit and not v.isspace() for v in value):
+        return tuple(value)  # the common case, checked in one pass
+    return tuple(EntityId(_string(v, "related", limit, required=True)) for v in value)
 
 
 def parse_time(value: object, field: str = "added_at") -> float:

@@ -124,7 +124,8 @@ def test_locked_data_dir_names_holder(tmp_path: Path) -> None:
             "-c",
             "import pathlib, time; from ltrr.config import load_config;"
             "from ltrr.storage.datadir import DataDir;"
-            f"d = DataDir(pathlib.Path({str(tmp_path / 'd')!r}), load_config(), writer=True).open();"
+            f"d = DataDir(pathlib.Path({str(tmp_path / 'd')!r}), load_config(), writer=True);"
+            "d.open();"
             "print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

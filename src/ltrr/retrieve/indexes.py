@@ -1,0 +1,133 @@
+"""The indexes of one data directory, kept in step with its catalog.
+
+Every index (each retriever, and the query understander's dictionaries) lives in
+``DATA/indexes/<name>/`` and records the catalog version it reflects. Opening the set loads
+each index and, when the catalog has moved on, replays ``CatalogStore.changes_since`` into it
+(deletions first, then upserts) instead of rebuilding; a missing index is built from the
+catalog. Only a writer saves indexes back, so readers never race a writer on the files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ltrr.config import Config
+from ltrr.retrieve import retriever_class
+from ltrr.retrieve.base import Retriever
+from ltrr.storage.catalog import CatalogStore
+from ltrr.storage.datadir import DataDir
+from ltrr.types import Entity
+
+logger = logging.getLogger(__name__)
+
+INDEX_DIR = "indexes"
+UNDERSTAND = "understand"
+_UNDERSTANDER = "ltrr.understand.understander:QueryUnderstander"
+
+#: (name, entities done) -> None; called while an index is built or caught up.
+Progress = Callable[[str, int], None]
+
+
+def component_class(name: str) -> Any:
+    """The class of index ``name``: a registered retriever or the query understander."""
+    if name == UNDERSTAND:
+        module, _, attr = _UNDERSTANDER.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return retriever_class(name)
+
+
+@dataclass(slots=True)
+class IndexStatus:
+    """How an index was opened: ``loaded``, ``caught_up`` (n changes replayed) or ``built``."""
+
+    name: str
+    how: str
+    seconds: float
+    n_changes: int = 0
+
+
+@dataclass(slots=True)
+class IndexSet:
+    """The understander and the retrievers of one catalog, all at ``catalog_version``."""
+
+    understander: Any
+    retrievers: dict[str, Retriever]
+    catalog_version: int
+    status: list[IndexStatus] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: DataDir,
+        strategies: Sequence[str],
+        *,
+        save: bool | None = None,
+        on_progress: Progress | None = None,
+    ) -> IndexSet:
+        """Load, catch up or build every index; ``save`` defaults to "if a writer opened it"."""
+        save = data_dir.writer if save is None else save
+        store = data_dir.catalog
+        status: list[IndexStatus] = []
+        components = {
+            name: _open_one(name, data_dir.path, data_dir.config, store, save, on_progress, status)
+            for name in (UNDERSTAND, *strategies)
+        }
+        understander = components.pop(UNDERSTAND)
+        return cls(understander, components, store.version(), status)
+
+
+def _entities(store: CatalogStore, ids: Sequence[str], batch: int = 2000) -> Iterator[Entity]:
+    for start in range(0, len(ids), batch):
+        for entity_id in ids[start : start + batch]:
+            entity = store.get(entity_id)
+            if entity is not None:
+                yield entity
+
+
+def _open_one(
+    name: str,
+    root: Path,
+    config: Config,
+    store: CatalogStore,
+    save: bool,
+    on_progress: Progress | None,
+    status: list[IndexStatus],
+) -> Any:
+    started = time.perf_counter()
+    directory = root / INDEX_DIR / name
+    kind = component_class(name)
+    version = store.version()
+    tick = (lambda n: on_progress(name, n)) if on_progress is not None else None
+    how, n_changes = "loaded", 0
+    if (directory / "manifest.json").is_file():
+        index = kind.load(directory, config)
+        if index.catalog_version != version:
+            changes = store.changes_since(index.catalog_version)
+            if changes.deleted or changes.upserted:
+                index.remove(list(changes.deleted) + list(changes.upserted))
+            batch: list[Entity] = []
+            for entity in _entities(store, changes.upserted):
+                batch.append(entity)
+                if len(batch) >= 2000:
+                    index.add(batch)
+                    batch = []
+            if batch:
+                index.add(batch)
+            index.catalog_version = version
+            how, n_changes = "caught_up", len(changes.deleted) + len(changes.upserted)
+    else:
+        index = kind.build(store.iter_entities(), config, catalog_version=version, on_progress=tick)
+        how = "built"
+    if save and how != "loaded":
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        index.save(directory)
+    seconds = time.perf_counter() - started
+    status.append(IndexStatus(name, how, seconds, n_changes))
+    logger.info("index %s %s in %.2f s (%d changes)", name, how, seconds, n_changes)
+    return index
