@@ -22,7 +22,11 @@ _COLUMNS = "id, type, title, doc, popularity, added_at_s"
 
 def _row(entity: Entity, version: int) -> tuple[object, ...]:
     doc = orjson.dumps(
-        {"f": entity.fields, "a": entity.attributes, "r": entity.related},
+        {
+            "f": dict(entity.fields),
+            "a": {name: dict(values) for name, values in entity.attributes.items()},
+            "r": entity.related,
+        },
     ).decode()
     return (
         entity.id,

@@ -65,6 +65,15 @@ def test_demo_catalog_ingest_and_stats(tmp_path: Path) -> None:
     assert stats["catalog_version"] == 1
 
 
+def test_demo_command_ingests_generated_catalog(tmp_path: Path) -> None:
+    result = _json(
+        ltrr("demo", "--size", "200", "--seed", "1", "--data", "d", "--json", cwd=tmp_path)
+    )
+    assert result["n_entities"] == 200
+    assert result["ingest"]["n_errors"] == 0  # type: ignore[index]
+    assert result["n_entities_by_attribute"]["genre"] > 0  # type: ignore[index]
+
+
 def test_default_data_dir_from_environment(tmp_path: Path) -> None:
     src = tmp_path / "c.jsonl"
     src.write_text('{"id": "a", "title": "Love"}\n')
