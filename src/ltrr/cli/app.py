@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ltrr import __version__
-from ltrr.cli import benchmark, catalog, convert
+from ltrr.cli import benchmark, catalog, convert, evaluate
 from ltrr.cli.common import State, stderr
 from ltrr.errors import LtrrError
 
@@ -44,6 +44,7 @@ def root(
 catalog.register(app)
 convert.register(app)
 benchmark.register(app)
+evaluate.register(app)
 
 
 def main() -> None:

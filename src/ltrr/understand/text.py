@@ -17,17 +17,29 @@ _APOSTROPHES = re.compile(r"(?<=\w)['\u2019\u02bc](?=\w)")
 _CONTROL = {c: " " for c in range(32)} | {127: " "}
 
 
-@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Case- and accent-folded text with control characters turned into spaces.
+
+    Short strings (queries, names) repeat and are cached; long ones (abstracts) are not, so the
+    cache never holds a corpus.
 
     >>> fold("Beyoncé — CRAZY in Love")
     'beyonce — crazy in love'
     """
+    return _fold_cached(text) if len(text) <= _CACHE_MAX_CHARS else _fold(text)
+
+
+_CACHE_MAX_CHARS = 256
+
+
+def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text.translate(_CONTROL)).casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFC", stripped)
+
+
+_fold_cached = lru_cache(maxsize=65536)(_fold)
 
 
 def tokenize(text: str) -> list[str]:

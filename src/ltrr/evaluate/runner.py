@@ -1,0 +1,292 @@
+"""``ltrr evaluate``: every strategy alone, and their fusion, on a BEIR-layout benchmark.
+
+The corpus is ingested into a data directory of its own under ``WORKDIR/<fingerprint>/data``,
+never the user's ``--data`` catalog. The fingerprint hashes the corpus bytes, the config
+sections that shape indexes (``catalog``, ``understand``, ``retrieve``) and the ltrr version:
+a changed corpus or parameter gets a fresh folder, an unchanged one reuses the catalog and every
+saved index (``data/indexes/<strategy>``, the layout of ``retrieve.indexes``). Fusion weights
+and the depth are not in it, since they change no index.
+
+Each judged query is understood once (``understand``), then every strategy retrieves at the
+configured depth, timed alone; ``fusion`` is RRF over the ``[merge.fusion]`` subset of the
+strategies that ran. Metrics come from pytrec_eval (``evaluate.metrics``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ltrr import __version__
+from ltrr.catalog.ingest import ingest
+from ltrr.catalog.jsonl import load_jsonl
+from ltrr.config import Config, load_config
+from ltrr.errors import ConfigError, LtrrError, UnknownStrategyError
+from ltrr.evaluate.beir import Benchmark, read_benchmark
+from ltrr.evaluate.metrics import CLASS_METRICS, METRICS, mean, per_query
+from ltrr.merge.rrf import fusion_params, rrf
+from ltrr.retrieve import RETRIEVERS, retriever_class
+from ltrr.retrieve.base import Candidate, Retriever
+from ltrr.storage.datadir import DataDir
+from ltrr.types import Context
+from ltrr.understand.base import UnderstoodQuery, plain_query
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "LTRR_CACHE"
+FUSION = "fusion"
+#: Config sections whose values change what an index holds.
+FINGERPRINT_SECTIONS = ("catalog", "understand", "retrieve")
+_MARKER = "workspace.json"
+
+#: (stage, done, total or None) -> None; stages are "ingest", "build <strategy>", "query ...".
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateParams:
+    """``[evaluate]``: candidates per strategy and the strategies run by default."""
+
+    depth: int = 100
+    strategies: tuple[str, ...] = ()  # empty: every registered strategy
+
+
+def evaluate_params(config: Config) -> EvaluateParams:
+    """``[evaluate]`` of ``config``, or the defaults while that section is absent."""
+    try:
+        config.section("evaluate")
+    except ConfigError:
+        return EvaluateParams()
+    return config.params("evaluate", EvaluateParams)
+
+
+def understand(text: str) -> UnderstoodQuery:
+    """The query understanding the benchmark queries go through (one place to swap it)."""
+    return plain_query(text)
+
+
+def default_work_dir() -> Path:
+    """``$LTRR_CACHE/eval``, else ``$XDG_CACHE_HOME/ltrr/eval``, else ``~/.cache/ltrr/eval``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]) / "eval"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "ltrr" / "eval"
+
+
+def fingerprint(corpus_path: Path, config: Config) -> str:
+    """sha256 of the corpus bytes, the index-shaping config sections and the ltrr version."""
+    digest = hashlib.sha256()
+    with corpus_path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    settings = {name: config.values.get(name) for name in FINGERPRINT_SECTIONS}
+    digest.update(orjson.dumps({"ltrr": __version__, **settings}, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def strategy_names(requested: Iterable[str]) -> list[str]:
+    """Requested names in order without repeats (all registered ones if none), checked."""
+    names = list(dict.fromkeys(requested)) or list(RETRIEVERS)
+    unknown = [n for n in names if n not in RETRIEVERS]
+    if unknown:
+        raise UnknownStrategyError(
+            f"unknown strategy {', '.join(map(repr, unknown))}; allowed: {', '.join(RETRIEVERS)}"
+        )
+    return names
+
+
+def evaluate(
+    directory: Path,
+    strategies: Sequence[str] | None = None,
+    split: str = "test",
+    work_dir: Path | None = None,
+    config: Config | None = None,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``strategies`` (default ``[evaluate] strategies``) on ``split`` of ``directory``.
+
+    Returns the JSON-ready report: ``strategies`` -> name -> metric -> mean over the judged
+    queries (``fusion`` included), ``n_queries``, ``by_class`` when queries carry a class,
+    and per strategy ``build_s``, ``reused`` and ``latency_ms`` (p50/p99/mean of retrieve).
+    """
+    config = config if config is not None else load_config()
+    tick: Progress = on_progress if on_progress is not None else (lambda *_: None)
+    params = evaluate_params(config)
+    names = strategy_names(strategies if strategies else params.strategies)
+    kinds = {name: retriever_class(name) for name in names}  # import errors before any work
+    benchmark = read_benchmark(directory, split)
+    root = (work_dir if work_dir is not None else default_work_dir()).expanduser()
+    workspace = root / fingerprint(benchmark.corpus_path, config)[:16]
+    queries = {qid: understand(q.text) for qid, q in benchmark.queries.items()}
+    with DataDir(workspace / "data", config, writer=True) as data:
+        ingest_s = _ingest(data, workspace, benchmark, config, tick)
+        runs: dict[str, dict[str, list[Candidate]]] = {}
+        report: dict[str, Any] = {"build_s": {}, "reused": {}, "latency_ms": {}}
+        for name, kind in kinds.items():
+            retriever, build_s, reused = _index(name, kind, data, workspace, config, tick)
+            runs[name], latency = _retrieve(name, retriever, queries, params.depth, tick)
+            report["build_s"][name] = build_s
+            report["reused"][name] = reused
+            report["latency_ms"][name] = _percentiles(latency)
+        n_entities = len(data.catalog)
+    fusion = fusion_params(config)
+    weights = {s: w for s, w in fusion.strategy_to_weight.items() if s in runs}
+    if weights:
+        runs[FUSION], latency = _fuse(runs, list(weights), weights, fusion.k, params.depth)
+        report["latency_ms"][FUSION] = _percentiles(latency)
+    report["fusion_of"] = {
+        "strategies": list(weights),
+        "weights": [*weights.values()],
+        "k": fusion.k,
+    }
+    report.update(_scores(benchmark, runs))
+    report.update(
+        {
+            "directory": str(directory),
+            "split": split,
+            "depth": params.depth,
+            "n_entities": n_entities,
+            "n_unknown_queries": len(benchmark.unknown_query_ids),
+            "work_dir": str(workspace),
+            "ingest_s": ingest_s,
+            "ltrr_version": __version__,
+        }
+    )
+    return report
+
+
+def _ingest(
+    data: DataDir, workspace: Path, benchmark: Benchmark, config: Config, tick: Progress
+) -> float | None:
+    """Load the corpus unless this workspace already holds it; the seconds taken, or None."""
+    marker = workspace / _MARKER
+    if marker.is_file():
+        return None
+    started = time.perf_counter()
+    records = load_jsonl(benchmark.corpus_path, config.catalog, beir=True)
+    report = ingest(
+        data.catalog,
+        records,
+        strict=True,
+        replace=True,
+        batch_size=config.ingest.batch_size,
+        on_progress=lambda n: tick("ingest", n, None),
+        source=str(benchmark.corpus_path),
+    )
+    seconds = time.perf_counter() - started
+    content = {"corpus": str(benchmark.corpus_path), "ingest": report.to_dict(), "builds": {}}
+    marker.write_bytes(orjson.dumps(content, option=orjson.OPT_INDENT_2))
+    return seconds
+
+
+def _index(
+    name: str, kind: Any, data: DataDir, workspace: Path, config: Config, tick: Progress
+) -> tuple[Retriever, float, bool]:
+    """Load strategy ``name``'s saved index if it matches the catalog, else build and save it."""
+    directory = data.path / "indexes" / name
+    version = data.catalog.version()
+    marker = workspace / _MARKER
+    builds = orjson.loads(marker.read_bytes())
+    if (directory / "manifest.json").is_file() and name in builds["builds"]:
+        try:
+            retriever: Retriever = kind.load(directory, config)
+        except LtrrError as exc:
+            logger.warning("rebuilding %s: %s", name, exc)
+        else:
+            if retriever.catalog_version == version:
+                return retriever, float(builds["builds"][name]), True
+    total = len(data.catalog)
+    started = time.perf_counter()
+    retriever = kind.build(
+        data.catalog.iter_entities(),
+        config,
+        catalog_version=version,
+        on_progress=lambda n: tick(f"build {name}", n, total),
+    )
+    build_s = time.perf_counter() - started
+    retriever.save(directory)
+    builds["builds"][name] = build_s
+    marker.write_bytes(orjson.dumps(builds, option=orjson.OPT_INDENT_2))
+    return retriever, build_s, False
+
+
+def _retrieve(
+    name: str,
+    retriever: Retriever,
+    queries: Mapping[str, UnderstoodQuery],
+    depth: int,
+    tick: Progress,
+) -> tuple[dict[str, list[Candidate]], list[float]]:
+    """Each query's candidates and the milliseconds each retrieve took (after one warm-up)."""
+    context = Context()
+    if queries:
+        retriever.retrieve(next(iter(queries.values())), context, depth)
+    run, latency = {}, []
+    for n, (query_id, query) in enumerate(queries.items(), start=1):
+        started = time.perf_counter_ns()
+        run[query_id] = retriever.retrieve(query, context, depth)
+        latency.append((time.perf_counter_ns() - started) / 1e6)
+        if n % 100 == 0 or n == len(queries):
+            tick(f"query {name}", n, len(queries))
+    return run, latency
+
+
+def _fuse(
+    runs: Mapping[str, Mapping[str, list[Candidate]]],
+    names: Sequence[str],
+    weights: Mapping[str, float],
+    k: int,
+    depth: int,
+) -> tuple[dict[str, list[Candidate]], list[float]]:
+    fused, latency = {}, []
+    for query_id in runs[names[0]]:
+        started = time.perf_counter_ns()
+        merged = rrf({s: runs[s][query_id] for s in names}, weights, k=k, depth=depth)
+        latency.append((time.perf_counter_ns() - started) / 1e6)
+        fused[query_id] = [Candidate(f.entity_id, f.score) for f in merged]
+    return fused, latency
+
+
+def _percentiles(latency_ms: Sequence[float]) -> dict[str, float]:
+    if not latency_ms:
+        return {"p50": 0.0, "p99": 0.0, "mean": 0.0}
+    p50, p99 = np.percentile(latency_ms, [50, 99])
+    return {"p50": float(p50), "p99": float(p99), "mean": float(np.mean(latency_ms))}
+
+
+def _scores(
+    benchmark: Benchmark, runs: Mapping[str, Mapping[str, list[Candidate]]]
+) -> dict[str, Any]:
+    """``strategies`` (means over judged queries), ``n_queries`` and, with classes, ``by_class``."""
+    query_ids = list(benchmark.queries)
+    classes: dict[str, list[str]] = {}
+    for query_id, query in benchmark.queries.items():
+        if query.query_class is not None:
+            classes.setdefault(query.query_class, []).append(query_id)
+    metrics = list(dict.fromkeys((*METRICS, *(CLASS_METRICS if classes else ()))))
+    values = {
+        name: per_query(benchmark.qrels, {q: [c.entity_id for c in run[q]] for q in run}, metrics)
+        for name, run in runs.items()
+    }
+    result: dict[str, Any] = {
+        "strategies": {
+            n: {m: mean(v, query_ids).get(m, 0.0) for m in METRICS} for n, v in values.items()
+        },
+        "n_queries": len(query_ids),
+    }
+    if classes:
+        result["by_class"] = {
+            cls: {n: {m: mean(v, ids)[m] for m in CLASS_METRICS} for n, v in values.items()}
+            for cls, ids in sorted(classes.items())
+        }
+        result["n_queries_by_class"] = {cls: len(ids) for cls, ids in sorted(classes.items())}
+    return result
