@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ltrr import __version__
-from ltrr.cli import benchmark, catalog, convert, evaluate
+from ltrr.cli import benchmark, catalog, convert, evaluate, search
 from ltrr.cli.common import State, stderr
 from ltrr.errors import LtrrError
 
@@ -45,6 +45,7 @@ catalog.register(app)
 convert.register(app)
 benchmark.register(app)
 evaluate.register(app)
+search.register(app)
 
 
 def main() -> None:
