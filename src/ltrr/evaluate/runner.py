@@ -7,9 +7,10 @@ a changed corpus or parameter gets a fresh folder, an unchanged one reuses the c
 saved index (``data/indexes/<strategy>``, the layout of ``retrieve.indexes``). Fusion weights
 and the depth are not in it, since they change no index.
 
-Each judged query is understood once (``understand``), then every strategy retrieves at the
-configured depth, timed alone; ``fusion`` is RRF over the ``[merge.fusion]`` subset of the
-strategies that ran. Metrics come from pytrec_eval (``evaluate.metrics``).
+Each judged query is understood once, by the catalog's own query understander (built and
+saved like an index), then every strategy retrieves at the configured depth, timed alone;
+``fusion`` is RRF over the ``[merge.fusion]`` subset of the strategies that ran. Metrics come
+from pytrec_eval (``evaluate.metrics``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ from ltrr.evaluate.metrics import CLASS_METRICS, METRICS, mean, per_query
 from ltrr.merge.rrf import fusion_params, rrf
 from ltrr.retrieve import RETRIEVERS, retriever_class
 from ltrr.retrieve.base import Candidate, Retriever
+from ltrr.retrieve.indexes import UNDERSTAND, component_class
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context
-from ltrr.understand.base import UnderstoodQuery, plain_query
+from ltrr.understand.base import UnderstoodQuery
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +71,16 @@ def evaluate_params(config: Config) -> EvaluateParams:
     return config.params("evaluate", EvaluateParams)
 
 
-def understand(text: str) -> UnderstoodQuery:
-    """The query understanding the benchmark queries go through (one place to swap it)."""
-    return plain_query(text)
+def _understand(
+    understander: Any, benchmark: Benchmark
+) -> tuple[dict[str, UnderstoodQuery], list[float]]:
+    """Every judged query through the catalog's own understander, as a live search would be."""
+    queries, latency = {}, []
+    for query_id, query in benchmark.queries.items():
+        started = time.perf_counter_ns()
+        queries[query_id] = understander.understand(query.text)
+        latency.append((time.perf_counter_ns() - started) / 1e6)
+    return queries, latency
 
 
 def default_work_dir() -> Path:
@@ -126,11 +135,17 @@ def evaluate(
     benchmark = read_benchmark(directory, split)
     root = (work_dir if work_dir is not None else default_work_dir()).expanduser()
     workspace = root / fingerprint(benchmark.corpus_path, config)[:16]
-    queries = {qid: understand(q.text) for qid, q in benchmark.queries.items()}
     with DataDir(workspace / "data", config, writer=True) as data:
         ingest_s = _ingest(data, workspace, benchmark, config, tick)
         runs: dict[str, dict[str, list[Candidate]]] = {}
         report: dict[str, Any] = {"build_s": {}, "reused": {}, "latency_ms": {}}
+        understander, build_s, reused = _index(
+            UNDERSTAND, component_class(UNDERSTAND), data, workspace, config, tick
+        )
+        queries, latency = _understand(understander, benchmark)
+        report["build_s"][UNDERSTAND] = build_s
+        report["reused"][UNDERSTAND] = reused
+        report["latency_ms"][UNDERSTAND] = _percentiles(latency)
         for name, kind in kinds.items():
             retriever, build_s, reused = _index(name, kind, data, workspace, config, tick)
             runs[name], latency = _retrieve(name, retriever, queries, params.depth, tick)

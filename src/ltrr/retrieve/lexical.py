@@ -251,7 +251,11 @@ class LexicalRetriever:
     def retrieve(self, query: UnderstoodQuery, context: Context, depth: int) -> list[Candidate]:
         """At most ``depth`` entities by boosted BM25 times the popularity prior."""
         del context
-        bm25 = self.query_for(query.corrected_tokens)
+        # Typed tokens plus their corrections: a correction of an unknown word adds the word the
+        # user meant, while a known word wrongly "corrected" (prose) still matches as typed.
+        typed = set(query.tokens)
+        extra = [t for t in query.corrected_tokens if t not in typed]
+        bm25 = self.query_for([*query.tokens, *extra])
         if bm25 is None or depth <= 0 or not self._ord_of:
             return []
         pool = depth * self.params.prior_pool if self._prior_active else depth

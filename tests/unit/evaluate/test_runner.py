@@ -75,7 +75,7 @@ def test_concrete_metrics_fusion_and_classes(bench: Path, tmp_path: Path) -> Non
         "topic": {s: {"success@10": 1.0, "mrr@10": 1.0} for s in ("lexical", "fusion")},
     }
     assert report["n_queries_by_class"] == {"exact": 2, "topic": 1}
-    assert report["reused"] == {"lexical": False}
+    assert report["reused"] == {"understand": False, "lexical": False}
     assert report["build_s"]["lexical"] > 0
     assert set(report["latency_ms"]["lexical"]) == {"p50", "p99", "mean"}
     assert report["n_entities"] == 4
@@ -88,7 +88,7 @@ def test_second_run_reuses_catalog_and_index(bench: Path, tmp_path: Path) -> Non
     manifest = Path(first["work_dir"]) / "data" / "indexes" / "lexical" / "manifest.json"
     stamp = manifest.stat().st_mtime_ns
     second = evaluate(bench, ["lexical"], work_dir=tmp_path / "work")
-    assert second["reused"] == {"lexical": True}
+    assert second["reused"] == {"understand": True, "lexical": True}
     assert second["ingest_s"] is None
     assert second["build_s"] == first["build_s"]
     assert manifest.stat().st_mtime_ns == stamp
@@ -108,7 +108,7 @@ def test_fingerprint_follows_corpus_and_index_config_only(bench: Path, tmp_path:
     assert fingerprint(corpus, base) != before
     second = evaluate(bench, ["lexical"], work_dir=tmp_path / "work")
     assert second["work_dir"] != first["work_dir"]
-    assert second["reused"] == {"lexical": False}
+    assert second["reused"] == {"understand": False, "lexical": False}
     assert second["n_entities"] == 5
     assert second["strategies"]["lexical"]["mrr@10"] == pytest.approx((0.5 + 0 + 1) / 3)
 
@@ -159,4 +159,4 @@ def test_cli_prints_tables_and_writes_json(bench: Path, tmp_path: Path) -> None:
     assert written["command"].startswith("ltrr ")
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
-    assert orjson.loads(result.stdout)["reused"] == {"lexical": True}
+    assert orjson.loads(result.stdout)["reused"] == {"understand": True, "lexical": True}
