@@ -158,7 +158,9 @@ def entity_from_record(record: Mapping[str, object], config: CatalogConfig) -> E
     entity_id = _string(raw_id, "id", config.max_id_chars, required=True)
     fields = _fields(record.get("fields", {}), config)
     if "text" in record and record["text"] is not None:
-        fields["text"] = _string(record["text"], "text", config.max_text_chars)
+        text = _string(record["text"], "text", config.max_text_chars)
+        if text:  # BEIR lines always carry "text"; an empty one is no field
+            fields["text"] = text
     type_ = record.get("type") or config.default_type
     added = record.get("added_at")
     return Entity(

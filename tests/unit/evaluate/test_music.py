@@ -16,8 +16,9 @@ import orjson
 import pytest
 
 from ltrr.catalog.jsonl import load_beir
+from ltrr.catalog.model import entity_from_record
 from ltrr.catalog.spotify import load_spotify
-from ltrr.config import Config, load_config
+from ltrr.config import CatalogConfig, Config, load_config
 from ltrr.errors import CatalogError, ConfigError
 from ltrr.evaluate.misspell import MisspellParams
 from ltrr.evaluate.music import (
@@ -331,10 +332,17 @@ def test_written_benchmark_loads_as_beir(
     }
 
 
-def test_corpus_text_joins_free_text_fields(catalog: list[Entity]) -> None:
+def test_corpus_keeps_named_fields_and_round_trips(
+    catalog: list[Entity], catalog_config: CatalogConfig
+) -> None:
     record = corpus_record(catalog[0])
-    assert record["text"] == "Taylor Swift. Single"
-    assert corpus_record(replace(catalog[0], fields={"text": "a", "artist": "b"}))["text"] == "a. b"
+    assert record["text"] == ""
+    assert record["fields"] == {"artist": "Taylor Swift", "album": "Single"}
+    with_text = corpus_record(replace(catalog[0], fields={"text": "a", "artist": "b"}))
+    assert (with_text["text"], with_text["fields"]) == ("a", {"artist": "b"})
+    record["id"] = record.pop("_id")
+    loaded = entity_from_record(record, catalog_config)
+    assert loaded.fields == catalog[0].fields
 
 
 def test_rewriting_replaces_a_benchmark_but_not_other_files(
