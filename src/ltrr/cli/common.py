@@ -28,7 +28,8 @@ from rich.progress import (
 from ltrr.config import Config, load_config
 from ltrr.storage.datadir import DATA_ENV, DataDir, default_data_dir
 
-stdout = Console(soft_wrap=True)
+# Tables are wide (a column per strategy); when piped, rich would wrap them at 80 columns.
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 stderr = Console(stderr=True, soft_wrap=True)
 
 

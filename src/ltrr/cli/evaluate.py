@@ -70,22 +70,25 @@ def _strategies_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def _class_table(report: dict[str, Any]) -> Table:
+def _class_tables(report: dict[str, Any]) -> list[Table]:
+    """One table per class metric: a row per class, a column per strategy, the best in bold."""
     names = list(report["strategies"])
-    table = Table(title=f"per query class: {' / '.join(CLASS_METRICS)}")
-    table.add_column("class")
-    table.add_column("queries", justify="right")
-    for name in names:
-        table.add_column(name, justify="right")
-    for cls, by_strategy in report["by_class"].items():
-        best = max(by_strategy[n][CLASS_METRICS[0]] for n in names)
-        cells = []
+    tables = []
+    for metric in CLASS_METRICS:
+        table = Table(title=f"per query class: {metric}")
+        table.add_column("class")
+        table.add_column("n", justify="right")
         for name in names:
-            values = by_strategy[name]
-            text = " / ".join(f"{values[m]:.3f}" for m in CLASS_METRICS)
-            cells.append(f"[bold]{text}[/]" if values[CLASS_METRICS[0]] == best else text)
-        table.add_row(cls, str(report["n_queries_by_class"][cls]), *cells)
-    return table
+            table.add_column(name, justify="right")
+        for cls, by_strategy in report["by_class"].items():
+            best = max(by_strategy[n][metric] for n in names)
+            cells = [
+                f"[bold]{v:.3f}[/]" if v == best else f"{v:.3f}"
+                for v in (by_strategy[n][metric] for n in names)
+            ]
+            table.add_row(cls, str(report["n_queries_by_class"][cls]), *cells)
+        tables.append(table)
+    return tables
 
 
 def evaluate_command(
@@ -132,7 +135,8 @@ def evaluate_command(
         return
     stdout.print(_strategies_table(report))
     if "by_class" in report:
-        stdout.print(_class_table(report))
+        for table in _class_tables(report):
+            stdout.print(table)
     if out is not None:
         stdout.print(f"wrote {out}")
 
