@@ -1,0 +1,1 @@
+"""The ``log`` stage: the durable event log of impressions and actions, the source of truth."""

@@ -1,0 +1,1 @@
+"""The ``select`` stage: policies that choose which strategies to run and how deep."""

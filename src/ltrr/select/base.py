@@ -1,0 +1,148 @@
+"""The Policy contract and the Plan it returns (DESIGN.md: Policy, "Propensities, practically").
+
+A plan is drawn from an explicit mixture so that every probability is exact: with probability
+``1 - epsilon`` the policy's deterministic ``greedy`` plan, with probability ``epsilon`` an
+exploration plan whose depth per strategy is drawn independently from ``explore[strategy]``
+(a distribution over ``{0 (off), d1, ..., dn}``). Hence, for the drawn depths ``d``:
+
+- ``P(plan) = (1 - eps) * 1[d == greedy] + eps * prod_s explore_s(d_s)``;
+- per strategy, ``P(d_s) = (1 - eps) * 1[greedy_s == d_s] + eps * explore_s(d_s)``, which sums
+  to 1 over ``{0} + grid``;
+- a target plan ``T`` is *covered* (every strategy of ``T`` ran at least as deep) with
+  ``P = (1 - eps) * 1[greedy covers T] + eps * prod_s P_explore_s(d_s >= T_s)``,
+  the weight that makes off-policy estimates of a plan's found-rate unbiased.
+
+Fixed plans are the special case ``epsilon = 0``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ltrr.types import Context
+from ltrr.understand.base import UnderstoodQuery
+
+#: strategy -> depth; strategies absent or at 0 do not run.
+Depths = Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The strategies to run and how deep, with the distribution they were drawn from."""
+
+    depths: Depths
+    greedy: Depths
+    epsilon: float = 0.0
+    explore: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    policy: str = ""
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        return tuple(s for s, d in self.depths.items() if d > 0)
+
+    def _explore_p(self, strategy: str, depth: int) -> float:
+        return float(self.explore.get(strategy, {0: 1.0}).get(depth, 0.0))
+
+    def _all_strategies(self) -> set[str]:
+        return set(self.depths) | set(self.greedy) | set(self.explore)
+
+    @property
+    def probability(self) -> float:
+        """P(these exact depths | features) under the policy that drew them."""
+        names = self._all_strategies()
+        same = all(self.depths.get(s, 0) == self.greedy.get(s, 0) for s in names)
+        explored = math.prod(self._explore_p(s, self.depths.get(s, 0)) for s in names)
+        return (1.0 - self.epsilon) * float(same) + self.epsilon * explored
+
+    def marginal(self, strategy: str) -> dict[int, float]:
+        """P(depth of ``strategy`` = d) for every d with non-zero probability; sums to 1."""
+        out: dict[int, float] = {}
+        if self.epsilon < 1.0:
+            d = self.greedy.get(strategy, 0)
+            out[d] = out.get(d, 0.0) + (1.0 - self.epsilon)
+        if self.epsilon > 0.0:
+            for d, p in self.explore.get(strategy, {0: 1.0}).items():
+                out[d] = out.get(d, 0.0) + self.epsilon * p
+        return out
+
+    def covers(self, target: Depths) -> bool:
+        """Whether these depths ran every strategy of ``target`` at least as deep."""
+        return all(self.depths.get(s, 0) >= d for s, d in target.items() if d > 0)
+
+    def coverage_probability(self, target: Depths) -> float:
+        """P(a plan drawn like this one covers ``target``): the off-policy weight's denominator."""
+        wanted = {s: d for s, d in target.items() if d > 0}
+        greedy_covers = all(self.greedy.get(s, 0) >= d for s, d in wanted.items())
+        explored = math.prod(
+            sum(p for dd, p in self.explore.get(s, {0: 1.0}).items() if dd >= d)
+            for s, d in wanted.items()
+        )
+        return (1.0 - self.epsilon) * float(greedy_covers) + self.epsilon * explored
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "policy": self.policy,
+            "depths": dict(self.depths),
+            "greedy": dict(self.greedy),
+            "epsilon": self.epsilon,
+            "explore": {
+                s: {str(d): p for d, p in dist.items()} for s, dist in self.explore.items()
+            },
+            "probability": self.probability,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """What a policy sees when it plans: the understood query, the context, the budget."""
+
+    request_id: str
+    query: UnderstoodQuery
+    context: Context
+    budget: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFeedback:
+    """Semi-bandit feedback for one request whose wanted item is known.
+
+    ``found_rank[s]`` is the 1-based rank of the wanted item in strategy ``s``'s list, or
+    ``None`` if it was not within the depth ``s`` ran to; so for every ``j <= depth`` it is
+    known whether ``s`` would have found the item in its top ``j``. An item no strategy
+    retrieved is a miss for all of them.
+    """
+
+    request: PlanRequest
+    plan: Plan
+    found_rank: Mapping[str, int | None]
+    reward: float = 1.0
+    event_time_s: float = 0.0
+
+
+def request_rng(seed: int, request_id: str) -> np.random.Generator:
+    """The random generator of one request: the same (seed, request id), the same draws."""
+    digest = np.frombuffer(request_id.encode("utf-8"), dtype=np.uint8)
+    return np.random.default_rng([seed, *digest.tolist()])
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Chooses a Plan per request and learns from semi-bandit feedback.
+
+    ``plan`` never mutates state (replaying the same requests gives the same plans);
+    ``update`` returns ``None``.
+    """
+
+    name: str
+
+    def plan(self, request: PlanRequest) -> Plan: ...
+
+    def update(self, feedback: PlanFeedback) -> None: ...
+
+    def save(self, directory: Path) -> None: ...

@@ -1,0 +1,59 @@
+"""Plan probabilities: exact, summing to 1, and coverage weights computed by hand."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ltrr.select.base import Plan, request_rng
+
+EXPLORE = {"lexical": {0: 0.5, 10: 0.25, 50: 0.25}, "dense": {0: 0.5, 50: 0.5}}
+
+
+def _plan(depths: dict[str, int], eps: float = 0.2) -> Plan:
+    return Plan(depths=depths, greedy={"lexical": 50, "dense": 0}, epsilon=eps, explore=EXPLORE)
+
+
+def test_probability_of_greedy_and_explored_plans() -> None:
+    assert _plan({"lexical": 50, "dense": 0}).probability == pytest.approx(0.8 + 0.2 * 0.25 * 0.5)
+    assert _plan({"lexical": 10, "dense": 50}).probability == pytest.approx(0.2 * 0.25 * 0.5)
+    assert _plan({"lexical": 100, "dense": 0}).probability == 0.0
+
+
+def test_plan_probabilities_sum_to_one_over_all_plans() -> None:
+    total = sum(
+        _plan({"lexical": a, "dense": b}).probability
+        for a, b in itertools.product([0, 10, 50], [0, 50])
+    )
+    assert total == pytest.approx(1.0)
+
+
+def test_marginals_sum_to_one() -> None:
+    plan = _plan({"lexical": 50, "dense": 0})
+    assert plan.marginal("lexical") == pytest.approx({50: 0.8 + 0.05, 0: 0.1, 10: 0.05})
+    assert sum(plan.marginal("dense").values()) == pytest.approx(1.0)
+
+
+def test_coverage_probability_by_hand() -> None:
+    plan = _plan({"lexical": 10, "dense": 50})
+    # greedy (lexical@50) covers lexical@10; exploration covers it with P(lexical >= 10) = 0.5
+    assert plan.coverage_probability({"lexical": 10}) == pytest.approx(0.8 + 0.2 * 0.5)
+    # lexical@10 + dense@50: greedy does not cover; exploration 0.5 * 0.5
+    assert plan.coverage_probability({"lexical": 10, "dense": 50}) == pytest.approx(0.2 * 0.25)
+    assert plan.covers({"lexical": 10, "dense": 50})
+    assert not plan.covers({"lexical": 50})
+
+
+def test_fixed_plan_is_certain() -> None:
+    fixed = Plan(depths={"lexical": 50}, greedy={"lexical": 50})
+    assert fixed.probability == 1.0
+    assert fixed.coverage_probability({"lexical": 25}) == 1.0
+    assert fixed.coverage_probability({"lexical": 100}) == 0.0
+
+
+def test_request_rng_is_reproducible() -> None:
+    a = request_rng(7, "req-1").random(3)
+    assert (a == request_rng(7, "req-1").random(3)).all()
+    assert not (a == request_rng(7, "req-2").random(3)).all()
+    assert not (a == request_rng(8, "req-1").random(3)).all()
