@@ -83,3 +83,7 @@ class UnknownEntityError(LtrrError, KeyError):
 
 class UnknownStrategyError(LtrrError, ValueError):
     """A strategy name is not registered; the message lists the registered ones."""
+
+
+class MissingDependencyError(LtrrError, ImportError):
+    """An optional package a component needs is not installed; the message says which."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrr.config import Config
+from ltrr.errors import StorageError
 from ltrr.retrieve import retriever_class
 from ltrr.retrieve.base import Retriever
 from ltrr.storage.catalog import CatalogStore
@@ -90,6 +91,34 @@ def _entities(store: CatalogStore, ids: Sequence[str], batch: int = 2000) -> Ite
                 yield entity
 
 
+def _load(kind: Any, directory: Path, config: Config) -> Any | None:
+    """The saved index, or ``None`` when there is none or it was built with other parameters."""
+    if not (directory / "manifest.json").is_file():
+        return None
+    try:
+        return kind.load(directory, config)
+    except StorageError as exc:
+        logger.warning("rebuilding %s: %s", directory.name, exc)
+        return None
+
+
+def _catch_up(index: Any, store: CatalogStore, version: int) -> int:
+    """Replay the catalog's changes since the index's version (deletions first); their count."""
+    changes = store.changes_since(index.catalog_version)
+    if changes.deleted or changes.upserted:
+        index.remove(list(changes.deleted) + list(changes.upserted))
+    batch: list[Entity] = []
+    for entity in _entities(store, changes.upserted):
+        batch.append(entity)
+        if len(batch) >= 2000:
+            index.add(batch)
+            batch = []
+    if batch:
+        index.add(batch)
+    index.catalog_version = version
+    return len(changes.deleted) + len(changes.upserted)
+
+
 def _open_one(
     name: str,
     root: Path,
@@ -105,23 +134,11 @@ def _open_one(
     version = store.version()
     tick = (lambda n: on_progress(name, n)) if on_progress is not None else None
     how, n_changes = "loaded", 0
-    if (directory / "manifest.json").is_file():
-        index = kind.load(directory, config)
-        if index.catalog_version != version:
-            changes = store.changes_since(index.catalog_version)
-            if changes.deleted or changes.upserted:
-                index.remove(list(changes.deleted) + list(changes.upserted))
-            batch: list[Entity] = []
-            for entity in _entities(store, changes.upserted):
-                batch.append(entity)
-                if len(batch) >= 2000:
-                    index.add(batch)
-                    batch = []
-            if batch:
-                index.add(batch)
-            index.catalog_version = version
-            how, n_changes = "caught_up", len(changes.deleted) + len(changes.upserted)
-    else:
+    index = _load(kind, directory, config)
+    if index is not None and index.catalog_version != version:
+        n_changes = _catch_up(index, store, version)
+        how = "caught_up"
+    if index is None:
         index = kind.build(store.iter_entities(), config, catalog_version=version, on_progress=tick)
         how = "built"
     if save and how != "loaded":

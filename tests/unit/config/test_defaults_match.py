@@ -33,6 +33,7 @@ SECTIONS = [
     ("retrieve.popular", "ltrr.retrieve.popular:PopularParams"),
     ("retrieve.related", "ltrr.retrieve.related:RelatedParams"),
     ("retrieve.explore", "ltrr.retrieve.explore:ExploreParams"),
+    ("retrieve.dense", "ltrr.retrieve.dense:DenseParams"),
 ]
 
 

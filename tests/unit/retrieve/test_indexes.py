@@ -1,0 +1,62 @@
+"""IndexSet: indexes are built once, caught up with catalog changes, and rebuilt when stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ltrr.config import Config
+from ltrr.retrieve.indexes import IndexSet
+from ltrr.storage.datadir import DataDir
+from ltrr.types import Context, Entity, EntityId
+from ltrr.understand.base import plain_query
+
+STRATEGIES = ["lexical", "fuzzy", "memory"]
+
+
+def _e(i: str, title: str) -> Entity:
+    return Entity(id=EntityId(i), type="track", title=title, popularity=1.0)
+
+
+def _ids(indexes: IndexSet, name: str, text: str) -> list[str]:
+    return [c.entity_id for c in indexes.retrievers[name].retrieve(plain_query(text), Context(), 5)]
+
+
+def test_build_catch_up_and_reload(tmp_path: Path, config: Config) -> None:
+    with DataDir(tmp_path, config, writer=True) as dd:
+        with dd.catalog.change() as change:
+            change.upsert([_e("a", "Love Story"), _e("b", "Night Drive")])
+        first = IndexSet.open(dd, STRATEGIES)
+        assert {s.how for s in first.status} == {"built"}
+        with dd.catalog.change() as change:
+            change.delete([EntityId("b")])
+            change.upsert([_e("c", "Summer Rain"), _e("a", "Love Song")])
+        second = IndexSet.open(dd, STRATEGIES)
+        assert {s.how for s in second.status} == {"caught_up"}
+        assert {s.n_changes for s in second.status} == {3}
+        assert second.catalog_version == 2
+        for name in STRATEGIES:
+            assert _ids(second, name, "summer rain")[:1] == ["c"], name
+            assert "b" not in _ids(second, name, "night drive"), name
+        third = IndexSet.open(dd, STRATEGIES)
+        assert {s.how for s in third.status} == {"loaded"}
+        assert _ids(third, "lexical", "love song") == _ids(second, "lexical", "love song")
+
+
+def test_reader_does_not_save(tmp_path: Path, config: Config) -> None:
+    with DataDir(tmp_path, config, writer=True) as dd, dd.catalog.change() as change:
+        change.upsert([_e("a", "Love Story")])
+    with DataDir(tmp_path, config, writer=False) as reader:
+        IndexSet.open(reader, ["lexical"])
+    assert not (tmp_path / "indexes").exists()
+
+
+def test_index_built_with_other_parameters_is_rebuilt(tmp_path: Path, config: Config) -> None:
+    with DataDir(tmp_path, config, writer=True) as dd:
+        with dd.catalog.change() as change:
+            change.upsert([_e("a", "Running Songs")])
+        IndexSet.open(dd, ["lexical"])
+    other = Config({**config.values, "retrieve": {**config.values["retrieve"]}})
+    other.values["retrieve"]["lexical"] = {**config.values["retrieve"]["lexical"], "stemmer": ""}
+    with DataDir(tmp_path, other, writer=True) as dd:
+        reopened = IndexSet.open(dd, ["lexical"])
+    assert [s.how for s in reopened.status if s.name == "lexical"] == ["built"]
