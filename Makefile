@@ -14,9 +14,12 @@ $(READY): pyproject.toml requirements.lock
 
 install: $(READY)
 
-# The main job: the demo music catalog generated, ingested into ./ltrr-data, and its stats.
+# The main job: the demo music catalog generated, ingested and indexed in ./ltrr-data, then
+# searched (a misspelled artist, a topic, a broad word).
 demo: $(READY)
 	$(BIN)/ltrr demo --data ltrr-data
+	$(BIN)/ltrr search "chill jazz playlist" --k 5 --data ltrr-data
+	$(BIN)/ltrr search "midnigth dreams" --k 5 --data ltrr-data
 
 # Unit, contract and property tests on small slices and real data samples (a few minutes).
 test: $(READY)

@@ -26,7 +26,10 @@ from ltrr.cli.common import (
     progress,
     stdout,
 )
+from ltrr.cli.search import index_progress
+from ltrr.engine import search_params
 from ltrr.errors import CatalogError
+from ltrr.retrieve.indexes import IndexSet
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Entity, EntityId
 
@@ -208,17 +211,23 @@ def delete(
 
 
 def demo(
-    size: Annotated[int, typer.Option("--size", min=1, help="Number of entities.")] = 20_000,
+    size: Annotated[int, typer.Option("--size", min=1, help="Number of entities.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data: DataOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate the demo music catalog, ingest it (replacing the catalog) and show its stats."""
+    """Generate the demo music catalog, ingest it (replacing the catalog), index it, show stats."""
     with open_data(data, config, writer=True) as dd:
         records = (Parsed(i, e) for i, e in enumerate(generate_demo_catalog(size, seed), 1))
         report = _run_ingest(dd, records, strict=True, replace=True, source="demo catalog")
-        result = {**_stats(dd), "ingest": report.to_dict()}
+        with index_progress() as tick:
+            indexes = IndexSet.open(dd, search_params(dd.config).strategies, on_progress=tick)
+        result = {
+            **_stats(dd),
+            "ingest": report.to_dict(),
+            "index_s": {s.name: round(s.seconds, 2) for s in indexes.status},
+        }
     if as_json:
         print_json(result)
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -14,8 +16,8 @@ from ltrr.cli.common import (
     JsonOption,
     config_for,
     print_json,
+    progress,
     resolve_data,
-    stderr,
     stdout,
 )
 from ltrr.engine import Engine, SearchResponse
@@ -31,15 +33,15 @@ def _names(strategies: str | None) -> list[str] | None:
     return [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
 
 
-def _progress() -> Progress:
-    last: dict[str, int] = {}
+@contextmanager
+def index_progress() -> Iterator[Progress]:
+    """A spinner on stderr naming the index being built and how many entities it has read."""
+    with progress("indexing") as bar:
 
-    def report(name: str, n: int) -> None:
-        if n - last.get(name, 0) >= 10_000 or name not in last:
-            stderr.print(f"indexing {name}: {n:,} entities", highlight=False)
-            last[name] = n
+        def report(name: str, n: int) -> None:
+            bar.update(bar.task_ids[0], description=f"indexing {name}", completed=n)
 
-    return report
+        yield report
 
 
 def index(
@@ -50,13 +52,16 @@ def index(
 ) -> None:
     """Build, or catch up with the catalog, the indexes of the data directory, and save them."""
     path = resolve_data(data)
-    with Engine.open(
-        path,
-        config_for(config, path),
-        strategies=_names(strategies),
-        writer=True,
-        on_progress=_progress(),
-    ) as engine:
+    with (
+        index_progress() as report,
+        Engine.open(
+            path,
+            config_for(config, path),
+            strategies=_names(strategies),
+            writer=True,
+            on_progress=report,
+        ) as engine,
+    ):
         status = engine.indexes.status
         version = engine.indexes.catalog_version
     rows = [
