@@ -4,6 +4,8 @@ Usage: ``python benchmarks/retriever_latency.py [--size 100000] [--seed 7] [--qu
 [--depth 100]``; prints one JSON object: build, save and load seconds per retriever, and query
 latency p50/p99 (ms, one thread) per retriever next to a reference measured in the same run:
 
+- lexical: tantivy's bare ``searcher.search(query, depth)`` with the very query object the
+  retriever builds (same terms), so the ratio is what id lookup, the prior and Candidates cost;
 - fuzzy: ``rapidfuzz.process.extract(q, all_titles, scorer=fuzz.ratio, limit=depth)``, the
   brute-force scan the index avoids (on a tenth of the queries: it is slow), and the same
   with ``scorer=WRatio``;
@@ -42,7 +44,7 @@ from ltrr.types import Context, Entity
 from ltrr.understand.base import Span, UnderstoodQuery, plain_query
 from ltrr.understand.text import normalize, tokenize
 
-NAMES = ("fuzzy", "structured", "memory", "popular", "related", "explore")
+NAMES = ("lexical", "fuzzy", "structured", "memory", "popular", "related", "explore")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -208,7 +210,17 @@ def references(
         return process.extract(q, titles, scorer=fuzz.WRatio, limit=depth)
 
     some = queries["fuzzy"][: max(20, len(queries["fuzzy"]) // 10)]
+
+    def bare_tantivy(index: Any) -> dict[str, Any]:
+        prebuilt = [index.query_for(plain_query(q).tokens) for q in queries["lexical"]]
+        prebuilt = [q for q in prebuilt if q is not None]
+        return {
+            "what": "tantivy searcher.search(same query object, depth)",
+            **percentiles(lambda q: index.searcher.search(q, depth, count=False), prebuilt),
+        }
+
     return {
+        "lexical": bare_tantivy,
         "fuzzy": {"what": "rapidfuzz.process.extract(scorer=fuzz.ratio) over all titles",
                   **percentiles(scan, some),
                   "wratio": {"what": "the same with scorer=fuzz.WRatio",
@@ -257,7 +269,7 @@ def measure(
     out["latency_ms"] = {}
     for label, qs in queries.items():
         ours = percentiles(run, qs, args.repeats)
-        ref = refs[name]
+        ref = refs[name](index) if callable(refs[name]) else refs[name]
         out["latency_ms"][label] = {
             **ours,
             "reference": ref,
@@ -282,6 +294,7 @@ def main() -> None:
     spans = span_queries(rng, n)
     words = [e.title.split()[0] for e in entities[: 10 * n : 10]]
     raw: dict[str, list[Any]] = {
+        "lexical": exact_queries(rng, entities, n),
         "fuzzy": misspelled,
         "memory": exact_queries(rng, entities, n),
         "structured": spans,
