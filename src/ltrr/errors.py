@@ -87,3 +87,7 @@ class UnknownStrategyError(LtrrError, ValueError):
 
 class MissingDependencyError(LtrrError, ImportError):
     """An optional package a component needs is not installed; the message says which."""
+
+
+class PlanError(LtrrError, ValueError):
+    """A stored or submitted plan is malformed or inconsistent with its own probabilities."""

@@ -21,10 +21,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ltrr.errors import PlanError
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery
 
@@ -96,6 +97,65 @@ class Plan:
             },
             "probability": self.probability,
         }
+
+
+def non_negative_int(value: object, where: str) -> int:
+    """``value`` as an integer >= 0, or a ``PlanError`` naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PlanError(f"{where} must be an integer, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise PlanError(f"{where} must be an integer, got {value!r}") from None
+    if number < 0:
+        raise PlanError(f"{where} must be >= 0, got {number}")
+    return number
+
+
+def _depths(value: object, where: str) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise PlanError(f"{where} must be an object of strategy -> depth, got {value!r}")
+    return {str(s): non_negative_int(d, f"{where}.{s}") for s, d in value.items()}
+
+
+def plan_from_dict(data: Mapping[str, Any]) -> Plan:
+    """The ``Plan`` that ``Plan.to_dict()`` wrote, checked against its logged probability.
+
+    Plans come back from the event log and from users' record files, so every value is
+    checked and a plan whose stored probability disagrees with its distributions is refused.
+    """
+    explore_in = data.get("explore", {})
+    epsilon = data.get("epsilon", 0.0)
+    if not isinstance(explore_in, Mapping) or not isinstance(epsilon, int | float):
+        raise PlanError(f"plan: explore must be an object and epsilon a number, got {dict(data)}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise PlanError(f"plan.epsilon must be in [0, 1], got {epsilon}")
+    explore: dict[str, dict[int, float]] = {}
+    for strategy, dist in explore_in.items():
+        where = f"plan.explore.{strategy}"
+        if not isinstance(dist, Mapping):
+            raise PlanError(f"{where} must be an object of depth -> probability, got {dist!r}")
+        explore[str(strategy)] = {
+            non_negative_int(d, f"{where} key"): float(p) for d, p in dist.items()
+        }
+        if not math.isclose(sum(explore[str(strategy)].values()), 1.0, abs_tol=1e-6):
+            raise PlanError(f"{where} must sum to 1, got {dist}")
+    plan = Plan(
+        depths=_depths(data.get("depths"), "plan.depths"),
+        greedy=_depths(data.get("greedy", {}), "plan.greedy"),
+        epsilon=float(epsilon),
+        explore=explore,
+        policy=str(data.get("policy", "")),
+    )
+    logged = data.get("probability")
+    if logged is not None and not math.isclose(
+        plan.probability, float(logged), rel_tol=1e-9, abs_tol=1e-12
+    ):
+        raise PlanError(
+            f"plan.probability is {logged} but its depths and distributions give "
+            f"{plan.probability}: the logged plan is inconsistent"
+        )
+    return plan
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,129 @@
+"""How events map to rows of the data directory's SQLite database.
+
+Impressions keep their nested parts (context, plan, strategy lists, shown list, model versions)
+as JSON text columns, readable with SQLite's JSON functions; ranked lists are stored by column
+(``{"lexical": {"ids": [...], "scores": [...]}}``), compact and cheap to turn into arrays.
+``seq`` is shared by both tables: the order in which the log wrote the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ltrr.log.events import (
+    Action,
+    Impression,
+    context_from_dict,
+    context_to_dict,
+    plan_to_dict,
+    results_from_dict,
+    results_to_dict,
+)
+from ltrr.select.base import plan_from_dict
+
+#: The log's tables; to become a numbered migration (kept ``IF NOT EXISTS`` so that databases
+#: created by this module before the migration existed still migrate).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS impressions (
+    seq INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    user_id TEXT,
+    session_id TEXT,
+    query TEXT NOT NULL,
+    context TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    strategy_results TEXT NOT NULL,
+    shown TEXT NOT NULL,
+    page_offset INTEGER NOT NULL,
+    catalog_version INTEGER NOT NULL,
+    model_versions TEXT NOT NULL,
+    event_time_s REAL NOT NULL,
+    schema_version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS impressions_time ON impressions (event_time_s, seq);
+CREATE TABLE IF NOT EXISTS actions (
+    seq INTEGER PRIMARY KEY,
+    action_id TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL,
+    user_id TEXT,
+    entity_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value REAL,
+    event_time_s REAL NOT NULL,
+    replay_time_s REAL NOT NULL,
+    schema_version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_request ON actions (request_id, event_time_s, seq);
+CREATE INDEX IF NOT EXISTS actions_replay ON actions (replay_time_s, seq);
+"""
+
+IMP_COLS = (
+    "seq, request_id, user_id, session_id, query, context, plan, strategy_results, shown, "
+    "page_offset, catalog_version, model_versions, event_time_s, schema_version"
+)
+ACT_COLS = (
+    "seq, action_id, request_id, user_id, entity_id, kind, value, event_time_s, "
+    "replay_time_s, schema_version"
+)
+INSERT_IMP = f"INSERT OR IGNORE INTO impressions ({IMP_COLS}) VALUES ({', '.join('?' * 14)})"
+#: An action's replay time is read from its stored impression inside the writing transaction:
+#: the impression that was stored (the first of its request id) is the one it is ordered after.
+#: No row is written when the action id exists or the impression does not.
+INSERT_ACT = (
+    f"INSERT OR IGNORE INTO actions ({ACT_COLS}) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, max(?, event_time_s), ? FROM impressions WHERE request_id = ?"
+)
+
+
+def impression_row(imp: Impression) -> tuple[Any, ...]:
+    dumps = orjson.dumps
+    return (
+        imp.request_id,
+        imp.user_id,
+        imp.session_id,
+        imp.query,
+        dumps(context_to_dict(imp.context)).decode(),
+        dumps(plan_to_dict(imp.plan)).decode(),
+        dumps(results_to_dict(imp.strategy_results)).decode(),
+        dumps(list(imp.shown)).decode(),
+        imp.offset,
+        imp.catalog_version,
+        dumps(dict(imp.model_versions)).decode(),
+        float(imp.event_time_s),
+        imp.schema_version,
+    )
+
+
+def impression_from_row(row: Sequence[Any]) -> Impression:
+    loads = orjson.loads
+    return Impression(
+        request_id=row[1],
+        user_id=row[2],
+        session_id=row[3],
+        query=row[4],
+        context=context_from_dict(loads(row[5])),
+        plan=plan_from_dict(loads(row[6])),
+        strategy_results=results_from_dict(loads(row[7])),
+        shown=tuple(loads(row[8])),
+        offset=row[9],
+        catalog_version=row[10],
+        model_versions=loads(row[11]),
+        event_time_s=row[12],
+        schema_version=row[13],
+    )
+
+
+def action_from_row(row: Sequence[Any]) -> Action:
+    return Action(
+        action_id=row[1],
+        request_id=row[2],
+        user_id=row[3],
+        entity_id=row[4],
+        kind=row[5],
+        value=row[6],
+        event_time_s=row[7],
+        schema_version=row[9],
+    )
