@@ -1,34 +1,49 @@
 """The engine: one object that wires the stages for a data directory.
 
-``Engine.search`` runs understand -> retrieve (each chosen strategy to its depth) -> merge
-with provenance -> rank. Until a learned policy and ranker exist, every requested strategy
-runs at the configured depth and the merged candidates are ranked by reciprocal rank fusion;
-the CLI and the HTTP service are thin layers over this class.
+``Engine.search`` runs understand -> plan (the policy chooses strategies and depths) ->
+retrieve -> merge with provenance -> rank (reciprocal rank fusion until a learned ranker
+exists) -> log (an impression through the event log's group-commit queue).
+``Engine.feedback`` logs an action durably and, once acknowledged, learns from it; a duplicate
+action id is acknowledged once and learned once. Everything learned (memory statistics,
+exposure, the policy) is rebuilt from the log by ``Engine.replay``, which ``open`` runs, so the
+log stays the source of truth. The CLI and the HTTP service are thin layers over this class.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ltrr.config import Config, load_config
 from ltrr.errors import LtrrError, UnknownStrategyError
-from ltrr.merge.rrf import rrf
+from ltrr.learn.learner import Learner
+from ltrr.log.events import Action, Impression
+from ltrr.log.rewards import RewardMap
+from ltrr.log.sqlite_log import SqliteEventLog
+from ltrr.merge.rrf import Fused, rrf
 from ltrr.retrieve import RETRIEVERS
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet, Progress
+from ltrr.select import SelectParams, make_policy, section_params
+from ltrr.select.base import Plan, PlanRequest, Policy
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity
 from ltrr.understand.base import UnderstoodQuery
 
+#: field -> accepted values: "type" filters on the entity type, any other key on an attribute.
+Filters = Mapping[str, Sequence[str]]
+
 
 @dataclass(frozen=True, slots=True)
 class SearchParams:
-    """``[search]``: what a search runs when the caller does not say."""
+    """``[search]``: defaults of a search request."""
 
-    strategies: tuple[str, ...] = ("lexical", "fuzzy", "structured", "dense", "memory")
+    policy: str = "ltrr"
+    seed: int = 0
     depth: int = 100
     max_k: int = 100
     fusion_k: int = 60
@@ -45,7 +60,9 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class SearchResponse:
+    request_id: str
     query: UnderstoodQuery
+    plan: Plan
     results: tuple[Result, ...]
     n_candidates: int
     strategy_latency_ms: Mapping[str, float]
@@ -53,12 +70,35 @@ class SearchResponse:
 
 
 class Engine:
-    """Search over one data directory. Open with ``Engine.open``; close when done."""
+    """Search and learn over one data directory. Open with ``Engine.open``; close when done."""
 
-    def __init__(self, data_dir: DataDir, indexes: IndexSet, params: SearchParams) -> None:
+    def __init__(
+        self,
+        data_dir: DataDir,
+        indexes: IndexSet,
+        params: SearchParams,
+        select: SelectParams,
+        log: SqliteEventLog | None,
+    ) -> None:
         self.data_dir = data_dir
         self.indexes = indexes
         self.params = params
+        self.select = select
+        self.log = log
+        self.learner = Learner(
+            indexes.understander.understand,
+            indexes.retrievers,
+            self._fresh_policy(),
+            RewardMap.from_config(data_dir.config),
+            select.budget,
+        )
+
+    @property
+    def policy(self) -> Policy:
+        return self.learner.policy
+
+    def _fresh_policy(self) -> Policy:
+        return make_policy(self.params.policy, self.data_dir.config, seed=self.params.seed)
 
     @classmethod
     def open(
@@ -70,10 +110,14 @@ class Engine:
         writer: bool = False,
         on_progress: Progress | None = None,
     ) -> Engine:
-        """Open ``path`` and its indexes (built or caught up if the catalog moved on)."""
+        """Open ``path``, its indexes (built or caught up) and, for a writer, its event log.
+
+        A writer replays the log so that learned state equals what the log implies.
+        """
         config = config or load_config(data_dir=path)
         params = search_params(config)
-        names = tuple(strategies or params.strategies)
+        select = section_params(config, "select", SelectParams)
+        names = tuple(strategies or select.strategies)
         for name in names:
             if name not in RETRIEVERS:
                 raise UnknownStrategyError(
@@ -82,12 +126,19 @@ class Engine:
         data_dir = DataDir(path, config, writer=writer).open()
         try:
             indexes = IndexSet.open(data_dir, names, on_progress=on_progress)
+            log = SqliteEventLog.open(data_dir) if writer else None
         except BaseException:
             data_dir.close()
             raise
-        return cls(data_dir, indexes, params)
+        engine = cls(data_dir, indexes, params, select, log)
+        if log is not None:
+            engine.replay()
+        return engine
 
     def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
         self.data_dir.close()
 
     def __enter__(self) -> Engine:
@@ -96,6 +147,8 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- the request path -------------------------------------------------------------------
+
     def search(
         self,
         query: str,
@@ -103,60 +156,184 @@ class Engine:
         *,
         k: int = 10,
         offset: int = 0,
+        filters: Filters | None = None,
         strategies: Sequence[str] | None = None,
         depth: int | None = None,
+        request_id: str | None = None,
+        event_time_s: float | None = None,
     ) -> SearchResponse:
-        """The top ``k`` results after ``offset`` for ``query``, with provenance."""
+        """The top ``k`` results after ``offset``, with provenance; logged when writing.
+
+        ``strategies`` bypasses the policy with a fixed plan (each at ``depth``, default
+        ``[search] depth``), for debugging and evaluation.
+        """
         if not 1 <= k <= self.params.max_k:
             raise LtrrError(f"k must be between 1 and {self.params.max_k}, got {k}")
         if offset < 0:
             raise LtrrError(f"offset must be >= 0, got {offset}")
         started = time.perf_counter()
         context = context or Context()
+        request_id = request_id or uuid.uuid4().hex
         understood = self.indexes.understander.understand(query)
-        rankings, latency = self._retrieve(understood, context, strategies, depth)
-        fused = rrf(rankings, k=self.params.fusion_k)
+        plan = self._plan(request_id, understood, context, strategies, depth)
+        rankings, latency = self._retrieve(understood, context, plan)
+        fused = self._filter(rrf(rankings, k=self.params.fusion_k), filters)
         page = fused[offset : offset + k]
-        store = self.data_dir.catalog
-        results = []
-        for item in page:
-            entity = store.get(item.entity_id)
-            if entity is not None:
-                results.append(Result(entity, item.score, item.provenance))
+        entities = self.data_dir.catalog.get_many([f.entity_id for f in page])
+        results = tuple(
+            Result(entities[f.entity_id], f.score, f.provenance)
+            for f in page
+            if f.entity_id in entities
+        )
+        self._log(request_id, query, context, plan, rankings, results, offset, event_time_s)
         return SearchResponse(
+            request_id=request_id,
             query=understood,
-            results=tuple(results),
+            plan=plan,
+            results=results,
             n_candidates=len(fused),
             strategy_latency_ms=latency,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _retrieve(
+    def _plan(
         self,
+        request_id: str,
         query: UnderstoodQuery,
         context: Context,
         strategies: Sequence[str] | None,
         depth: int | None,
+    ) -> Plan:
+        if strategies:
+            unknown = [s for s in strategies if s not in self.indexes.retrievers]
+            if unknown:
+                open_ = ", ".join(self.indexes.retrievers)
+                raise UnknownStrategyError(f"strategy {unknown[0]!r} is not open; open: {open_}")
+            fixed = {s: depth or self.params.depth for s in strategies}
+            return Plan(depths=fixed, greedy=fixed, policy="manual")
+        request = PlanRequest(request_id, query, context, self.select.budget)
+        plan = self.policy.plan(request)
+        return Plan(
+            depths={s: d for s, d in plan.depths.items() if s in self.indexes.retrievers},
+            greedy=plan.greedy,
+            epsilon=plan.epsilon,
+            explore=plan.explore,
+            policy=plan.policy,
+        )
+
+    def _retrieve(
+        self, query: UnderstoodQuery, context: Context, plan: Plan
     ) -> tuple[dict[str, list[Candidate]], dict[str, float]]:
-        names = tuple(strategies or self.indexes.retrievers)
-        unknown = [n for n in names if n not in self.indexes.retrievers]
-        if unknown:
-            raise UnknownStrategyError(
-                f"strategy {unknown[0]!r} is not open; open: {', '.join(self.indexes.retrievers)}"
-            )
         rankings: dict[str, list[Candidate]] = {}
         latency: dict[str, float] = {}
-        for name in names:
+        for name, depth in plan.depths.items():
+            if depth <= 0:
+                continue
             started = time.perf_counter()
-            rankings[name] = self.indexes.retrievers[name].retrieve(
-                query, context, depth or self.params.depth
-            )
+            rankings[name] = self.indexes.retrievers[name].retrieve(query, context, depth)
             latency[name] = (time.perf_counter() - started) * 1000
         return rankings, latency
 
+    def _filter(self, fused: list[Fused], filters: Filters | None) -> list[Fused]:
+        """Keep candidates whose type / attributes match every filter (any listed value)."""
+        if not filters:
+            return fused
+        entities = self.data_dir.catalog.get_many([f.entity_id for f in fused])
+
+        def keep(entity: Entity | None) -> bool:
+            if entity is None:
+                return False
+            for key, values in filters.items():
+                have = {entity.type} if key == "type" else set(entity.attributes.get(key, {}))
+                if not have & set(values):
+                    return False
+            return True
+
+        return [f for f in fused if keep(entities.get(f.entity_id))]
+
+    def _log(
+        self,
+        request_id: str,
+        query: str,
+        context: Context,
+        plan: Plan,
+        rankings: Mapping[str, list[Candidate]],
+        results: Sequence[Result],
+        offset: int,
+        event_time_s: float | None,
+    ) -> None:
+        if self.log is None:
+            return
+        impression = Impression(
+            request_id=request_id,
+            user_id=context.user_id,
+            session_id=context.session_id,
+            query=query,
+            context=context,
+            plan=plan,
+            strategy_results={
+                s: [(c.entity_id, c.score) for c in cs] for s, cs in rankings.items()
+            },
+            shown=tuple(r.entity.id for r in results),
+            catalog_version=self.indexes.catalog_version,
+            model_versions={"policy": plan.policy, "ranker": f"rrf@{self.params.fusion_k}"},
+            event_time_s=time.time() if event_time_s is None else event_time_s,
+            offset=offset,
+        )
+        self.log.log_impression(impression)
+        self.learner.on_impression(impression)
+
+    # -- the learning path ------------------------------------------------------------------
+
+    def feedback(self, action: Action) -> bool:
+        """Log ``action`` durably, then learn from it; ``False`` for an already-seen action id.
+
+        Raises an ``LtrrError`` naming the bad field (unknown request, unknown kind, bad value,
+        an entity never in the catalog) and changes nothing.
+        """
+        if self.log is None:
+            raise LtrrError("feedback needs a writer: open the engine with writer=True")
+        if not self.log.log_action(action):
+            return False
+        impression = self.log.impression(action.request_id)
+        if impression is not None:
+            self.learner.on_action(impression, self.log.actions_for(action.request_id), action)
+        return True
+
+    def replay(self) -> dict[str, Any]:
+        """Rebuild every learned state from the event log alone; return what was replayed."""
+        if self.log is None:
+            raise LtrrError("replay needs a writer: open the engine with writer=True")
+        started = time.perf_counter()
+        memory = self.indexes.retrievers.get("memory")
+        if memory is not None:
+            memory.clear_observed()  # type: ignore[attr-defined]
+        explore = self.indexes.retrievers.get("explore")
+        if explore is not None:
+            explore.clear_exposure()  # type: ignore[attr-defined]
+        self.learner.policy = self._fresh_policy()
+        self.learner.counts = type(self.learner.counts)()
+        impressions: dict[str, Impression] = {}
+        actions: dict[str, list[Action]] = {}
+        for event in self.log.replay():
+            if isinstance(event, Impression):
+                impressions[event.request_id] = event
+                self.learner.on_impression(event)
+                continue
+            seen = actions.setdefault(event.request_id, [])
+            seen.append(event)
+            impression = impressions.get(event.request_id) or self.log.impression(event.request_id)
+            if impression is not None:
+                self.learner.on_action(impression, seen, event)
+        counts = self.learner.counts
+        return {
+            "n_impressions": counts.n_impressions,
+            "n_actions": counts.n_actions,
+            "n_policy_updates": counts.n_policy_updates,
+            "n_found": counts.n_found,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
 
 def search_params(config: Config) -> SearchParams:
-    params = config.params("search", SearchParams)
-    if not params.strategies:
-        raise LtrrError("search.strategies must name at least one strategy")
-    return params
+    return config.params("search", SearchParams)

@@ -27,9 +27,9 @@ from ltrr.cli.common import (
     stdout,
 )
 from ltrr.cli.search import index_progress
-from ltrr.engine import search_params
 from ltrr.errors import CatalogError
 from ltrr.retrieve.indexes import IndexSet
+from ltrr.select import SelectParams, section_params
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Entity, EntityId
 
@@ -222,7 +222,8 @@ def demo(
         records = (Parsed(i, e) for i, e in enumerate(generate_demo_catalog(size, seed), 1))
         report = _run_ingest(dd, records, strict=True, replace=True, source="demo catalog")
         with index_progress() as tick:
-            indexes = IndexSet.open(dd, search_params(dd.config).strategies, on_progress=tick)
+            strategies = section_params(dd.config, "select", SelectParams).strategies
+            indexes = IndexSet.open(dd, strategies, on_progress=tick)
         result = {
             **_stats(dd),
             "ingest": report.to_dict(),

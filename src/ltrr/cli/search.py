@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,10 +21,15 @@ from ltrr.cli.common import (
     print_json,
     progress,
     resolve_data,
+    stderr,
     stdout,
 )
+from ltrr.config import Config
 from ltrr.engine import Engine, SearchResponse
+from ltrr.errors import LockedError
+from ltrr.log.events import Action
 from ltrr.retrieve.indexes import Progress
+from ltrr.types import Context, EntityId
 
 StrategiesOption = Annotated[
     str | None,
@@ -79,28 +87,97 @@ def index(
     stdout.print(table)
 
 
+def _open_for_search(path: Path, config: Config, strategies: list[str] | None) -> Engine:
+    """A writer (searches are logged, feedback can follow); a reader if another process writes."""
+    try:
+        return Engine.open(path, config, strategies=strategies, writer=True)
+    except LockedError as exc:
+        stderr.print(f"[yellow]not logging this search:[/] {escape(str(exc))}")
+        return Engine.open(path, config, strategies=strategies, writer=False)
+
+
 def search(
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int, typer.Option("--k", min=1, help="Results to show.")] = 10,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     strategies: StrategiesOption = None,
+    user: Annotated[str | None, typer.Option("--user", help="User id (context).")] = None,
     data: DataOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search the catalog; each result shows which strategies found it, at which rank and score."""
+    """Search the catalog; each result shows which strategies found it, at which rank and score.
+
+    The policy plans which strategies run and how deep; the search is logged, and its request
+    id can be given to ``ltrr feedback``. ``--strategies`` runs those strategies instead.
+    """
     path = resolve_data(data)
-    with Engine.open(path, config_for(config, path), strategies=_names(strategies)) as engine:
-        response = engine.search(query, k=k, offset=offset)
+    with _open_for_search(path, config_for(config, path), _names(strategies)) as engine:
+        response = engine.search(
+            query, Context(user_id=user), k=k, offset=offset, strategies=_names(strategies)
+        )
     if as_json:
         print_json(_to_json(response))
     else:
         _print(response)
 
 
+def feedback(
+    request_id: Annotated[str, typer.Argument(help="The request id a search printed.")],
+    entity_id: Annotated[str, typer.Argument(help="The entity acted on.")],
+    kind: Annotated[str, typer.Option("--kind", help="Action kind ([log.rewards]).")] = "click",
+    value: Annotated[float | None, typer.Option("--value", help="e.g. dwell seconds.")] = None,
+    action_id: Annotated[
+        str | None, typer.Option("--action-id", help="Idempotency key (default: random).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    data: DataOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an action on a search's result (durable, idempotent) and learn from it."""
+    path = resolve_data(data)
+    action = Action(
+        action_id=action_id or uuid.uuid4().hex,
+        request_id=request_id,
+        user_id=user,
+        entity_id=EntityId(entity_id),
+        kind=kind,
+        value=value,
+        event_time_s=time.time(),
+    )
+    with Engine.open(path, config_for(config, path), writer=True) as engine:
+        accepted = engine.feedback(action)
+    payload = {"action_id": action.action_id, "accepted": accepted}
+    if as_json:
+        print_json(payload)
+    elif accepted:
+        stdout.print(f"recorded {kind} on {entity_id} for request {request_id}", markup=False)
+    else:
+        stdout.print(f"action {action.action_id} was already recorded; nothing changed")
+
+
+def replay(
+    data: DataOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Rebuild every learned state (memory index, exposure, policy) from the event log alone."""
+    path = resolve_data(data)
+    with Engine.open(path, config_for(config, path), writer=True) as engine:
+        result = engine.replay()
+    if as_json:
+        print_json(result)
+    else:
+        stdout.print(
+            f"replayed {result['n_impressions']:,} impressions and {result['n_actions']:,} "
+            f"actions ({result['n_policy_updates']:,} policy updates) in {result['seconds']} s"
+        )
+
+
 def _to_json(response: SearchResponse) -> dict[str, object]:
     q = response.query
     return {
+        "request_id": response.request_id,
+        "plan": response.plan.to_dict(),
         "query": q.raw,
         "corrected": q.corrected,
         "intent": q.intent,
@@ -141,6 +218,11 @@ def _print(response: SearchResponse) -> None:
         header += f"  (corrected: {escape(q.corrected)})"
     tags = ", ".join(f"{s.label}={escape(s.value)}" for s in q.spans)
     stdout.print(f"{header}  intent: {q.intent}" + (f"  tags: {tags}" if tags else ""))
+    plan = ", ".join(f"{s}@{d}" for s, d in response.plan.depths.items() if d > 0)
+    stdout.print(
+        f"request {response.request_id}  plan ({response.plan.policy}): {plan or 'nothing'}",
+        highlight=False,
+    )
     table = Table(show_lines=False)
     for column in ("#", "type", "title", "found by (rank, score)"):
         table.add_column(column)
@@ -161,3 +243,5 @@ def _print(response: SearchResponse) -> None:
 def register(app: typer.Typer) -> None:
     app.command("index")(index)
     app.command("search")(search)
+    app.command("feedback")(feedback)
+    app.command("replay")(replay)

@@ -208,6 +208,11 @@ class ExploreRetriever:
         weight = self._decay(self.clock_s - event_time_s)
         np.add.at(self._exposure.view, np.array(rows, np.int64), weight)
 
+    def clear_exposure(self) -> None:
+        """Forget every exposure count: learned state, rebuilt by replaying the event log."""
+        self._exposure.view[:] = 0.0
+        self.clock_s = math.nan
+
     def _advance(self, time_s: float) -> None:
         if not math.isfinite(self.clock_s):
             self.clock_s = time_s

@@ -1,1 +1,206 @@
-"""The ``select`` stage: policies that choose which strategies to run and how deep."""
+"""The ``select`` stage: policies that choose which strategies to run and how deep.
+
+``make_policy(name, config)`` builds a policy by its stable name:
+
+- ``"ltrr"``: the learned contextual semi-bandit (``select.bandit.BanditPolicy``);
+- ``"hybrid"``, ``"hybrid@D"``, ``"union"``, ``"lexical@50"``, ``"lexical@50+dense@25"``: fixed
+  plans (``select.fixed.FixedPolicy``).
+
+``load_policy(directory, config)`` reads back whatever ``policy.save(directory)`` wrote. A saved
+policy is a folder of npy and JSON files with a ``manifest.json`` (format and ltrr versions,
+policy name, parameters, sha256 of every file), written to a temporary folder and renamed into
+place. ``[select]`` (``SelectParams``) holds what every policy plans over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from ltrr import __version__
+from ltrr.config import Config
+from ltrr.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from ltrr.select.base import Policy
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_P = TypeVar("_P")
+
+
+@dataclass(frozen=True, slots=True)
+class SelectParams:
+    """``[select]``: the strategies a policy plans over, the depth grid and the search budget.
+
+    ``budget`` is the most candidates (total depth over strategies) a greedy plan spends; the
+    exploration plans of the learned policy may exceed it.
+    """
+
+    strategies: tuple[str, ...] = ("lexical", "fuzzy", "structured", "dense", "memory")
+    depths: tuple[int, ...] = (10, 25, 50, 100, 200)
+    budget: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.strategies or len(set(self.strategies)) != len(self.strategies):
+            raise ConfigError(
+                f"select.strategies must name distinct strategies, got {list(self.strategies)}"
+            )
+        grid = list(self.depths)
+        if not grid or any(d <= 0 for d in grid) or grid != sorted(set(grid)):
+            raise ConfigError(f"select.depths must be positive and strictly ascending, got {grid}")
+        if self.budget < 1:
+            raise ConfigError(f"select.budget must be >= 1, got {self.budget}")
+
+
+def section_params(config: Config | None, dotted: str, cls: type[_P]) -> _P:
+    """``config.params(dotted, cls)``, or ``cls()`` when the section is absent."""
+    if config is None:
+        return cls()
+    try:
+        config.section(dotted)
+    except ConfigError:
+        return cls()
+    return config.params(dotted, cls)
+
+
+# -- registry -----------------------------------------------------------------------------
+
+
+def _ltrr(name: str, config: Config | None, seed: int | None) -> Policy:
+    from ltrr.select.bandit import BanditPolicy
+
+    return BanditPolicy.from_config(config, seed=seed)
+
+
+def _fixed(name: str, config: Config | None, seed: int | None) -> Policy:
+    from ltrr.select.fixed import FixedPolicy
+
+    return FixedPolicy.from_name(name, config)
+
+
+#: Policies with a name of their own -> constructor ``(name, config, seed)``. Any other name is
+#: read as a fixed plan ("lexical@50+dense@25", "hybrid@25").
+POLICIES: dict[str, Callable[[str, Config | None, int | None], Policy]] = {
+    "ltrr": _ltrr,
+    "hybrid": _fixed,
+    "union": _fixed,
+}
+
+
+def make_policy(name: str, config: Config | None = None, *, seed: int | None = None) -> Policy:
+    """The policy called ``name`` with fresh learned state (``seed`` overrides the config's)."""
+    return POLICIES.get(name, _fixed)(name, config, seed)
+
+
+def load_policy(directory: Path, config: Config | None = None) -> Policy:
+    """The policy ``save(directory)`` wrote, learned state included."""
+    manifest = read_manifest(directory)
+    name = str(manifest.get("policy", ""))
+    if name == "ltrr":
+        from ltrr.select.bandit import BanditPolicy
+
+        return BanditPolicy.load(directory, config)
+    from ltrr.select.fixed import FixedPolicy
+
+    return FixedPolicy.load(directory, config)
+
+
+# -- saving -------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_policy(
+    directory: Path,
+    policy: str,
+    params: Mapping[str, Any],
+    arrays: Mapping[str, NDArray[Any]],
+    documents: Mapping[str, Any],
+) -> None:
+    """Write ``arrays`` (npy) and ``documents`` (JSON) plus a manifest, atomically."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        names = []
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+            names.append(f"{name}.npy")
+        for name, doc in documents.items():
+            (tmp / f"{name}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+            names.append(f"{name}.json")
+        manifest = {
+            "format": "ltrr-policy",
+            "format_version": FORMAT_VERSION,
+            "ltrr_version": __version__,
+            "policy": policy,
+            "params": dict(params),
+            "sha256": {n: _sha256(tmp / n) for n in sorted(names)},
+        }
+        (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        _swap_into(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a saved policy, checked for format and version."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise StorageError(f"{directory} holds no saved policy (no {MANIFEST})")
+    try:
+        manifest: dict[str, Any] = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise StorageError(f"{path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != "ltrr-policy" or manifest.get("format_version") != FORMAT_VERSION:
+        raise StorageError(
+            f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}"
+            f" is not ltrr-policy version {FORMAT_VERSION}; replay the event log to rebuild it"
+        )
+    return manifest
+
+
+def read_policy(
+    directory: Path,
+) -> tuple[dict[str, Any], dict[str, NDArray[Any]], dict[str, Any]]:
+    """Manifest, arrays and documents of a folder ``write_policy`` wrote, checksums verified."""
+    manifest = read_manifest(directory)
+    arrays, documents = {}, {}
+    for name, digest in manifest["sha256"].items():
+        file = directory / name
+        if not file.is_file() or _sha256(file) != digest:
+            raise StorageError(f"{file}: missing or checksum mismatch; replay the event log")
+        stem, _, ext = name.rpartition(".")
+        if ext == "npy":
+            arrays[stem] = np.load(file, allow_pickle=False)
+        else:
+            documents[stem] = orjson.loads(file.read_bytes())
+    return manifest, arrays, documents
+
+
+def _swap_into(tmp: Path, directory: Path) -> None:
+    """Rename ``tmp`` to ``directory``, replacing an earlier save whole (never half of it)."""
+    if not directory.exists():
+        os.replace(tmp, directory)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
+    os.replace(directory, old / directory.name)
+    try:
+        os.replace(tmp, directory)
+    except OSError:
+        os.replace(old / directory.name, directory)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

@@ -34,6 +34,8 @@ SECTIONS = [
     ("retrieve.related", "ltrr.retrieve.related:RelatedParams"),
     ("retrieve.explore", "ltrr.retrieve.explore:ExploreParams"),
     ("retrieve.dense", "ltrr.retrieve.dense:DenseParams"),
+    ("log", "ltrr.log.sqlite_log:LogParams"),
+    ("ope", "ltrr.evaluate.ope:OpeParams"),
 ]
 
 

@@ -1,0 +1,593 @@
+"""Off-policy estimators (IPS, SNIPS, DR) and their use on ltrr's logged plans.
+
+Written in the Open Bandit Pipeline's vocabulary (Saito et al., NeurIPS 2021 Datasets and
+Benchmarks): ``n_rounds`` logged rounds, each with an ``action``, a ``position`` (slot), a
+``reward`` and the logging policy's ``pscore`` = pi_b(a_i | x_i); the evaluation policy is an
+``action_dist`` of shape (n_rounds, n_actions, len_list) holding pi_e(a | x_i, position).
+With importance weights ``iw_i = pi_e(a_i | x_i) / pscore_i``:
+
+- IPS (Horvitz and Thompson 1952): ``V = sum_i iw_i r_i / n``, unbiased when pscore > 0 wherever
+  pi_e > 0;
+- SNIPS (self-normalised; Swaminathan and Joachims 2015): ``V = sum_i iw_i r_i / sum_i iw_i``,
+  slightly biased, far less variance when weights are large;
+- DR (Dudik, Langford and Li 2011): ``V = sum_i [q_target_i + iw_i (r_i - q_logged_i)] / n``,
+  where ``q_logged_i = q(x_i, a_i)`` and ``q_target_i = sum_a pi_e(a | x_i) q(x_i, a)`` come from
+  a reward model ``q``; unbiased if either the model or the pscores are right.
+
+Each estimate carries a percentile bootstrap interval (rounds resampled with replacement; the
+reward model is held fixed, the usual approximation) and Kish's effective sample size
+``(sum iw)^2 / sum iw^2``: how many on-policy rounds the weighted log is worth.
+
+The second half applies them to ltrr's logged plans (DESIGN.md, "Off-policy estimates for
+plans"): ``plan_ope`` estimates a target plan's (or policy's) found-rate from logged searches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ltrr.config import Config
+from ltrr.errors import ConfigError, LtrrError, PlanError
+from ltrr.select import SelectParams, section_params
+from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
+from ltrr.select.fixed import parse_plan
+from ltrr.types import Context, EntityId
+from ltrr.understand.base import plain_query
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+ESTIMATORS = ("ips", "snips", "dr")
+#: Resampled entries held in memory at once by the bootstrap (count matrices of 8 bytes each).
+_BOOTSTRAP_CELLS = 2_000_000
+
+
+class OpeError(LtrrError, ValueError):
+    """Logged data that an off-policy estimator cannot use; the message names the bad value."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpeParams:
+    """``[ope]``: bootstrap size, interval level, seed, and the DR reward model's settings."""
+
+    n_bootstrap: int = 1000
+    alpha: float = 0.05
+    seed: int = 0
+    n_folds: int = 2
+    prior_weight: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.n_bootstrap < 2:
+            raise ConfigError(f"ope.n_bootstrap must be >= 2, got {self.n_bootstrap}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"ope.alpha must be in (0, 1), got {self.alpha}")
+        if self.n_folds < 1:
+            raise ConfigError(f"ope.n_folds must be >= 1, got {self.n_folds}")
+        if self.prior_weight < 0:
+            raise ConfigError(f"ope.prior_weight must be >= 0, got {self.prior_weight}")
+
+
+def ope_params(config: Config) -> OpeParams:
+    """The ``[ope]`` section, or the defaults while the section is absent from the settings."""
+    try:
+        config.section("ope")
+    except ConfigError:
+        return OpeParams()
+    return config.params("ope", OpeParams)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """One estimator's policy value with its ``1 - alpha`` bootstrap interval ``[low, high]``."""
+
+    estimator: str
+    value: float
+    low: float
+    high: float
+    se: float
+    ess: float
+    n_rounds: int
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def effective_sample_size(iw: npt.ArrayLike) -> float:
+    """Kish's effective sample size of importance weights ``iw`` (n_rounds,); 0 if all are 0."""
+    w = np.asarray(iw, dtype=np.float64)
+    square = float(np.dot(w, w))
+    return float(w.sum()) ** 2 / square if square > 0 else 0.0
+
+
+def bootstrap_ratios(
+    numerator: FloatArray, denominator: FloatArray, n_bootstrap: int, seed: int
+) -> FloatArray:
+    """``sum(numerator) / sum(denominator)`` over ``n_bootstrap`` resamples of the rows.
+
+    Both arrays are (n_rounds, n_statistics); every statistic sees the same resamples, so
+    differences between estimators are paired. Returns (n_bootstrap, n_statistics), NaN where
+    a resample's denominator is 0. Resamples are drawn as index matrices and turned into count
+    matrices, so each chunk costs one matrix product.
+    """
+    rng = np.random.default_rng(seed)
+    n_rounds = numerator.shape[0]
+    both = np.concatenate([numerator, denominator], axis=1)
+    out = np.empty((n_bootstrap, numerator.shape[1]))
+    chunk = max(1, _BOOTSTRAP_CELLS // n_rounds)
+    for start in range(0, n_bootstrap, chunk):
+        size = min(chunk, n_bootstrap - start)
+        idx = rng.integers(0, n_rounds, size=(size, n_rounds))
+        idx += np.arange(size)[:, None] * n_rounds
+        counts = np.bincount(idx.ravel(), minlength=size * n_rounds).reshape(size, n_rounds)
+        sums = counts.astype(np.float64) @ both
+        k = numerator.shape[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[start : start + size] = sums[:, :k] / sums[:, k:]
+    return out
+
+
+def estimate_from_weights(
+    reward: npt.ArrayLike,
+    iw: npt.ArrayLike,
+    q_logged: npt.ArrayLike | None = None,
+    q_target: npt.ArrayLike | None = None,
+    params: OpeParams | None = None,
+) -> dict[str, Estimate]:
+    """IPS, SNIPS and (given a reward model) DR from importance weights, sharing one bootstrap.
+
+    Parameters
+    ----------
+    reward
+        (n_rounds,) observed rewards r_i.
+    iw
+        (n_rounds,) importance weights pi_e(a_i | x_i) / pi_b(a_i | x_i), >= 0.
+    q_logged, q_target
+        (n_rounds,) reward-model predictions q(x_i, a_i) and E_{a ~ pi_e}[q(x_i, a)]; DR is
+        returned only when both are given.
+    """
+    params = params or OpeParams()
+    r = _vector(reward, "reward")
+    w = _vector(iw, "iw", len(r))
+    if (w < 0).any():
+        raise OpeError(f"iw must be >= 0, got {w[w < 0][0]} at round {int(np.argmax(w < 0))}")
+    ones = np.ones_like(r)
+    numerators, denominators, names = [w * r, w * r], [ones, w], ["ips", "snips"]
+    if (q_logged is None) != (q_target is None):
+        raise OpeError("DR needs both q_logged and q_target, got only one")
+    if q_logged is not None and q_target is not None:
+        ql, qt = _vector(q_logged, "q_logged", len(r)), _vector(q_target, "q_target", len(r))
+        numerators.append(qt + w * (r - ql))
+        denominators.append(ones)
+        names.append("dr")
+    num, den = np.stack(numerators, axis=1), np.stack(denominators, axis=1)
+    return _summarise(names, num, den, effective_sample_size(w), params)
+
+
+def _summarise(
+    names: Sequence[str], num: FloatArray, den: FloatArray, ess: float, params: OpeParams
+) -> dict[str, Estimate]:
+    totals = den.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = num.sum(axis=0) / totals
+    boot = bootstrap_ratios(num, den, params.n_bootstrap, params.seed)
+    out: dict[str, Estimate] = {}
+    for j, name in enumerate(names):
+        column = boot[:, j][np.isfinite(boot[:, j])]
+        if totals[j] == 0 or len(column) < 2:
+            logger.warning("%s is undefined: no round has a positive weight", name)
+            low = high = se = float("nan")
+        else:
+            low, high = np.quantile(column, [params.alpha / 2, 1 - params.alpha / 2]).tolist()
+            se = float(column.std(ddof=1))
+        out[name] = Estimate(name, float(values[j]), low, high, se, ess, len(num))
+    return out
+
+
+def _vector(values: npt.ArrayLike, name: str, n_rounds: int | None = None) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise OpeError(f"{name} must have shape (n_rounds,), got {array.shape}")
+    if n_rounds is None and len(array) == 0:
+        raise OpeError(f"{name} is empty: n_rounds must be >= 1")
+    if n_rounds is not None and len(array) != n_rounds:
+        raise OpeError(f"{name} has {len(array)} rounds, expected n_rounds = {n_rounds}")
+    if not np.isfinite(array).all():
+        bad = int(np.argmax(~np.isfinite(array)))
+        raise OpeError(f"{name} must be finite, got {array[bad]} at round {bad}")
+    return array
+
+
+def _logged_columns(
+    action: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    action_dist: npt.ArrayLike,
+    position: npt.ArrayLike | None,
+    n_rounds: int,
+) -> tuple[IntArray, FloatArray, FloatArray, IntArray]:
+    """Validated (action, pscore, action_dist, position) in the shapes the estimators use."""
+    dist = np.asarray(action_dist, dtype=np.float64)
+    if dist.ndim != 3 or dist.shape[0] != n_rounds:
+        raise OpeError(
+            f"action_dist must have shape (n_rounds={n_rounds}, n_actions, len_list), "
+            f"got {dist.shape}"
+        )
+    n_actions, len_list = dist.shape[1:]
+    a = _indices(action, "action", n_rounds, n_actions)
+    pos = (
+        np.zeros(n_rounds, dtype=np.int64)
+        if position is None
+        else _indices(position, "position", n_rounds, len_list)
+    )
+    p = _vector(pscore, "pscore", n_rounds)
+    if ((p <= 0) | (p > 1)).any():
+        bad = int(np.argmax((p <= 0) | (p > 1)))
+        raise OpeError(f"pscore must be in (0, 1], got {p[bad]} at round {bad}")
+    sums = dist[np.arange(n_rounds), :, pos].sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-6):
+        bad = int(np.argmax(~np.isclose(sums, 1.0, atol=1e-6)))
+        raise OpeError(
+            f"action_dist must sum to 1 over actions, got {sums[bad]:.6g} at round {bad}"
+        )
+    return a, p, dist, pos
+
+
+def _indices(values: npt.ArrayLike, name: str, n_rounds: int, bound: int) -> IntArray:
+    array = np.asarray(values)
+    if array.shape != (n_rounds,) or not np.issubdtype(array.dtype, np.integer):
+        raise OpeError(
+            f"{name} must be integers of shape (n_rounds={n_rounds},), "
+            f"got {array.dtype} {array.shape}"
+        )
+    if len(array) and (array.min() < 0 or array.max() >= bound):
+        bad = int(np.argmax((array < 0) | (array >= bound)))
+        raise OpeError(f"{name} must be in [0, {bound}), got {array[bad]} at round {bad}")
+    return array.astype(np.int64)
+
+
+def estimate_policy_value(
+    reward: npt.ArrayLike,
+    action: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    action_dist: npt.ArrayLike,
+    estimated_rewards_by_reg_model: npt.ArrayLike | None = None,
+    position: npt.ArrayLike | None = None,
+    params: OpeParams | None = None,
+) -> dict[str, Estimate]:
+    """IPS, SNIPS and DR of the evaluation policy ``action_dist``, as in OBP.
+
+    Parameters
+    ----------
+    reward, action, pscore
+        (n_rounds,) logged rewards, actions in ``[0, n_actions)`` and logging propensities.
+    action_dist
+        (n_rounds, n_actions, len_list) pi_e(a | x_i, position); may be a broadcast view.
+    estimated_rewards_by_reg_model
+        (n_rounds, n_actions, len_list) q(x_i, a, position); without it DR is left out.
+    position
+        (n_rounds,) slots in ``[0, len_list)``; ``None`` means every round is slot 0.
+    """
+    r = _vector(reward, "reward")
+    a, p, dist, pos = _logged_columns(action, pscore, action_dist, position, len(r))
+    rows = np.arange(len(r))
+    iw = dist[rows, a, pos] / p
+    if estimated_rewards_by_reg_model is None:
+        return estimate_from_weights(r, iw, params=params)
+    q = np.asarray(estimated_rewards_by_reg_model, dtype=np.float64)
+    if q.shape != dist.shape:
+        raise OpeError(
+            f"estimated_rewards_by_reg_model must have the shape of action_dist {dist.shape}, "
+            f"got {q.shape}"
+        )
+    q_at_position = q[rows, :, pos]
+    q_target = (dist[rows, :, pos] * q_at_position).sum(axis=1)
+    return estimate_from_weights(r, iw, q_at_position[rows, a], q_target, params)
+
+
+def ips(
+    reward: npt.ArrayLike,
+    action: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    action_dist: npt.ArrayLike,
+    position: npt.ArrayLike | None = None,
+    params: OpeParams | None = None,
+) -> Estimate:
+    """Inverse propensity scoring; arguments as in ``estimate_policy_value``."""
+    return estimate_policy_value(
+        reward, action, pscore, action_dist, position=position, params=params
+    )["ips"]
+
+
+def snips(
+    reward: npt.ArrayLike,
+    action: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    action_dist: npt.ArrayLike,
+    position: npt.ArrayLike | None = None,
+    params: OpeParams | None = None,
+) -> Estimate:
+    """Self-normalised IPS; arguments as in ``estimate_policy_value``."""
+    return estimate_policy_value(
+        reward, action, pscore, action_dist, position=position, params=params
+    )["snips"]
+
+
+def dr(
+    reward: npt.ArrayLike,
+    action: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    action_dist: npt.ArrayLike,
+    estimated_rewards_by_reg_model: npt.ArrayLike,
+    position: npt.ArrayLike | None = None,
+    params: OpeParams | None = None,
+) -> Estimate:
+    """Doubly robust; arguments as in ``estimate_policy_value``."""
+    return estimate_policy_value(
+        reward, action, pscore, action_dist, estimated_rewards_by_reg_model, position, params
+    )["dr"]
+
+
+def fold_ids(n_rounds: int, n_folds: int, seed: int) -> IntArray:
+    """A seeded assignment of rounds to ``n_folds`` cross-fitting folds of near-equal size."""
+    rng = np.random.default_rng(seed)
+    return (rng.permutation(n_rounds) % n_folds).astype(np.int64)
+
+
+def shrunk_means(
+    keys: IntArray, reward: FloatArray, n_keys: int, prior: FloatArray | float, weight: float
+) -> FloatArray:
+    """Per-key mean reward, shrunk toward ``prior`` by ``weight`` pseudo-rounds: (n_keys,).
+
+    ``(sum_{i: key_i = k} r_i + weight * prior_k) / (n_k + weight)``; a key never seen gets
+    its prior. This is the reward model of DR: simple, and honest with cross-fitting.
+    """
+    sums = np.bincount(keys, weights=reward, minlength=n_keys)
+    counts = np.bincount(keys, minlength=n_keys).astype(np.float64)
+    prior_k = np.broadcast_to(np.asarray(prior, dtype=np.float64), (n_keys,))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = (sums + weight * prior_k) / (counts + weight)
+    return np.where(counts + weight > 0, means, prior_k)
+
+
+def cross_fit_action_means(
+    action: npt.ArrayLike,
+    position: npt.ArrayLike,
+    reward: npt.ArrayLike,
+    n_actions: int,
+    len_list: int,
+    params: OpeParams | None = None,
+) -> FloatArray:
+    """``estimated_rewards_by_reg_model`` (n_rounds, n_actions, len_list) from per-cell means.
+
+    The model of round i is fit on the other folds: per (action, position) mean reward shrunk
+    toward that position's mean by ``prior_weight`` pseudo-rounds. With ``n_folds = 1`` it is
+    fit and used on all rounds.
+    """
+    params = params or OpeParams()
+    r = _vector(reward, "reward")
+    a = _indices(action, "action", len(r), n_actions)
+    pos = _indices(position, "position", len(r), len_list)
+    folds = fold_ids(len(r), params.n_folds, params.seed)
+    tables = np.empty((params.n_folds, n_actions, len_list))
+    for k in range(params.n_folds):
+        train = folds != k
+        if not train.any():  # one fold, or fewer rounds than folds: fit in-sample
+            train = np.ones(len(r), dtype=bool)
+        # each slot's rate, kept off 0/0 by one pseudo-round at the overall rate
+        prior = shrunk_means(pos[train], r[train], len_list, float(r[train].mean()), 1.0)
+        cells = shrunk_means(
+            a[train] * len_list + pos[train],
+            r[train],
+            n_actions * len_list,
+            np.tile(prior, n_actions),
+            params.prior_weight,
+        )
+        tables[k] = cells.reshape(n_actions, len_list)
+    return tables[folds]
+
+
+# --- Plan-level estimates on ltrr's logs -------------------------------------------------------
+
+#: A target: fixed depths per strategy, or a policy whose greedy plan is evaluated per search.
+Target = Mapping[str, int] | Policy
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedSearch:
+    """One logged search: the plan drawn, every strategy's ranked ids, and the wanted item.
+
+    ``strategy_results[s]`` lists entity ids best first, down to the depth ``s`` ran to in
+    ``plan``. ``wanted`` is the entity the user acted on positively, or ``None`` when no action
+    named one: such searches say nothing about a found-rate and ``plan_ope`` leaves them out.
+    ``request`` is what the policy saw; it is needed only when the target is a ``Policy``, and
+    its corrected query text groups searches in the DR reward model.
+    """
+
+    request_id: str
+    plan: Plan
+    strategy_results: Mapping[str, Sequence[str]]
+    wanted: EntityId | None
+    request: PlanRequest | None = None
+
+
+def parse_target(spec: str, config: Config | None = None) -> dict[str, int]:
+    """Depths of the fixed plan named ``spec``, as the simulator names them.
+
+    ``lexical@50``, ``lexical@25+dense@25``, ``hybrid@D`` (= lexical@D + dense@D: RRF
+    reorders candidates but draws the same set, and *found* depends only on the set),
+    ``hybrid`` and ``union`` (every ``[select]`` strategy at the deepest grid depth); parsed by
+    ``select.fixed.parse_plan`` so that names cannot drift.
+    """
+    return parse_plan(spec, section_params(config, "select", SelectParams))
+
+
+def _ids(value: object, where: str) -> tuple[str, ...]:
+    """Ranked ids from ``[[id, score], ...]``, ``[id, ...]`` or columns ``{"ids": [...]}``."""
+    if isinstance(value, Mapping):
+        value = value.get("ids")
+    if not isinstance(value, list | tuple):
+        raise OpeError(f"{where} must be a list of [entity_id, score], got {value!r}")
+    return tuple(str(item[0] if isinstance(item, list | tuple) else item) for item in value)
+
+
+def logged_searches_from(records: Iterable[Mapping[str, Any]]) -> list[LoggedSearch]:
+    """Logged searches from event-log records.
+
+    Each record is ``{"request_id", "plan": Plan.to_dict(), "strategy_results": {strategy:
+    [[entity_id, score], ...]}, "wanted": entity_id or None}`` (a strategy's list may also be
+    the event log's columns ``{"ids": [...], "scores": [...]}``), optionally with ``"query"``
+    (the raw text): the request is then rebuilt with plain normalisation (no spelling
+    correction, no features), enough to group searches in DR's reward model and to evaluate
+    fixed plans, not to replay a learned policy.
+    """
+    out = []
+    for n, record in enumerate(records, start=1):
+        rid = record.get("request_id")
+        if not isinstance(rid, str) or not rid:
+            raise OpeError(f"record {n}: request_id must be a non-empty string, got {rid!r}")
+        where = f"record {n} (request {rid})"
+        plan_in, results, wanted = (record.get(k) for k in ("plan", "strategy_results", "wanted"))
+        if not isinstance(plan_in, Mapping) or not isinstance(results, Mapping):
+            raise OpeError(f"{where}: plan and strategy_results must be objects")
+        if wanted is not None and not isinstance(wanted, str):
+            raise OpeError(f"{where}: wanted must be an entity id or null, got {wanted!r}")
+        try:
+            plan = plan_from_dict(plan_in)
+        except PlanError as exc:
+            raise OpeError(f"{where}: {exc}") from None
+        query = record.get("query")
+        budget = non_negative_int(record.get("budget", 0), f"{where}: budget")
+        request = (
+            PlanRequest(rid, plain_query(query), Context(), budget)
+            if isinstance(query, str)
+            else None
+        )
+        lists = {str(s): _ids(v, f"{where}: strategy_results.{s}") for s, v in results.items()}
+        wanted_id = EntityId(wanted) if wanted is not None else None
+        out.append(LoggedSearch(rid, plan, lists, wanted_id, request))
+    return out
+
+
+def _target_depths(searches: Sequence[LoggedSearch], target: Target) -> list[Mapping[str, int]]:
+    """Per search, the depths the target would run: fixed, or the policy's greedy plan."""
+    if not isinstance(target, Policy):
+        fixed = {s: int(d) for s, d in target.items() if d > 0}
+        return [fixed] * len(searches)
+    out: list[Mapping[str, int]] = []
+    for search in searches:
+        if search.request is None:
+            raise OpeError(
+                f"request {search.request_id} was logged without its request: a policy target "
+                "needs one per search (a fixed plan does not)"
+            )
+        out.append(target.plan(search.request).greedy)
+    return out
+
+
+def _observe(
+    searches: Sequence[LoggedSearch], targets: Sequence[Mapping[str, int]]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], FloatArray]:
+    """(found, covered, pscore), each (n_rounds,); pscore = P(cover) where covered, else 1."""
+    strategies = sorted({s for t in targets for s, d in t.items() if d > 0})
+    ran = {s for x in searches for s in (*x.plan.depths, *x.plan.greedy, *x.plan.explore)}
+    never = [s for s in strategies if s not in ran]
+    if never:
+        raise OpeError(
+            f"the target runs {', '.join(never)}, which no logged plan could run; "
+            f"logged strategies: {', '.join(sorted(ran)) or 'none'}"
+        )
+    n, width = len(searches), len(strategies)
+    ranks, depths = np.full((n, width), np.inf), np.zeros((n, width), dtype=np.int64)
+    wanted_depths = np.zeros((n, width), dtype=np.int64)
+    for i, (search, target) in enumerate(zip(searches, targets, strict=True)):
+        for j, s in enumerate(strategies):
+            depths[i, j] = search.plan.depths.get(s, 0)
+            wanted_depths[i, j] = target.get(s, 0)
+            ids = search.strategy_results.get(s, ())
+            if search.wanted in ids:
+                ranks[i, j] = ids.index(search.wanted) + 1
+    ranks[ranks > depths] = np.inf  # a list longer than its depth counts only to the depth
+    asked = wanted_depths > 0
+    found = np.any(asked & (ranks <= wanted_depths), axis=1)
+    covered = np.all(~asked | (depths >= wanted_depths), axis=1)
+    pscore = np.ones(n)
+    for row in np.flatnonzero(covered).tolist():
+        pscore[row] = searches[row].plan.coverage_probability(targets[row])
+        if pscore[row] <= 0.0:
+            raise OpeError(
+                f"request {searches[row].request_id}: its plan covers the target but gives "
+                "that a coverage probability of 0; the logged distributions are inconsistent"
+            )
+    return found, covered, pscore
+
+
+def _group_keys(searches: Sequence[LoggedSearch]) -> tuple[IntArray, int]:
+    codes: dict[str, int] = {}
+    keys = [
+        codes.setdefault(s.request.query.corrected if s.request is not None else "", len(codes))
+        for s in searches
+    ]
+    return np.asarray(keys, dtype=np.int64), len(codes)
+
+
+def _plan_reward_model(
+    found: FloatArray, iw: FloatArray, keys: IntArray, n_keys: int, params: OpeParams
+) -> FloatArray:
+    """Cross-fitted q(x_i, target): the query's found-rate over covered searches of other folds.
+
+    Each query's mean is shrunk toward the other folds' SNIPS estimate by ``prior_weight``
+    pseudo-searches, so a query seen once or never predicts about the overall rate.
+    """
+    folds = fold_ids(len(found), params.n_folds, params.seed)
+    q = np.empty(len(found))
+    for k in range(params.n_folds):
+        test = folds == k
+        train = ~test if (~test).any() else np.ones_like(test)
+        weight = iw[train].sum()
+        prior = float(iw[train] @ found[train] / weight) if weight > 0 else 0.0
+        seen = train & (iw > 0)
+        means = shrunk_means(keys[seen], found[seen], n_keys, prior, params.prior_weight)
+        q[test] = means[keys[test]]
+    return q
+
+
+def plan_ope(
+    logged: Sequence[LoggedSearch], target: Target, params: OpeParams | None = None
+) -> dict[str, Estimate]:
+    """IPS, SNIPS and DR estimates of a target's found-rate from logged searches.
+
+    A target's outcome (found = the wanted item is in the union of its strategies' top-d
+    lists) is observed in a logged search whenever the logged plan *covers* the target: it ran
+    every strategy of the target at least as deep, and every strategy's ranked list is logged.
+    The importance weight is ``iw_i = 1[covered_i] / pscore_i`` with ``pscore_i =
+    plan_i.coverage_probability(target_i)``, the logging policy's probability of covering the
+    target (exact under ltrr's explicit greedy/explore mixture), which makes IPS unbiased.
+
+    A ``Policy`` target is evaluated through its deterministic greedy plan per search
+    (``target.plan(request).greedy``): for an exploring target this is its value with
+    exploration switched off. Searches without a wanted item are left out, so the estimand is
+    the found-rate over searches whose wanted item is known; it equals the on-policy found-rate
+    when which item is wanted does not depend on what the logged plan showed.
+
+    DR's reward model is each query's found-rate (grouped by corrected query text when the
+    request was logged, else one group), cross-fitted over ``params.n_folds`` folds. A
+    strategy's top ``d`` is taken as the first ``d`` of its deeper logged list, as holds for
+    top-k retrievers with deterministic tie-breaks.
+    """
+    params = params or OpeParams()
+    searches = [s for s in logged if s.wanted is not None]
+    if not searches:
+        raise OpeError(f"none of {len(logged)} logged searches has a wanted item")
+    targets = _target_depths(searches, target)
+    found, covered, pscore = _observe(searches, targets)
+    iw = covered / pscore
+    y = found.astype(np.float64)
+    keys, n_keys = _group_keys(searches)
+    q = _plan_reward_model(y, iw, keys, n_keys, params)
+    return estimate_from_weights(y, iw, q, q, params)

@@ -1,0 +1,92 @@
+"""One place where logged events become learned state, live and in replay alike.
+
+``Engine.feedback`` and ``Engine.replay`` both call ``Learner``, so the state a replay of the log
+rebuilds is, by construction, the state live traffic built: the same events in the same order
+with the same timestamps give the same memory statistics, exposure counts and policy.
+
+Per request, the policy learns once: when the request's first positive-reward action arrives,
+that entity is the wanted item and every strategy that ran reports the rank at which it held it
+(``None``: not within its depth; an item no strategy retrieved is a miss for all of them).
+Every positive action also teaches the memory index the query -> entity pair, so a "found
+elsewhere" action (an entity no strategy retrieved) is remembered for the next such query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ltrr.log.events import Action, Impression
+from ltrr.log.rewards import RewardMap
+from ltrr.retrieve.base import Retriever
+from ltrr.select.base import PlanFeedback, PlanRequest, Policy
+from ltrr.types import EntityId
+from ltrr.understand.base import UnderstoodQuery
+
+
+def found_rank(
+    results: Mapping[str, Sequence[tuple[EntityId, float]]], wanted: EntityId
+) -> dict[str, int | None]:
+    """Per strategy, the 1-based rank of ``wanted`` in the list it returned, else ``None``."""
+    ranks: dict[str, int | None] = {}
+    for strategy, pairs in results.items():
+        ranks[strategy] = next((i for i, (e, _) in enumerate(pairs, start=1) if e == wanted), None)
+    return ranks
+
+
+@dataclass(slots=True)
+class LearnCounts:
+    """What learning has seen: for stats and tests."""
+
+    n_impressions: int = 0
+    n_actions: int = 0
+    n_policy_updates: int = 0
+    n_found: int = 0
+
+
+class Learner:
+    """Applies impressions and actions to the retrievers' learned state and to the policy."""
+
+    def __init__(
+        self,
+        understand: Callable[[str], UnderstoodQuery],
+        retrievers: Mapping[str, Retriever],
+        policy: Policy,
+        rewards: RewardMap,
+        budget: int,
+    ) -> None:
+        self._understand = understand
+        self._retrievers = retrievers
+        self.policy = policy
+        self.rewards = rewards
+        self.budget = budget
+        self.counts = LearnCounts()
+
+    def on_impression(self, impression: Impression) -> None:
+        explore = self._retrievers.get("explore")
+        if explore is not None:
+            explore.record_exposure(impression.shown, impression.event_time_s)  # type: ignore[attr-defined]
+        self.counts.n_impressions += 1
+
+    def on_action(self, impression: Impression, actions: Sequence[Action], action: Action) -> None:
+        """Learn from ``action``; ``actions`` are the request's actions so far, ``action`` last."""
+        self.counts.n_actions += 1
+        reward = self.rewards.action_reward(action)
+        if reward <= 0:
+            return
+        query = self._understand(impression.query)
+        memory = self._retrievers.get("memory")
+        if memory is not None:
+            memory.record(  # type: ignore[attr-defined]
+                query, impression.context, action.entity_id, reward, action.event_time_s
+            )
+        earlier = [a for a in actions if a.action_id != action.action_id]
+        if any(self.rewards.action_reward(a) > 0 for a in earlier):
+            return  # the wanted item of this request was already learned from
+        ranks = found_rank(impression.strategy_results, action.entity_id)
+        request = PlanRequest(impression.request_id, query, impression.context, self.budget)
+        self.policy.update(
+            PlanFeedback(request, impression.plan, ranks, reward, action.event_time_s)
+        )
+        self.counts.n_policy_updates += 1
+        self.counts.n_found += any(r is not None for r in ranks.values())

@@ -1,0 +1,454 @@
+"""The learned policy ``ltrr``: a contextual semi-bandit over (strategy, depth) arms.
+
+Arms. An arm a = (s, j) is strategy s run to depth j of the grid (``[select] depths``); it
+succeeds when the wanted item is in s's top j. Feedback is semi-bandit: a strategy run to
+depth d reveals every arm (s, j <= d); an item found at rank r <= d is in every deeper top too.
+
+Bands, not cumulative labels. Labelling every (s, j > d) a success after a find, while a
+miss leaves them unobserved, would be censored data: deep arms would see their successes and
+never their failures, and be overrated. So the model learns, per strategy and grid band
+``(j_{g-1}, j_g]``, the discrete hazard ``h_g = P(r <= j_g | r > j_{g-1}, x)`` (as in
+Kaplan-Meier). A run to d observes every band inside it while the item is still unfound
+(success in the band holding r), nothing beyond d and nothing after the find. Then
+``P(found in top j_g) = 1 - prod_{k <= g} (1 - h_k)``: unbiased under censoring, and
+non-decreasing in depth by construction.
+
+Model. Each band's hazard given x (from ``select.features``) combines two sources.
+
+1. *Context model*: a Bayesian logistic regression per band with a diagonal Gaussian posterior
+   N(m, diag(1 / q)), updated online by the Laplace approximation of Chapelle & Li (2011,
+   "An empirical evaluation of Thompson sampling", Algorithm 3). After (x, y) counted c times
+   (the feedback weight below) the new mode minimises
+   ``1/2 sum_i q_i (w_i - m_i)^2 - c log P(y | sigmoid(w . x))``; it lies on ``w = m + t x / q``,
+   so a safeguarded 1-D Newton solve of ``z = z0 + (y - sigmoid(z)) v`` (``z0 = m . x``,
+   ``v = c sum_i x_i^2 / q_i``) finds it; then ``q_i += c x_i^2 p (1 - p)`` at the new mode.
+2. *The query's own history* (the strategy's success on the same query): per hashed corrected
+   query text, success and at-risk counts per band (capped at ``key_max_trials``, so old
+   outcomes fade). The context model's h_ctx acts as a Beta prior of strength k:
+   ``h = (S + k h_ctx) / (N + k)`` -- the memory retriever's empirical-Bayes shrinkage -- so a
+   repeated query is planned from its own outcomes and an unseen one from the context model.
+
+Feedback weights. Learning sees only searches with a positive action, and an action on an
+item that was shown (a click) is far likelier than one on an item found elsewhere -- the
+user acts on what the list missed only when they go looking (the simulator's found-elsewhere
+rate is 0.3). Unweighted, deep finds and misses, the informative events, are underrated
+and the plan is too shallow; so an update counts ``reward`` times, and ``elsewhere_weight``
+times more when the wanted item was not shown (``PlanFeedback.shown``, True if absent).
+
+Overlap (``select.overlap``). Strategies find the same easy items, so the union is worth less
+than independent strategies would be: the chance that one more arm finds the item after the
+arms already chosen missed is estimated from recent searches that observed them all.
+
+Plan. ``allocate`` spends the budget greedily by marginal gain in P(the union finds the item)
+per candidate, less an optional latency cost, while the gain per candidate is at least
+``min_gain_per_candidate``. Its input is a Thompson sample of the posterior drawn from
+``request_rng(seed, request id)`` (``greedy = "thompson"``) or the posterior mean (``"mean"``):
+either way a deterministic function of the state and the request, so with the epsilon
+mixture of ``select.base`` every logged probability is exact, and each arm keeps at least
+``BanditPolicy.floor = epsilon * (1 - explore_off) / n_depths``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ltrr.config import Config
+from ltrr.errors import ConfigError, StorageError
+from ltrr.select import SelectParams, read_policy, section_params, write_policy
+from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
+from ltrr.select.features import FeatureMap, FeatureParams
+from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss
+from ltrr.understand.base import UnderstoodQuery
+
+GREEDY_MODES: tuple[str, ...] = ("thompson", "mean")
+_SOLVER_STEPS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class BanditParams:
+    """``[select.ltrr]``: the learned policy's exploration, priors and selection."""
+
+    seed: int = 0
+    epsilon: float = 0.1
+    explore_off: float = 0.2
+    greedy: str = "thompson"
+    prior_precision: float = 1.0
+    key_buckets: int = 32768
+    key_prior_strength: float = 2.0
+    key_max_trials: float = 50.0
+    overlap_window: int = 4096
+    overlap_prior_strength: float = 5.0
+    min_gain_per_candidate: float = 0.00001
+    elsewhere_weight: float = 3.0
+    latency_ms: tuple[float, ...] = ()
+    latency_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.epsilon <= 1.0:
+            raise ConfigError(f"select.ltrr.epsilon must be in (0, 1], got {self.epsilon}")
+        if not 0.0 <= self.explore_off < 1.0:
+            raise ConfigError(f"select.ltrr.explore_off must be in [0, 1), got {self.explore_off}")
+        if self.greedy not in GREEDY_MODES:
+            raise ConfigError(
+                f"select.ltrr.greedy must be one of {', '.join(GREEDY_MODES)}, got {self.greedy!r}"
+            )
+        names = ("prior_precision", "key_max_trials", "overlap_prior_strength", "elsewhere_weight")
+        for name in names:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"select.ltrr.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("key_buckets", "overlap_window"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"select.ltrr.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def _sigmoid(z: Array) -> Array:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def query_key(query: UnderstoodQuery) -> int | None:
+    """64-bit hash of the corrected query text (never 0, the empty-bucket mark); None if empty."""
+    text = query.corrected
+    if not text:
+        return None
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") or 1
+
+
+@dataclass(slots=True)
+class _State:
+    """Everything ``update`` learns; rebuilt by replaying the event log."""
+
+    mean: Array  # (A, F) posterior means m
+    precision: Array  # (A, F) posterior precisions q
+    key_hash: NDArray[np.uint64]  # (B,) query key owning each bucket, 0 = empty
+    key_success: NDArray[np.float32]  # (B, A)
+    key_trials: NDArray[np.float32]  # (B, A)
+    overlap: OverlapState
+    n_updates: int = 0
+
+    @classmethod
+    def prior(cls, n_s: int, n_g: int, n_features: int, params: BanditParams) -> _State:
+        b, n_arms = params.key_buckets, n_s * n_g
+        return cls(
+            mean=np.zeros((n_arms, n_features)),
+            precision=np.full((n_arms, n_features), params.prior_precision),
+            key_hash=np.zeros(b, dtype=np.uint64),
+            key_success=np.zeros((b, n_arms), dtype=np.float32),
+            key_trials=np.zeros((b, n_arms), dtype=np.float32),
+            overlap=OverlapState.empty(n_s, n_g, params.overlap_window),
+        )
+
+
+class BanditPolicy:
+    """The contextual semi-bandit ``ltrr`` (see the module docstring).
+
+    Parameters
+    ----------
+    select, params, features
+        ``[select]``, ``[select.ltrr]`` and ``[select.features]``.
+    seed
+        Seed of every request's generator (``request_rng(seed, request id)``); defaults to
+        ``params.seed``.
+    """
+
+    name = "ltrr"
+
+    def __init__(
+        self,
+        select: SelectParams | None = None,
+        params: BanditParams | None = None,
+        features: FeatureParams | None = None,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        self.select = select or SelectParams()
+        self.params = params or BanditParams()
+        self.features = FeatureMap(features)
+        self.seed = self.params.seed if seed is None else int(seed)
+        n_s, n_g = len(self.select.strategies), len(self.select.depths)
+        latency = self.params.latency_ms or (0.0,) * n_s
+        if len(latency) != n_s:
+            raise ConfigError(
+                f"select.ltrr.latency_ms lists {len(latency)} values for {n_s} strategies "
+                f"({', '.join(self.select.strategies)})"
+            )
+        self._grid = np.array(self.select.depths, dtype=np.int64)
+        self._latency = np.array(latency, dtype=np.float64) * self.params.latency_weight
+        off = self.params.explore_off
+        dist = {0: off} if off > 0 else {}
+        dist.update(dict.fromkeys(self.select.depths, (1.0 - off) / n_g))
+        self._explore_dist = dist
+        self._explore_values = np.array(list(dist), dtype=np.int64)
+        self._explore_cdf = np.cumsum(list(dist.values()))
+        self._state = _State.prior(n_s, n_g, len(self.features), self.params)
+
+    @classmethod
+    def from_config(cls, config: Config | None = None, *, seed: int | None = None) -> BanditPolicy:
+        return cls(
+            section_params(config, "select", SelectParams),
+            section_params(config, "select.ltrr", BanditParams),
+            section_params(config, "select.features", FeatureParams),
+            seed=seed,
+        )
+
+    @property
+    def floor(self) -> float:
+        """The least probability any arm (strategy, grid depth) gets in any plan."""
+        return self.params.epsilon * (1.0 - self.params.explore_off) / len(self._grid)
+
+    @property
+    def n_updates(self) -> int:
+        return self._state.n_updates
+
+    # -- planning (reads state, never writes it) --------------------------------------------
+
+    def plan(self, request: PlanRequest) -> Plan:
+        """The greedy plan, or with probability epsilon an exploration plan, with its odds."""
+        rng = request_rng(self.seed, request.request_id)
+        x = self.features.vector(request.query, request.context)
+        thompson = rng if self.params.greedy == "thompson" else None
+        p = self._probabilities(x, query_key(request.query), thompson)
+        levels = allocate(
+            p,
+            self._overlap(),
+            self._grid,
+            request.budget,
+            self.params.min_gain_per_candidate,
+            self._latency,
+        )
+        greedy = {
+            s: int(self._grid[g]) if g >= 0 else 0
+            for s, g in zip(self.select.strategies, levels.tolist(), strict=True)
+        }
+        explores = rng.random() < self.params.epsilon
+        draws = rng.random(len(self.select.strategies))
+        depths = dict(greedy)
+        if explores:
+            picks = np.searchsorted(self._explore_cdf, draws * self._explore_cdf[-1], "right")
+            chosen = self._explore_values[np.minimum(picks, len(self._explore_values) - 1)]
+            depths = dict(zip(self.select.strategies, chosen.tolist(), strict=True))
+        explore = {s: dict(self._explore_dist) for s in self.select.strategies}
+        return Plan(depths, greedy, self.params.epsilon, explore, self.name)
+
+    def predict(self, request: PlanRequest) -> Array:
+        """Posterior-mean P(found in s's top grid[g]), shape (S, G), non-decreasing in g.
+
+        (Each band's mean hazard, compounded: close to, not exactly, the compound's mean.)
+        """
+        x = self.features.vector(request.query, request.context)
+        return self._probabilities(x, query_key(request.query), None)
+
+    def found_probability(self, request: PlanRequest, depths: Depths) -> float:
+        """Posterior-mean P(the union of ``depths`` finds the item): a reward model for OPE.
+
+        A depth between grid depths counts as the grid depth below it; strategies this policy
+        does not plan are ignored.
+        """
+        wanted = np.array([depths.get(s, 0) for s in self.select.strategies])
+        levels = np.searchsorted(self._grid, wanted, side="right").astype(np.int64) - 1
+        miss = union_miss(self.predict(request), levels[None, :], self._overlap())
+        return float(1.0 - miss[0])
+
+    def _probabilities(self, x: Array, key: int | None, rng: np.random.Generator | None) -> Array:
+        st = self._state
+        z = st.mean @ x
+        v = (x * x) @ (1.0 / st.precision).T
+        p: Array
+        if rng is None:  # predictive mean, probit approximation (MacKay 1992)
+            p = _sigmoid(z / np.sqrt(1.0 + math.pi * v / 8.0))
+        else:
+            p = _sigmoid(z + np.sqrt(v) * rng.standard_normal(len(z)))
+        success, trials = self._key_counts(key)
+        if trials.any():
+            k = self.params.key_prior_strength
+            if rng is None:
+                shrunk = (success + k * p) / np.maximum(trials + k, 1e-12)
+            else:
+                a = np.maximum(success + k * p, 1e-6)
+                b = np.maximum(trials - success + k * (1.0 - p), 1e-6)
+                shrunk = rng.beta(a, b).astype(np.float64)
+            p = np.where(trials > 0, shrunk, p)
+        hazard = p.reshape(len(self.select.strategies), len(self._grid))
+        found = 1.0 - np.cumprod(1.0 - hazard, axis=1)
+        return found.astype(np.float64, copy=False)
+
+    def _key_counts(self, key: int | None) -> tuple[Array, Array]:
+        st = self._state
+        if key is not None:
+            b = key % len(st.key_hash)
+            if int(st.key_hash[b]) == key:
+                return st.key_success[b].astype(np.float64), st.key_trials[b].astype(np.float64)
+        zeros = np.zeros(st.key_success.shape[1])
+        return zeros, zeros
+
+    def _overlap(self) -> Overlap:
+        return self._state.overlap.view(self.params.overlap_prior_strength)
+
+    # -- learning ------------------------------------------------------------------------
+
+    def update(self, feedback: PlanFeedback) -> None:
+        """Learn from one request whose wanted item is known (semi-bandit, see module doc)."""
+        if feedback.reward <= 0:
+            return None
+        strategies = self.select.strategies
+        ran = np.array([max(int(feedback.plan.depths.get(s, 0)), 0) for s in strategies])
+        ranks = [feedback.found_rank.get(s) for s in strategies]
+        rank = np.array([r if r is not None and r >= 1 else 0 for r in ranks])
+        found = rank > 0
+        upper = self._grid[None, :]
+        lower = np.concatenate([[0], self._grid[:-1]])[None, :]
+        at_risk = (upper <= ran[:, None]) & (~found[:, None] | (rank[:, None] > lower))
+        if not at_risk.any():
+            return None
+        hit = at_risk & found[:, None] & (rank[:, None] <= upper)
+        x = self.features.vector(feedback.request.query, feedback.request.context)
+        arms = np.flatnonzero(at_risk.ravel())
+        w = self._weight(feedback)
+        self._learn_context(arms, hit.ravel()[arms].astype(np.float64), x, w)
+        self._learn_key(query_key(feedback.request.query), at_risk.ravel(), hit.ravel(), w)
+        seen = upper <= ran[:, None]
+        inside = seen & found[:, None] & (rank[:, None] <= upper)
+        self._state.overlap.add(self._state.n_updates, seen.ravel(), inside.ravel(), w)
+        self._state.n_updates += 1
+        return None
+
+    def _weight(self, feedback: PlanFeedback) -> float:
+        """How many searches this feedback stands for (see "Feedback weights" above)."""
+        shown = bool(getattr(feedback, "shown", True))
+        return float(feedback.reward) * (1.0 if shown else self.params.elsewhere_weight)
+
+    def _learn_context(self, arms: NDArray[np.int64], y: Array, x: Array, w: float) -> None:
+        """One Laplace step per arm (Chapelle & Li 2011, Algorithm 3) for one observation."""
+        st = self._state
+        m, q = st.mean[arms], st.precision[arms]
+        x2 = x * x
+        z0 = m @ x
+        v = w * (x2[None, :] / q).sum(axis=1)
+        far = z0 + (y - _sigmoid(z0)) * v  # the mode lies between z0 and far
+        lo, hi = np.minimum(z0, far), np.maximum(z0, far)
+        z = z0.copy()
+        for _ in range(_SOLVER_STEPS):  # Newton, bisecting when a step leaves the bracket
+            s = _sigmoid(z)
+            f = z - z0 - (y - s) * v  # increasing in z: f' = 1 + v s (1 - s)
+            if np.abs(f).max() < 1e-12:
+                break
+            lo, hi = np.where(f < 0, z, lo), np.where(f > 0, z, hi)
+            newton = z - f / (1.0 + v * s * (1.0 - s))
+            z = np.where((newton > lo) & (newton < hi), newton, 0.5 * (lo + hi))
+        s = _sigmoid(z)
+        st.mean[arms] = m + (w * (y - s))[:, None] * x[None, :] / q
+        st.precision[arms] = q + x2[None, :] * (w * s * (1.0 - s))[:, None]
+
+    def _learn_key(
+        self, key: int | None, at_risk: NDArray[np.bool_], hit: NDArray[np.bool_], w: float
+    ) -> None:
+        if key is None:
+            return
+        st = self._state
+        b = key % len(st.key_hash)
+        if int(st.key_hash[b]) != key:  # a new query takes the bucket over
+            st.key_hash[b] = np.uint64(key)
+            st.key_success[b] = 0.0
+            st.key_trials[b] = 0.0
+        success, trials = st.key_success[b], st.key_trials[b]
+        success[at_risk] += np.float32(w) * hit[at_risk]
+        trials[at_risk] += np.float32(w)
+        cap = np.float32(self.params.key_max_trials)
+        over = trials > cap
+        if over.any():
+            success[over] *= cap / trials[over]
+            trials[over] = cap
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        st = self._state
+        rows = np.flatnonzero(st.key_hash)
+        arrays: dict[str, NDArray[Any]] = {
+            "mean": st.mean,
+            "precision": st.precision,
+            "key_hash": st.key_hash[rows],
+            "key_success": st.key_success[rows],
+            "key_trials": st.key_trials[rows],
+            **st.overlap.arrays(),
+        }
+        state = {"n_updates": st.n_updates, "feature_names": list(self.features.names)}
+        params = {
+            "select": asdict(self.select),
+            "ltrr": asdict(self.params),
+            "features": asdict(self.features.params),
+            "seed": self.seed,
+        }
+        write_policy(directory, self.name, params, arrays, {"state": state})
+
+    @classmethod
+    def load(
+        cls, directory: Path, config: Config | None = None, *, seed: int | None = None
+    ) -> BanditPolicy:
+        """What ``save`` wrote; with ``config``, its parameters (the arms must be the same)."""
+        manifest, arrays, documents = read_policy(directory)
+        saved = manifest["params"]
+        if manifest.get("policy") != cls.name:
+            raise StorageError(f"{directory} holds policy {manifest.get('policy')!r}, not 'ltrr'")
+        seed = int(saved["seed"]) if seed is None else seed
+        if config is None:
+            policy = cls(
+                SelectParams(**_tuples(saved["select"])),
+                BanditParams(**_tuples(saved["ltrr"])),
+                FeatureParams(**saved["features"]),
+                seed=seed,
+            )
+        else:
+            policy = cls.from_config(config, seed=seed)
+        policy._restore(directory, saved, arrays, documents["state"])
+        return policy
+
+    def _restore(
+        self,
+        directory: Path,
+        saved: dict[str, Any],
+        arrays: dict[str, NDArray[Any]],
+        state: dict[str, Any],
+    ) -> None:
+        checks = {
+            "select.strategies": (saved["select"]["strategies"], list(self.select.strategies)),
+            "select.depths": (saved["select"]["depths"], list(self.select.depths)),
+            "select.ltrr.overlap_window": (
+                saved["ltrr"]["overlap_window"],
+                self.params.overlap_window,
+            ),
+            "feature names": (state["feature_names"], list(self.features.names)),
+        }
+        for what, (was, now) in checks.items():
+            if was != now:
+                raise StorageError(
+                    f"{directory}: saved with {what} = {was}, now {now}; "
+                    "replay the event log to rebuild the policy"
+                )
+        st = self._state
+        st.mean[:] = arrays["mean"]
+        st.precision[:] = arrays["precision"]
+        st.overlap.restore(arrays)
+        hashes = arrays["key_hash"].astype(np.uint64)
+        buckets = (hashes % np.uint64(len(st.key_hash))).astype(np.int64)
+        st.key_hash[buckets] = hashes
+        st.key_success[buckets] = arrays["key_success"]
+        st.key_trials[buckets] = arrays["key_trials"]
+        st.n_updates = int(state["n_updates"])
+
+    def __repr__(self) -> str:
+        return (
+            f"BanditPolicy(strategies={list(self.select.strategies)}, "
+            f"depths={list(self.select.depths)}, seed={self.seed}, n_updates={self.n_updates})"
+        )
+
+
+def _tuples(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

@@ -1,0 +1,132 @@
+"""The learned policy's feature vector x: the understood query plus its context, fixed length.
+
+``FeatureMap.vector`` builds x both when planning and when learning (``update`` recomputes it
+from the logged request), so serving and replay cannot drift. Every column is O(1), so one
+prior precision suits them all. Columns, in order (``FeatureMap.names``):
+
+- ``bias``: 1.0, each arm's intercept;
+- ``q:<name>`` for each of ``ltrr.understand.features.FEATURE_NAMES`` (19), looked up by name
+  in ``UnderstoodQuery.feature_names`` (0.0 when absent, e.g. for ``plain_query``); counts
+  (``n_tokens``, ``n_chars``, ``correction_distance``, ``n_entity_spans``) squashed to
+  ``log1p(v) / log1p(scale)``; then NaN -> 0 and clipped to [-3, 3];
+- ``segment:<b>``, ``locale:<b>``, ``device:<b>`` for ``b < context_buckets``: one-hot of
+  ``crc32(value) % context_buckets`` (stable across processes, unlike ``hash``); all zero
+  when the value is unknown;
+- ``hour_sin``, ``hour_cos``: the hour on the unit circle, so 23h and 0h are neighbours
+  (both 0 when unknown);
+- ``has_user``; ``taste_n`` = log1p(values in the taste profile) / log1p(32); ``taste_max``
+  = the strongest affinity; ``taste_entropy`` = entropy of the affinities over log(n), 0 for a
+  single value (a focused profile is near 0, a broad one near 1).
+
+With the default 8 buckets the vector has 1 + 19 + 24 + 2 + 4 = 50 columns.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ltrr.errors import ConfigError
+from ltrr.types import Context
+from ltrr.understand.base import UnderstoodQuery
+from ltrr.understand.features import FEATURE_NAMES as QUERY_FEATURE_NAMES
+
+#: Count features and the value that maps to 1.0 after ``log1p(v) / log1p(scale)``.
+COUNT_SCALES: dict[str, float] = {
+    "n_tokens": 16.0,
+    "n_chars": 128.0,
+    "correction_distance": 8.0,
+    "n_entity_spans": 4.0,
+}
+CONTEXT_FIELDS: tuple[str, ...] = ("segment", "locale", "device")
+TASTE_NAMES: tuple[str, ...] = ("has_user", "taste_n", "taste_max", "taste_entropy")
+_TASTE_SCALE = math.log1p(32.0)
+_CLIP = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureParams:
+    """``[select.features]``: hash buckets per categorical context field."""
+
+    context_buckets: int = 8
+
+    def __post_init__(self) -> None:
+        if self.context_buckets < 1:
+            raise ConfigError(
+                f"select.features.context_buckets must be >= 1, got {self.context_buckets}"
+            )
+
+
+def bucket(value: str, n_buckets: int) -> int:
+    """Stable hash bucket of a categorical value (crc32, the same in every process)."""
+    return zlib.crc32(value.encode("utf-8", "surrogatepass")) % n_buckets
+
+
+class FeatureMap:
+    """Builds x for a query and context; holds only the layout, no learned state."""
+
+    def __init__(self, params: FeatureParams | None = None) -> None:
+        self.params = params or FeatureParams()
+        b = self.params.context_buckets
+        self.names: tuple[str, ...] = (
+            "bias",
+            *(f"q:{n}" for n in QUERY_FEATURE_NAMES),
+            *(f"{f}:{i}" for f in CONTEXT_FIELDS for i in range(b)),
+            "hour_sin",
+            "hour_cos",
+            *TASTE_NAMES,
+        )
+        scales = np.array([COUNT_SCALES.get(n, 0.0) for n in QUERY_FEATURE_NAMES])
+        self._is_count = scales > 0
+        self._count_norm = np.log1p(np.where(self._is_count, scales, 1.0))
+        self._context_at = 1 + len(QUERY_FEATURE_NAMES)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def vector(self, query: UnderstoodQuery, context: Context) -> NDArray[np.float64]:
+        """x for one request, shape ``(len(self),)``."""
+        x = np.zeros(len(self.names))
+        x[0] = 1.0
+        x[1 : self._context_at] = self._query_part(query)
+        at = self._context_at
+        b = self.params.context_buckets
+        for i, name in enumerate(CONTEXT_FIELDS):
+            value = getattr(context, name)
+            if value:
+                x[at + i * b + bucket(str(value), b)] = 1.0
+        at += len(CONTEXT_FIELDS) * b
+        if context.hour is not None:
+            angle = 2.0 * math.pi * (int(context.hour) % 24) / 24.0
+            x[at], x[at + 1] = math.sin(angle), math.cos(angle)
+        x[at + 2 :] = _taste_part(context)
+        return x
+
+    def _query_part(self, query: UnderstoodQuery) -> NDArray[np.float64]:
+        by_name = dict(zip(query.feature_names, query.features, strict=False))
+        raw = np.array([float(by_name.get(n, 0.0)) for n in QUERY_FEATURE_NAMES])
+        raw = np.nan_to_num(raw, nan=0.0, posinf=_CLIP, neginf=-_CLIP)
+        squashed = np.log1p(np.maximum(raw, 0.0)) / self._count_norm
+        part: NDArray[np.float64] = np.clip(np.where(self._is_count, squashed, raw), -_CLIP, _CLIP)
+        return part
+
+
+def _taste_part(context: Context) -> NDArray[np.float64]:
+    """``has_user``, ``taste_n``, ``taste_max``, ``taste_entropy``."""
+    values = np.clip(
+        np.nan_to_num(np.fromiter(context.taste.values(), float, len(context.taste))), 0.0, 1.0
+    )
+    n = len(values)
+    has_user = float(bool(context.user_id))
+    if n == 0:
+        return np.array([has_user, 0.0, 0.0, 0.0])
+    total = values.sum()
+    entropy = 0.0
+    if n > 1 and total > 0:
+        p = values[values > 0] / total
+        entropy = float(-(p * np.log(p)).sum() / math.log(n))
+    return np.array([has_user, min(math.log1p(n) / _TASTE_SCALE, _CLIP), values.max(), entropy])

@@ -1,0 +1,124 @@
+"""The policy's feature vector: fixed length, named columns, hand-computed values, no crashes."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+from ltrr.errors import ConfigError
+from ltrr.select.features import FeatureMap, FeatureParams, bucket
+from ltrr.types import Context
+from ltrr.understand.base import UnderstoodQuery, plain_query
+from ltrr.understand.features import FEATURE_NAMES
+
+
+def _query(**values: float) -> UnderstoodQuery:
+    names = tuple(values)
+    return UnderstoodQuery(
+        raw="q",
+        tokens=("q",),
+        corrected_tokens=("q",),
+        features=tuple(values.values()),
+        feature_names=names,
+    )
+
+
+def _column(fmap: FeatureMap, x: np.ndarray, name: str) -> float:
+    return float(x[fmap.names.index(name)])
+
+
+def test_layout_is_fixed_and_named() -> None:
+    fmap = FeatureMap()
+    assert len(fmap) == len(fmap.names) == 1 + len(FEATURE_NAMES) + 3 * 8 + 2 + 4 == 50
+    assert len(set(fmap.names)) == len(fmap.names)
+    assert fmap.names[0] == "bias"
+    assert len(FeatureMap(FeatureParams(context_buckets=3))) == 1 + len(FEATURE_NAMES) + 9 + 6
+    x = fmap.vector(plain_query(""), Context())
+    assert x.shape == (50,) and x.dtype == np.float64
+    assert x[0] == 1.0 and not x[1:].any()
+
+
+def test_query_features_are_read_by_name_and_counts_squashed() -> None:
+    fmap = FeatureMap()
+    x = fmap.vector(_query(intent_topic=0.7, n_tokens=16.0, n_chars=3.0), Context())
+    assert _column(fmap, x, "q:intent_topic") == pytest.approx(0.7)
+    assert _column(fmap, x, "q:n_tokens") == pytest.approx(1.0)  # log1p(16) / log1p(16)
+    assert _column(fmap, x, "q:n_chars") == pytest.approx(math.log1p(3) / math.log1p(128))
+    # the order in which the understand stage lists its features does not matter
+    same = fmap.vector(_query(n_chars=3.0, n_tokens=16.0, intent_topic=0.7), Context())
+    assert (x == same).all()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(math.nan, 0.0), (math.inf, 3.0), (-math.inf, -3.0), (1e12, 3.0), (-7.0, -3.0)],
+)
+def test_bad_query_values_are_cleaned(value: float, expected: float) -> None:
+    fmap = FeatureMap()
+    x = fmap.vector(_query(mean_idf=value), Context())
+    assert _column(fmap, x, "q:mean_idf") == expected
+    assert np.isfinite(x).all()
+
+
+def test_context_fields_are_one_hot_hashed() -> None:
+    fmap = FeatureMap()
+    x = fmap.vector(plain_query("a"), Context(segment="premium", locale="de-DE"))
+    b = zlib.crc32(b"premium") % 8
+    assert bucket("premium", 8) == b
+    assert _column(fmap, x, f"segment:{b}") == 1.0
+    seg = [n for n in fmap.names if n.startswith("segment:")]
+    dev = [n for n in fmap.names if n.startswith("device:")]
+    assert sum(_column(fmap, x, n) for n in seg) == 1.0
+    assert sum(_column(fmap, x, n) for n in dev) == 0.0  # unknown device: all zero
+
+
+def test_hour_is_on_the_unit_circle() -> None:
+    fmap = FeatureMap()
+
+    def hour(h: int | None) -> tuple[float, float]:
+        x = fmap.vector(plain_query("a"), Context(hour=h))
+        return _column(fmap, x, "hour_sin"), _column(fmap, x, "hour_cos")
+
+    assert hour(0) == pytest.approx((0.0, 1.0))
+    assert hour(6) == pytest.approx((1.0, 0.0))
+    assert hour(24) == pytest.approx(hour(0))
+    assert hour(None) == (0.0, 0.0)
+
+
+def test_taste_summary_by_hand() -> None:
+    fmap = FeatureMap()
+    x = fmap.vector(plain_query("a"), Context(user_id="u1", taste={"jazz": 0.6, "rock": 0.2}))
+    p = np.array([0.75, 0.25])
+    assert _column(fmap, x, "has_user") == 1.0
+    assert _column(fmap, x, "taste_n") == pytest.approx(math.log1p(2) / math.log1p(32))
+    assert _column(fmap, x, "taste_max") == pytest.approx(0.6)
+    assert _column(fmap, x, "taste_entropy") == pytest.approx(-(p * np.log(p)).sum() / math.log(2))
+    one = fmap.vector(plain_query("a"), Context(taste={"jazz": 5.0}))
+    assert _column(fmap, one, "taste_max") == 1.0 and _column(fmap, one, "taste_entropy") == 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "x" * 10_000,
+        "a\x00b\x07c",
+        "Ünïcödé ταυ 東京",
+        "🎵🎶 love",
+        "\ud800 lone surrogate",
+    ],
+)
+def test_hostile_inputs_give_finite_vectors(text: str) -> None:
+    fmap = FeatureMap()
+    ctx = Context(segment=text, locale=text, device=text, hour=-5, taste={text: math.nan})
+    x = fmap.vector(plain_query(text), ctx)
+    assert x.shape == (len(fmap),) and np.isfinite(x).all()
+
+
+def test_bad_params_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="context_buckets must be >= 1, got 0"):
+        FeatureParams(context_buckets=0)

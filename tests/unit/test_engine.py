@@ -1,0 +1,141 @@
+"""The engine loop: search is logged, feedback is durable, idempotent and learned, replay rebuilds.
+
+Runs the real stages on a small catalog: SQLite event log, tantivy, the memory index and the
+learned policy; only the strategy set is small so the test stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ltrr.config import Config, load_config
+from ltrr.engine import Engine
+from ltrr.errors import LtrrError
+from ltrr.log.events import Action
+from ltrr.storage.datadir import DataDir
+from ltrr.types import Context, Entity, EntityId
+
+STRATEGIES = ["lexical", "fuzzy", "memory"]
+
+
+def _e(i: str, title: str, artist: str) -> Entity:
+    return Entity(
+        id=EntityId(i), type="track", title=title, fields={"artist": artist}, popularity=5
+    )
+
+
+CATALOG = [
+    _e("t1", "Love Story", "Taylor Swift"),
+    _e("t2", "Night Drive", "Chromatics"),
+    _e("t3", "Summer Rain", "Carl Thomas"),
+    _e("t4", "Blue Monday", "New Order"),
+    _e("t5", "Hidden Gem", "Nobody Knows"),
+]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    with DataDir(tmp_path, load_config(), writer=True) as dd, dd.catalog.change() as change:
+        change.upsert(CATALOG)
+    return tmp_path
+
+
+def _open(path: Path, config: Config | None = None) -> Engine:
+    return Engine.open(path, config or load_config(), strategies=STRATEGIES, writer=True)
+
+
+def _act(request_id: str, entity: str, action_id: str, t: float, kind: str = "click") -> Action:
+    return Action(
+        action_id=action_id,
+        request_id=request_id,
+        user_id="u1",
+        entity_id=EntityId(entity),
+        kind=kind,
+        event_time_s=t,
+    )
+
+
+def test_search_logs_and_feedback_teaches_memory(data: Path) -> None:
+    with _open(data) as engine:
+        response = engine.search("gem hidden", request_id="r1", event_time_s=100.0)
+        assert engine.log is not None
+        assert engine.log.impression("r1") is not None
+        assert engine.feedback(_act("r1", "t5", "a1", 101.0))
+        memory = engine.indexes.retrievers["memory"]
+        query = engine.indexes.understander.understand("hiden gem")  # typo + word order
+        assert memory.retrieve(query, Context(), 5)[0].entity_id == "t5"
+        assert response.plan.probability > 0
+
+
+def test_duplicate_action_id_learns_once(data: Path) -> None:
+    with _open(data) as engine:
+        engine.search("love story", request_id="r1", event_time_s=1.0)
+        assert engine.feedback(_act("r1", "t1", "a1", 2.0)) is True
+        assert engine.feedback(_act("r1", "t1", "a1", 2.0)) is False
+        assert engine.learner.counts.n_actions == 1
+        assert engine.learner.counts.n_policy_updates == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "field"),
+    [
+        (_act("nope", "t1", "x1", 2.0), "request_id"),
+        (_act("r1", "never-in-catalog", "x2", 2.0), "entity_id"),
+        (_act("r1", "t1", "x3", 2.0, kind="hug"), "kind"),
+    ],
+)
+def test_bad_feedback_names_the_field_and_changes_nothing(
+    data: Path, action: Action, field: str
+) -> None:
+    with _open(data) as engine:
+        engine.search("love story", request_id="r1", event_time_s=1.0)
+        with pytest.raises(LtrrError, match=field):
+            engine.feedback(action)
+        assert engine.learner.counts.n_actions == 0
+        assert engine.log is not None
+        assert engine.log.stats().n_actions == 0
+
+
+def test_entity_deleted_after_it_was_shown_is_accepted(data: Path) -> None:
+    with _open(data) as engine:
+        response = engine.search("night drive", request_id="r1", event_time_s=1.0)
+        shown = response.results[0].entity.id
+        with engine.data_dir.catalog.change() as change:
+            change.delete([shown])
+        assert engine.feedback(_act("r1", shown, "a1", 2.0))
+
+
+def test_found_elsewhere_is_a_miss_and_is_remembered(data: Path) -> None:
+    with _open(data) as engine:
+        engine.search("blue", request_id="r1", event_time_s=1.0, strategies=["lexical"])
+        engine.feedback(_act("r1", "t5", "a1", 2.0, kind="found"))  # not retrieved for "blue"
+        assert engine.learner.counts.n_policy_updates == 1
+        assert engine.learner.counts.n_found == 0
+        memory = engine.indexes.retrievers["memory"]
+        found = memory.retrieve(engine.indexes.understander.understand("blue"), Context(), 5)
+        assert "t5" in [c.entity_id for c in found]
+
+
+def test_replay_rebuilds_identical_plans_and_results(data: Path) -> None:
+    queries = ["love story", "night drve", "summer", "blue monday", "gem"]
+    with _open(data) as engine:
+        for i in range(40):
+            text = queries[i % len(queries)]
+            engine.search(text, request_id=f"r{i}", event_time_s=float(10 * i))
+            wanted = CATALOG[i % len(CATALOG)].id
+            engine.feedback(_act(f"r{i}", wanted, f"a{i}", float(10 * i + 1)))
+        live = [
+            engine.search(q, request_id=f"probe{j}", event_time_s=1e6).results
+            for j, q in enumerate(queries)
+        ]
+        live_plans = [engine.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
+    with _open(data) as fresh:  # open replays the log
+        again = [
+            fresh.search(q, request_id=f"probe{j}", event_time_s=1e6).results
+            for j, q in enumerate(queries)
+        ]
+        plans = [fresh.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
+    assert [[r.entity.id for r in rs] for rs in again] == [[r.entity.id for r in rs] for rs in live]
+    assert [p.to_dict() for p in plans] == [p.to_dict() for p in live_plans]
