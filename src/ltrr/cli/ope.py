@@ -22,6 +22,7 @@ from ltrr.cli.common import (
     resolve_data,
     stdout,
 )
+from ltrr.config import load_config
 from ltrr.evaluate.ope import (
     OpeError,
     logged_searches_from,
@@ -30,6 +31,8 @@ from ltrr.evaluate.ope import (
     plan_ope,
 )
 from ltrr.evaluate.open_bandit import CAMPAIGNS, ActionDistSource, bts_from_random
+from ltrr.log.sqlite_log import SqliteEventLog
+from ltrr.storage.datadir import DataDir
 
 
 def _command() -> str:
@@ -82,10 +85,27 @@ def obd(
 
 
 def event_log_records(data_dir: Path) -> Iterator[dict[str, Any]]:
-    """Logged searches of a data directory's event log, shaped for ``logged_searches_from``."""
-    raise OpeError(
-        f"reading the event log of {data_dir} is not wired yet; pass --records FILE.jsonl"
-    )
+    """Logged searches of a data directory's event log, shaped for ``logged_searches_from``.
+
+    The wanted item of a search is the reward mapping's (``[log.rewards]``); searches with no
+    positive action are yielded with ``wanted = None`` and left out by the estimators.
+    """
+    with DataDir(data_dir, load_config(data_dir=data_dir), writer=False) as dd:
+        log = SqliteEventLog.open(dd)
+        try:
+            for impression in log.impressions():
+                yield {
+                    "request_id": impression.request_id,
+                    "query": impression.query,
+                    "plan": impression.plan.to_dict(),
+                    "strategy_results": {
+                        s: [[e, score] for e, score in pairs]
+                        for s, pairs in impression.strategy_results.items()
+                    },
+                    "wanted": log.rewards.wanted_item(log.actions_for(impression.request_id)),
+                }
+        finally:
+            log.close()
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
