@@ -85,8 +85,9 @@ class Learner:
             return  # the wanted item of this request was already learned from
         ranks = found_rank(impression.strategy_results, action.entity_id)
         request = PlanRequest(impression.request_id, query, impression.context, self.budget)
+        shown = action.entity_id in impression.shown
         self.policy.update(
-            PlanFeedback(request, impression.plan, ranks, reward, action.event_time_s)
+            PlanFeedback(request, impression.plan, ranks, reward, action.event_time_s, shown)
         )
         self.counts.n_policy_updates += 1
         self.counts.n_found += any(r is not None for r in ranks.values())

@@ -183,11 +183,13 @@ class PlanFeedback:
     found_rank: Mapping[str, int | None]
     reward: float = 1.0
     event_time_s: float = 0.0
+    #: Whether the wanted item was on the shown page (False: the user found it elsewhere).
+    shown: bool = True
 
 
 def request_rng(seed: int, request_id: str) -> np.random.Generator:
     """The random generator of one request: the same (seed, request id), the same draws."""
-    digest = np.frombuffer(request_id.encode("utf-8"), dtype=np.uint8)
+    digest = np.frombuffer(request_id.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     return np.random.default_rng([seed, *digest.tolist()])
 
 

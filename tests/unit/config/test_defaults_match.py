@@ -35,6 +35,9 @@ SECTIONS = [
     ("retrieve.explore", "ltrr.retrieve.explore:ExploreParams"),
     ("retrieve.dense", "ltrr.retrieve.dense:DenseParams"),
     ("log", "ltrr.log.sqlite_log:LogParams"),
+    ("select", "ltrr.select:SelectParams"),
+    ("select.ltrr", "ltrr.select.bandit:BanditParams"),
+    ("select.features", "ltrr.select.features:FeatureParams"),
     ("ope", "ltrr.evaluate.ope:OpeParams"),
 ]
 
