@@ -13,11 +13,7 @@ into place, as ``retrieve.lexical`` does.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -31,6 +27,7 @@ from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
 from ltrr.retrieve.base import Candidate
+from ltrr.storage.folder import sha256, staged
 from ltrr.types import Entity, EntityId
 
 FORMAT_VERSION = 1
@@ -435,10 +432,6 @@ def candidates(ids: Sequence[EntityId | None], rows: Rows, scores: NDArray[Any])
 # -- saving -------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_index(
     directory: Path,
     kind: str,
@@ -448,9 +441,7 @@ def write_index(
     documents: Mapping[str, Any],
 ) -> None:
     """Write ``arrays`` (npy) and ``documents`` (JSON) plus a manifest, atomically."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
+    with staged(directory) as tmp:
         names = []
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
@@ -464,12 +455,9 @@ def write_index(
             "ltrr_version": __version__,
             "params": asdict(params),  # type: ignore[call-overload]
             "catalog_version": catalog_version,
-            "sha256": {n: _sha256(tmp / n) for n in sorted(names)},
+            "sha256": {n: sha256(tmp / n) for n in sorted(names)},
         }
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        _swap_into(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_index(
@@ -500,7 +488,7 @@ def read_index(
     arrays, documents = {}, {}
     for name, digest in manifest["sha256"].items():
         file = directory / name
-        if not file.is_file() or _sha256(file) != digest:
+        if not file.is_file() or sha256(file) != digest:
             raise StorageError(f"{file}: missing or checksum mismatch; rebuild the index")
         stem, _, ext = name.rpartition(".")
         if ext == "npy":
@@ -524,19 +512,3 @@ def _check_params(
                 f"{directory}: built with retrieve.{kind}.{name} = {got!r}, the config says "
                 f"{wanted!r}; rebuild the index"
             )
-
-
-def _swap_into(tmp: Path, directory: Path) -> None:
-    """Rename ``tmp`` to ``directory``, replacing an earlier save whole (never half of it)."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-    os.replace(directory, old / directory.name)
-    try:
-        os.replace(tmp, directory)
-    except OSError:
-        os.replace(old / directory.name, directory)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -29,7 +29,6 @@ label), ``embeddings.npy`` (float32, ``(n_labels, 384)``) and, when the HNSW gra
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -47,6 +46,7 @@ from ltrr.config import Config
 from ltrr.errors import ConfigError, LtrrError, StorageError
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.encoder import DIM, Encoder, Vector, packaged_model_dir, weights_checksum
+from ltrr.storage.folder import swap_into
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -277,7 +277,7 @@ class DenseRetriever:
                 self._index.save_index(str(staging / "index.hnsw"))
             manifest = orjson.dumps(self._manifest(staging), option=orjson.OPT_INDENT_2)
             (staging / "manifest.json").write_bytes(manifest)
-            _swap_into_place(staging, directory)
+            swap_into(staging, directory)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -462,15 +462,3 @@ def _read_manifest(directory: Path, params: DenseParams) -> dict[str, Any]:
 
 def _plain(value: object) -> object:
     return list(value) if isinstance(value, tuple | list) else value
-
-
-def _swap_into_place(staging: Path, directory: Path) -> None:
-    """``os.replace`` for folders: the old one moves aside, the new one in, the old is deleted."""
-    old: Path | None = None
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-    os.replace(staging, directory)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

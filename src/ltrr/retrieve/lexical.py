@@ -24,8 +24,6 @@ ordinal -> id, never from stored documents (fetching those costs more than the s
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import tempfile
 import weakref
@@ -44,6 +42,7 @@ from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
 from ltrr.retrieve.base import Candidate
+from ltrr.storage.folder import sha256, swap_into
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.text import tokenize
@@ -128,10 +127,6 @@ def _schema() -> tantivy.Schema:
     for field in TEXT_FIELDS:
         builder.add_text_field(field, tokenizer_name=_ANALYZER, index_option="freq")
     return builder.build()
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class LexicalRetriever:
@@ -233,7 +228,7 @@ class LexicalRetriever:
                     f"config says {wanted!r}; rebuild the index"
                 )
         for file_name, digest in manifest["sha256"].items():
-            if _sha256(directory / file_name) != digest:
+            if sha256(directory / file_name) != digest:
                 raise StorageError(f"{directory / file_name}: checksum mismatch; rebuild the index")
         ids = orjson.loads((directory / IDS_FILE).read_bytes())
         popularity = np.load(directory / POPULARITY_FILE, allow_pickle=False)
@@ -299,10 +294,10 @@ class LexicalRetriever:
                 "params": asdict(self.params),
                 "catalog_version": self.catalog_version,
                 "n_entities": len(self),
-                "sha256": {n: _sha256(tmp / n) for n in (IDS_FILE, POPULARITY_FILE)},
+                "sha256": {n: sha256(tmp / n) for n in (IDS_FILE, POPULARITY_FILE)},
             }
             (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-            _swap_into(tmp, directory)
+            swap_into(tmp, directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -436,19 +431,3 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
             f" is not ltrr-lexical version {FORMAT_VERSION}; rebuild the index"
         )
     return manifest
-
-
-def _swap_into(tmp: Path, directory: Path) -> None:
-    """Rename ``tmp`` to ``directory``, replacing an earlier save whole (never half of it)."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-    os.replace(directory, old / directory.name)
-    try:
-        os.replace(tmp, directory)
-    except OSError:
-        os.replace(old / directory.name, directory)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -14,10 +14,6 @@ place. ``[select]`` (``SelectParams``) holds what every policy plans over.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +26,7 @@ from numpy.typing import NDArray
 from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
+from ltrr.storage.folder import sha256, staged
 
 if TYPE_CHECKING:
     from ltrr.select.base import Policy
@@ -119,10 +116,6 @@ def load_policy(directory: Path, config: Config | None = None) -> Policy:
 # -- saving -------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_policy(
     directory: Path,
     policy: str,
@@ -131,9 +124,7 @@ def write_policy(
     documents: Mapping[str, Any],
 ) -> None:
     """Write ``arrays`` (npy) and ``documents`` (JSON) plus a manifest, atomically."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
+    with staged(directory) as tmp:
         names = []
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
@@ -147,12 +138,9 @@ def write_policy(
             "ltrr_version": __version__,
             "policy": policy,
             "params": dict(params),
-            "sha256": {n: _sha256(tmp / n) for n in sorted(names)},
+            "sha256": {n: sha256(tmp / n) for n in sorted(names)},
         }
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        _swap_into(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -180,7 +168,7 @@ def read_policy(
     arrays, documents = {}, {}
     for name, digest in manifest["sha256"].items():
         file = directory / name
-        if not file.is_file() or _sha256(file) != digest:
+        if not file.is_file() or sha256(file) != digest:
             raise StorageError(f"{file}: missing or checksum mismatch; replay the event log")
         stem, _, ext = name.rpartition(".")
         if ext == "npy":
@@ -188,19 +176,3 @@ def read_policy(
         else:
             documents[stem] = orjson.loads(file.read_bytes())
     return manifest, arrays, documents
-
-
-def _swap_into(tmp: Path, directory: Path) -> None:
-    """Rename ``tmp`` to ``directory``, replacing an earlier save whole (never half of it)."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-    os.replace(directory, old / directory.name)
-    try:
-        os.replace(tmp, directory)
-    except OSError:
-        os.replace(old / directory.name, directory)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -13,9 +13,7 @@ no token comes back empty with intent "broad".
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +27,7 @@ import orjson
 from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
+from ltrr.storage.folder import sha256, swap_into
 from ltrr.types import Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.features import FEATURE_NAMES, query_features
@@ -215,10 +214,10 @@ class QueryUnderstander:
                 "catalog_version": self.catalog_version,
                 "n_entities": len(self),
                 "n_tokens": len(self.vocabulary.tokens),
-                "sha256": {f: _sha256(tmp / f) for f in files},
+                "sha256": {f: sha256(tmp / f) for f in files},
             }
             (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-            _swap_into(tmp, directory)
+            swap_into(tmp, directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -235,7 +234,7 @@ class QueryUnderstander:
         """
         manifest = _read_manifest(directory)
         for file_name, digest in manifest["sha256"].items():
-            if not (directory / file_name).is_file() or _sha256(directory / file_name) != digest:
+            if not (directory / file_name).is_file() or sha256(directory / file_name) != digest:
                 raise StorageError(f"{directory / file_name} is missing or corrupt; rebuild")
         saved: dict[str, Any] = manifest["params"]
         wanted = UnderstandSettings.from_config(config)
@@ -268,10 +267,6 @@ def _load_index(directory: Path, name: str) -> HashIndex:
     return HashIndex(keys.astype(np.uint32, copy=False), values.astype(np.int32, copy=False))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST
     if not path.is_file():
@@ -286,19 +281,3 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
             f" is not {FORMAT} version {FORMAT_VERSION}; rebuild it"
         )
     return manifest
-
-
-def _swap_into(tmp: Path, directory: Path) -> None:
-    """Rename ``tmp`` to ``directory``, replacing an earlier save whole (never half of it)."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-    os.replace(directory, old / directory.name)
-    try:
-        os.replace(tmp, directory)
-    except OSError:
-        os.replace(old / directory.name, directory)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""Saving a folder atomically: write beside it, then swap it into place whole.
+
+Every saved index, policy and converted benchmark is a folder. A reader must see either the old
+folder or the new one, never half of each, and a crash mid-save must leave the old one intact;
+so writers fill a temporary sibling folder and ``swap_into`` renames it into place, moving the
+old folder aside first and putting it back if the rename fails. Checksums in manifests use
+``sha256``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ltrr.errors import StorageError
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def swap_into(tmp: Path, directory: Path, *, own_names: Collection[str] | None = None) -> None:
+    """Rename folder ``tmp`` to ``directory``, replacing an earlier save whole.
+
+    With ``own_names``, an existing ``directory`` is replaced only if it holds nothing but
+    those names (an earlier output of the same writer), never a user's unrelated files.
+    """
+    if not directory.exists():
+        os.replace(tmp, directory)
+        return
+    if not directory.is_dir():
+        raise StorageError(f"{directory} exists and is not a directory")
+    if own_names is not None:
+        foreign = sorted(p.name for p in directory.iterdir() if p.name not in own_names)
+        if foreign:
+            raise StorageError(
+                f"{directory} holds files this command does not write ({', '.join(foreign[:5])}); "
+                "choose an empty or new directory"
+            )
+    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
+    os.replace(directory, old / directory.name)
+    try:
+        os.replace(tmp, directory)
+    except OSError:
+        os.replace(old / directory.name, directory)  # put the earlier save back
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def staged(directory: Path, *, own_names: Collection[str] | None = None) -> Iterator[Path]:
+    """A temporary sibling of ``directory`` to fill; swapped into place if the block succeeds."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        yield tmp
+        swap_into(tmp, directory, own_names=own_names)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
