@@ -36,6 +36,7 @@ SECTIONS = [
     ("retrieve.dense", "ltrr.retrieve.dense:DenseParams"),
     ("log", "ltrr.log.sqlite_log:LogParams"),
     ("select", "ltrr.select:SelectParams"),
+    ("simulate", "ltrr.evaluate.sim_params:SimulateParams"),
     ("select.ltrr", "ltrr.select.bandit:BanditParams"),
     ("select.features", "ltrr.select.features:FeatureParams"),
     ("ope", "ltrr.evaluate.ope:OpeParams"),

@@ -1,0 +1,175 @@
+"""``ltrr simulate``: the learning loop on a BEIR-layout benchmark, against every fixed plan."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, stdout
+from ltrr.cli.evaluate import _stages
+from ltrr.evaluate.runner import CACHE_ENV
+from ltrr.evaluate.sim_clicks import CLICK_MODELS
+from ltrr.evaluate.sim_params import simulate_params
+from ltrr.evaluate.sim_plots import write_plots
+from ltrr.evaluate.simulate import HYBRID, ORACLE, UNION, simulate
+
+_COLUMNS = (
+    ("head", "found_rate", "head found"),
+    ("head", "candidates_per_search", "head cand"),
+    ("head", "ndcg@10", "head nDCG"),
+    ("tail", "found_rate", "tail found"),
+    ("tail", "candidates_per_search", "tail cand"),
+    ("tail", "ndcg@10", "tail nDCG"),
+)
+
+
+def _cell(block: dict[str, Any] | None) -> str:
+    if not block or block.get("mean") is None:
+        return "-"
+    mean = float(block["mean"])
+    return f"{mean:.3f}" if abs(mean) < 100 else f"{mean:,.0f}"
+
+
+def _table(report: dict[str, Any]) -> Table:
+    """The learned policies, the named baselines and the fixed plans they are compared with."""
+    policies = report["policies"]
+    names = [n for n, p in policies.items() if p["kind"] == "learned"]
+    names += [n for n in (HYBRID, UNION, ORACLE) if n in policies]
+    for name in list(names):
+        for reference in policies[name].get("tail_reference", []) or []:
+            if reference in policies and reference not in names:
+                names.append(reference)
+    if len(policies) <= 12:
+        names += [n for n in policies if n not in names]
+    table = Table(
+        title=f"{report['directory']}: {report['n_searches']:,} searches x "
+        f"{len(report['seeds'])} seeds, {report['click_model']['name']} clicks "
+        "(head: last window; tail: unseen pool)"
+    )
+    table.add_column("policy")
+    for _, _, label in _COLUMNS:
+        table.add_column(label, justify="right")
+    for label in ("regret", "gap closed", "worst window"):
+        table.add_column(label, justify="right")
+    for name in names:
+        p = policies[name]
+        table.add_row(
+            name,
+            *(_cell(p[block][metric]) for block, metric, _ in _COLUMNS),
+            _cell(p["cumulative_regret"]),
+            _cell(p["gap_closed"]),
+            _cell(p["worst_window_vs_hybrid"]),
+        )
+    return table
+
+
+def _checks(report: dict[str, Any]) -> list[str]:
+    checks = report.get("checks")
+    if not checks:
+        return []
+    lines = [f"acceptance checks for {checks['policy']} (issue 5 targets):"]
+    for name, value in checks.items():
+        if isinstance(value, dict) and "pass" in value:
+            shown = {k: v for k, v in value.items() if k not in ("pass", "single")}
+            mark = "[green]pass[/]" if value["pass"] else "[red]FAIL[/]"
+            lines.append(f"  {mark} {name}: {orjson.dumps(shown).decode()}")
+    return lines
+
+
+def simulate_command(
+    directory: Annotated[
+        Path, typer.Argument(help="Benchmark in BEIR layout: corpus, queries.jsonl, qrels/.")
+    ],
+    click_model: Annotated[
+        str, typer.Option("--click-model", help=f"One of {', '.join(CLICK_MODELS)}.")
+    ],
+    searches: Annotated[int, typer.Option("--searches", help="Searches per seed.")],
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds", help="Seeds: each its own traffic (EVALUATION.md asks for 3 or more)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="JSON report; PNG curves go beside it.")],
+    policies: Annotated[
+        str | None,
+        typer.Option(
+            "--policies",
+            help="Comma-separated: ltrr, hybrid, hybrid@D, union, oracle, lexical@50, "
+            "lexical@50+dense@25 (default: all of them and every fixed plan).",
+            show_default=False,
+        ),
+    ] = None,
+    found_elsewhere: Annotated[
+        float | None,
+        typer.Option(
+            "--found-elsewhere",
+            help="P(user finds a relevant item another way).",
+            show_default=False,
+        ),
+    ] = None,
+    window: Annotated[
+        int | None,
+        typer.Option(
+            "--window", help="Searches per window (head, tail points).", show_default=False
+        ),
+    ] = None,
+    work: Annotated[
+        Path | None,
+        typer.Option(
+            "--work",
+            help=f"Folder for the benchmark's catalog and indexes (default: ${CACHE_ENV}/eval, "
+            "else ~/.cache/ltrr/eval); shared with ltrr evaluate.",
+            show_default=False,
+        ),
+    ] = None,
+    traffic_split: Annotated[
+        str | None,
+        typer.Option(
+            "--traffic-split", help="Qrels split of the traffic pool.", show_default=False
+        ),
+    ] = None,
+    unseen_split: Annotated[
+        str | None,
+        typer.Option("--unseen-split", help="Qrels split of the unseen pool.", show_default=False),
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulated users search, click and learn; ltrr against every fixed plan (EVALUATION.md 3)."""
+    settings = config_for(config)
+    overrides: dict[str, Any] = {"n_searches": searches, "n_seeds": seeds}
+    for key, value in (
+        ("found_elsewhere", found_elsewhere),
+        ("window", window),
+        ("traffic_split", traffic_split),
+        ("unseen_split", unseen_split),
+    ):
+        if value is not None:
+            overrides[key] = value
+    params = dataclasses.replace(simulate_params(settings), **overrides)
+    names = [p.strip() for p in policies.split(",") if p.strip()] if policies else None
+    with _stages() as tick:
+        report = simulate(directory, names, click_model, params, work, settings, tick)
+    report["command"] = shlex.join(["ltrr", *sys.argv[1:]])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    plots = write_plots(report, out)
+    if as_json:
+        print_json(report)
+        return
+    stdout.print(_table(report))
+    for line in _checks(report):
+        stdout.print(line)
+    stdout.print(f"wrote {out} and {', '.join(str(p) for p in plots)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_command)

@@ -1,0 +1,243 @@
+"""A learning policy in the loop: plan, retrieve, show, click, learn; and its frozen tail.
+
+One search (``World.search``): the policy plans from the understood query and the context;
+every planned strategy's list is cut at its planned depth (deterministic strategies from the
+per-benchmark cache, learning ones such as ``memory`` and ``explore`` retrieved live, since
+their lists change as the run learns); the candidates are the union of the cut lists; the
+ranking shown is their reciprocal rank fusion (``merge.rrf``), top ``SHOWN`` (10).
+
+Users act through a cascade click model (``sim_clicks``) on the shown list; when no relevant
+item was shown, with probability ``found_elsewhere`` the user reaches the query's
+highest-graded relevant item (the first such in qrels order) another way and acts on it
+(kind ``found``). The wanted item is chosen by the engine's own rule
+(``log.rewards.RewardMap.wanted_item``: the largest summed reward, ties to the first acted
+on), so a click on a non-relevant item teaches the learner as it would in production: the
+learner sees actions only, never the qrels. The feedback is the semi-bandit ``PlanFeedback``
+(the wanted item's rank in each strategy's cut list) and ``memory.record``; ``explore`` counts
+the shown items as exposures. A search without a positive action teaches nothing.
+
+Tail (EVALUATION.md: the learned state at the end of each window, frozen, on the unseen
+pool): each unseen query is planned with request id ``unseen-<query id>`` and a context drawn
+once per seed; the plan evaluated is the policy's ``greedy`` plan (its exploitation choice, in
+Thompson mode a posterior sample drawn from that request id) without the epsilon exploration,
+so the tail measures what was learned, not the exploration; ``memory`` and ``explore`` answer
+from their state at that moment, and nothing is updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ltrr.evaluate.sim_clicks import ClickModel
+from ltrr.evaluate.sim_fixed import ranking_metrics
+from ltrr.evaluate.sim_params import SHOWN, SimulateParams
+from ltrr.evaluate.sim_traffic import Traffic
+from ltrr.log.events import Action
+from ltrr.log.rewards import RewardMap
+from ltrr.merge.rrf import rrf
+from ltrr.retrieve.base import Candidate, Retriever
+from ltrr.select.base import Depths, PlanFeedback, PlanRequest, Policy
+from ltrr.select.fixed import plan_name
+from ltrr.types import Context, EntityId
+from ltrr.understand.base import UnderstoodQuery
+
+#: (stage, done, total) -> None.
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What the simulated users know about each query; the learner never sees it."""
+
+    grades: Mapping[str, Mapping[str, int]]
+    levels: Mapping[str, Mapping[str, int]]  # click-model level per judged entity
+    relevant: Mapping[str, frozenset[str]]
+    idcg: Mapping[str, float]
+    elsewhere: Mapping[str, EntityId | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One search's result: the metrics of EVALUATION.md and what was shown."""
+
+    found: bool
+    n_candidates: int
+    shown: list[EntityId]
+    ndcg: float
+    mrr: float
+    lists: dict[str, Sequence[Candidate]]
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Everything a search needs that does not learn: queries, cached lists, judgements."""
+
+    understood: Mapping[str, UnderstoodQuery]
+    cached: Mapping[str, Mapping[str, Sequence[Candidate]]]
+    judged: Judged
+    click: ClickModel
+    rewards: RewardMap
+    params: SimulateParams
+    budget: int
+
+    def search(
+        self, query_id: str, depths: Depths, context: Context, live: Mapping[str, Retriever]
+    ) -> Outcome:
+        """Retrieve the plan's cut lists, merge them and score the shown top."""
+        query = self.understood[query_id]
+        lists: dict[str, Sequence[Candidate]] = {}
+        for strategy, depth in depths.items():
+            if depth <= 0:
+                continue
+            if strategy in live:
+                lists[strategy] = live[strategy].retrieve(query, context, depth)
+            else:
+                lists[strategy] = self.cached[strategy][query_id][:depth]
+        union = {c.entity_id for ranked in lists.values() for c in ranked}
+        fused = rrf(lists, k=self.params.rrf_k, depth=SHOWN) if lists else []
+        shown = [f.entity_id for f in fused]
+        ndcg, mrr = ranking_metrics(shown, self.judged.grades[query_id], self.judged.idcg[query_id])
+        found = not self.judged.relevant[query_id].isdisjoint(union)
+        return Outcome(found, len(union), shown, ndcg, mrr, lists)
+
+
+@dataclass(frozen=True, slots=True)
+class TailPoint:
+    """The frozen policy on the unseen pool after ``at_search`` searches: (Q,) arrays."""
+
+    at_search: int
+    found: NDArray[np.float64]
+    candidates: NDArray[np.float64]
+    ndcg: NDArray[np.float64]
+    mrr: NDArray[np.float64]
+    plans: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class LiveRun:
+    """One learning policy on one seed's traffic: (N,) per-search arrays and tail points."""
+
+    policy: str
+    seed: int
+    found: NDArray[np.float64]
+    candidates: NDArray[np.float64]
+    ndcg: NDArray[np.float64]
+    mrr: NDArray[np.float64]
+    n_taught: int = 0
+    n_found_elsewhere: int = 0
+    tail: list[TailPoint] = field(default_factory=list)
+
+
+def actions_of(
+    world: World, query_id: str, outcome: Outcome, traffic: Traffic, i: int, user: str | None
+) -> list[Action]:
+    """The simulated user's actions on search ``i``: cascade clicks, then found-elsewhere."""
+    request_id, t = traffic.request_id(i), float(traffic.time_s[i])
+    levels_of = world.judged.levels[query_id]
+    levels = [levels_of.get(e, 0) for e in outcome.shown]
+    clicked = world.click.cascade(levels, traffic.u_click[i], traffic.u_stop[i])
+    actions = [
+        _action(f"{request_id}-c{j}", request_id, user, outcome.shown[j], "click", t)
+        for j in clicked
+    ]
+    elsewhere = world.judged.elsewhere[query_id]
+    if (
+        elsewhere is not None
+        and not any(levels)
+        and traffic.u_found[i] < world.params.found_elsewhere
+    ):
+        actions.append(_action(f"{request_id}-f", request_id, user, elsewhere, "found", t))
+    return actions
+
+
+def _action(
+    action_id: str, request_id: str, user: str | None, entity_id: EntityId, kind: str, t: float
+) -> Action:
+    return Action(
+        action_id=action_id,
+        request_id=request_id,
+        user_id=user,
+        entity_id=entity_id,
+        kind=kind,
+        event_time_s=t,
+    )
+
+
+def _rank(entity_id: EntityId, ranked: Sequence[Candidate]) -> int | None:
+    for rank, candidate in enumerate(ranked, start=1):
+        if candidate.entity_id == entity_id:
+            return rank
+    return None
+
+
+def run_live(
+    policy: Policy,
+    world: World,
+    traffic: Traffic,
+    traffic_ids: Sequence[str],
+    unseen_ids: Sequence[str],
+    unseen_contexts: Sequence[Context],
+    live: Mapping[str, Retriever],
+    on_progress: Progress | None = None,
+) -> LiveRun:
+    """Run ``policy`` (fresh learned state) over ``traffic``; tail points every window."""
+    n, window = len(traffic), world.params.window
+    run = LiveRun(policy.name, traffic.seed, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
+    memory, explore = live.get("memory"), live.get("explore")
+    stage = f"{policy.name} seed {traffic.seed}"
+    for i in range(n):
+        query_id = traffic_ids[int(traffic.query[i])]
+        context = traffic.context(i)
+        request = PlanRequest(
+            traffic.request_id(i), world.understood[query_id], context, world.budget
+        )
+        plan = policy.plan(request)
+        outcome = world.search(query_id, plan.depths, context, live)
+        run.found[i], run.candidates[i] = outcome.found, outcome.n_candidates
+        run.ndcg[i], run.mrr[i] = outcome.ndcg, outcome.mrr
+        t = float(traffic.time_s[i])
+        actions = actions_of(world, query_id, outcome, traffic, i, context.user_id)
+        run.n_found_elsewhere += any(a.kind == "found" for a in actions)
+        wanted = world.rewards.wanted_item(actions)
+        if wanted is not None:
+            reward = world.rewards.entity_rewards(actions)[wanted]
+            ranks = {s: _rank(wanted, ranked) for s, ranked in outcome.lists.items()}
+            policy.update(PlanFeedback(request, plan, ranks, reward, t))
+            if memory is not None:
+                memory.record(request.query, context, wanted, reward, t)  # type: ignore[attr-defined]
+            run.n_taught += 1
+        if explore is not None:
+            explore.record_exposure(outcome.shown, t)  # type: ignore[attr-defined]
+        if (i + 1) % window == 0 or i + 1 == n:
+            run.tail.append(tail_point(policy, world, i + 1, unseen_ids, unseen_contexts, live))
+        if on_progress is not None and ((i + 1) % 200 == 0 or i + 1 == n):
+            on_progress(stage, i + 1, n)
+    return run
+
+
+def tail_point(
+    policy: Policy,
+    world: World,
+    at_search: int,
+    unseen_ids: Sequence[str],
+    contexts: Sequence[Context],
+    live: Mapping[str, Retriever],
+) -> TailPoint:
+    """The frozen policy's greedy plans on every unseen query (nothing is updated)."""
+    q = len(unseen_ids)
+    found, candidates, ndcg, mrr = (np.zeros(q) for _ in range(4))
+    plans = []
+    for j, (query_id, context) in enumerate(zip(unseen_ids, contexts, strict=True)):
+        request = PlanRequest(
+            f"unseen-{query_id}", world.understood[query_id], context, world.budget
+        )
+        depths = policy.plan(request).greedy
+        outcome = world.search(query_id, depths, context, live)
+        found[j], candidates[j] = outcome.found, outcome.n_candidates
+        ndcg[j], mrr[j] = outcome.ndcg, outcome.mrr
+        plans.append(plan_name(depths))
+    return TailPoint(at_search, found, candidates, ndcg, mrr, tuple(plans))

@@ -1,0 +1,205 @@
+"""The simulation report: EVALUATION.md section 3's JSON, for every policy.
+
+Per policy: ``head`` and ``tail`` blocks (``found_rate``, ``candidates_per_search``,
+``ndcg@10``, ``mrr@10``), ``cumulative_regret``, ``gap_closed`` (and ``gap_closed_head``),
+``worst_window_vs_hybrid``, each ``{"mean", "std"}`` over seeds (sample std, 0 for one seed;
+definitions in ``sim_compare``). Plus the Pareto frontier of fixed plans (tail candidates vs
+tail found-rate), paired bootstrap 95% intervals of each learned policy minus ``hybrid`` on
+the unseen pool (per query, learned values averaged over seeds; queries resampled), learning
+curves (``sim_plots``), the learned plans per query class, and ``checks``: issue 5's
+acceptance comparisons for the first learned policy (``sim_checks``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ltrr import __version__
+from ltrr.evaluate.sim_checks import checks
+from ltrr.evaluate.sim_compare import (
+    HYBRID,
+    METRICS,
+    ORACLE,
+    UNION,
+    Array,
+    Compare,
+    IntArray,
+    Static,
+    summary,
+)
+from ltrr.evaluate.sim_fixed import FixedSet, PlanTable
+from ltrr.evaluate.sim_live import LiveRun
+from ltrr.evaluate.sim_params import SimulateParams
+from ltrr.evaluate.sim_plots import curves
+from ltrr.evaluate.sim_pools import Pools
+
+if TYPE_CHECKING:
+    from ltrr.evaluate.simulate import PolicySpec
+
+
+def _entry(
+    per_seed: list[dict[str, Any]], kind: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"kind": kind, **(extra or {})}
+    for block in ("head", "tail"):
+        entry[block] = {m: summary([s[block][m] for s in per_seed]) for m in METRICS}
+    for key in ("cumulative_regret", "gap_closed", "gap_closed_head", "worst_window_vs_hybrid"):
+        entry[key] = summary([s[key] for s in per_seed])
+    return entry
+
+
+def build_report(
+    *,
+    specs: Sequence[PolicySpec],
+    fixed: FixedSet,
+    table: PlanTable,
+    pools: Pools,
+    runs: Mapping[str, list[LiveRun]],
+    params: SimulateParams,
+    traffic: Mapping[int, IntArray],
+) -> dict[str, Any]:
+    """The JSON report (module docstring) from the fixed-plan table and the learned runs."""
+    static = Static(table, fixed, len(pools.traffic))
+    compare = Compare(static, fixed, params, traffic)
+    policies: dict[str, Any] = {}
+    for spec in specs:
+        if spec.kind == "learned":
+            per = [compare.live_seed(r) for r in runs[spec.name]]
+            extra = {
+                "regret_reference": [p["regret_reference"] for p in per],
+                "tail_reference": [p["tail_reference"] for p in per],
+                "taught_share": summary([r.n_taught / len(r.found) for r in runs[spec.name]]),
+                "found_elsewhere_share": summary(
+                    [r.n_found_elsewhere / len(r.found) for r in runs[spec.name]]
+                ),
+            }
+            policies[spec.name] = _entry(per, "learned", extra)
+        else:
+            row = static.oracle if spec.kind == "oracle" else fixed.alias[spec.name]
+            extra = {} if spec.kind == "oracle" else {"depths": dict(fixed.depths[row])}
+            per = [compare.static_seed(row, s) for s in params.seeds]
+            policies[spec.name] = _entry(per, spec.kind, extra)
+    learned = [s.name for s in specs if s.kind == "learned"]
+    report: dict[str, Any] = {
+        "ltrr_version": __version__,
+        "n_searches": params.n_searches,
+        "seeds": params.seeds,
+        "window": params.window,
+        "found_elsewhere": params.found_elsewhere,
+        "pools": pools.describe(),
+        "policies": policies,
+        "pareto_frontier": pareto(fixed, static),
+        "bootstrap": {
+            f"{name} - {HYBRID}": bootstrap(runs[name], static, compare.hybrid, params)
+            for name in learned
+        },
+        "learned_plans": {name: learned_plans(runs[name], pools) for name in learned},
+        "curves": _curves(specs, runs, compare, traffic),
+        "params": asdict(params),
+    }
+    if learned:
+        report["checks"] = checks(learned[0], report, compare)
+    return report
+
+
+def _curves(
+    specs: Sequence[PolicySpec],
+    runs: Mapping[str, list[LiveRun]],
+    compare: Compare,
+    traffic: Mapping[int, IntArray],
+) -> dict[str, Any]:
+    """Curves of the learned policies, hybrid, union, oracle, the learned policies' tail
+    references and (up to 6) requested fixed plans."""
+    static, fixed, n = compare.static, compare.fixed, compare.params.n_searches
+    learned = [s.name for s in specs if s.kind == "learned"]
+    named = [s.name for s in specs if s.kind == "fixed"]
+    rows = {HYBRID: fixed.alias[HYBRID], UNION: fixed.alias[UNION], ORACLE: static.oracle}
+    rows.update({name: fixed.alias[name] for name in (named if len(named) <= 6 else [])})
+    for name in learned[:1]:
+        reference = compare.live_seed(runs[name][0])["tail_reference"]
+        if reference is not None:
+            rows.setdefault(reference, fixed.alias[reference])
+    series: dict[str, list[tuple[Array, Array]]] = {
+        name: [(r.found, r.candidates) for r in runs[name]] for name in learned
+    }
+    for name, row in rows.items():
+        series[name] = [
+            (static.per_search("found", row, seq), static.per_search("candidates", row, seq))
+            for seq in traffic.values()
+        ]
+    tails = {
+        name: [
+            [(p.at_search, p.found.mean(), p.candidates.mean(), p.ndcg.mean()) for p in r.tail]
+            for r in runs[name]
+        ]
+        for name in learned
+    }
+    return curves(series, tails, n, compare.params.curve_window)
+
+
+def pareto(fixed: FixedSet, static: Static) -> list[dict[str, Any]]:
+    """Fixed plans no other beats on both tail cost and tail found-rate, cheapest first."""
+    cost = static.tail["candidates"][: static.n_fixed]
+    found = static.tail["found"][: static.n_fixed]
+    order = np.lexsort((-found, cost))
+    frontier, best = [], -1.0
+    for row in order.tolist():
+        if found[row] > best + 1e-12:
+            best = float(found[row])
+            frontier.append(
+                {
+                    "policy": fixed.names[row],
+                    "candidates_per_search": float(cost[row]),
+                    "found_rate": best,
+                    "ndcg@10": float(static.tail["ndcg"][row]),
+                }
+            )
+    return frontier
+
+
+def bootstrap(
+    runs: Sequence[LiveRun], static: Static, hybrid: int, params: SimulateParams
+) -> dict[str, Any]:
+    """Paired bootstrap over unseen queries of (learned, mean over seeds) - hybrid."""
+    rng = np.random.default_rng(params.bootstrap_seed)
+    out: dict[str, Any] = {"n_resamples": params.n_bootstrap}
+    for metric, key in (("found_rate", "found"), ("ndcg@10", "ndcg")):
+        learned = np.mean([getattr(r.tail[-1], key) for r in runs], axis=0)
+        diff = learned - static.values[key][hybrid, static.n_traffic :]
+        n = len(diff)
+        means = np.empty(params.n_bootstrap)
+        for start in range(0, params.n_bootstrap, 256):
+            size = min(256, params.n_bootstrap - start)
+            means[start : start + size] = diff[rng.integers(0, n, (size, n))].mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        out[metric] = {"mean": float(diff.mean()), "low": float(low), "high": float(high)}
+    out["n_queries"] = int(static.values["found"].shape[1] - static.n_traffic)
+    return out
+
+
+def learned_plans(runs: Sequence[LiveRun], pools: Pools) -> dict[str, Any]:
+    """Per query class, the tail plans the learned policy chose at the end of the run."""
+    by_class: dict[str, Counter[str]] = {}
+    strategies: dict[str, Counter[str]] = {}
+    for run in runs:
+        for query_id, plan in zip(pools.unseen, run.tail[-1].plans, strict=True):
+            cls = pools.classes.get(query_id) or "all"
+            by_class.setdefault(cls, Counter())[plan] += 1
+            for part in plan.split("+") if plan else ():
+                strategies.setdefault(cls, Counter())[part.partition("@")[0]] += 1
+    out = {}
+    for cls, plans in sorted(by_class.items()):
+        total = sum(plans.values())
+        out[cls] = {
+            "n_plans": total,
+            "top_plans": [{"plan": p, "share": c / total} for p, c in plans.most_common(5)],
+            "strategy_share": {
+                s: c / total for s, c in sorted(strategies.get(cls, Counter()).items())
+            },
+        }
+    return out

@@ -1,0 +1,311 @@
+"""``ltrr simulate``: the learning loop on a BEIR-layout benchmark (EVALUATION.md section 3).
+
+Setup, once per benchmark. The corpus goes into the evaluation workspace of
+``evaluate.runner`` (``WORKDIR/<fingerprint>``: the same catalog and saved indexes that
+``ltrr evaluate`` builds and reuses). Both pools (``sim_pools``) are understood once by the
+catalog's understander. Every strategy any plan may run is retrieved once per query at the
+deepest depth needed, with an empty context; a plan at depth ``d`` cuts that list at ``d``.
+``memory`` and ``explore`` are cached too, in their cold-start state (no observations): those
+are the lists fixed plans use, since a fixed plan's learning memory would be a learned policy.
+
+Fixed plans (``sim_fixed``): every single strategy, pair and triple of ``[select]
+strategies`` at every grid depth, ``union``, ``hybrid`` and any fixed plan named in
+``--policies``, evaluated on every pool query by set operations; ``oracle`` picks per query
+the cheapest of the single/pair/triple plans that finds.
+
+Learned policies (``sim_live``), per seed: ``make_policy(name, config, seed=seed)`` with fresh
+state, fresh ``memory``/``explore`` (reloaded from the workspace), run over that seed's
+traffic (``sim_traffic``), with a frozen tail evaluation at the end of every window. The
+event log is not written: the simulation needs no durability.
+
+The report (``sim_report``) is EVALUATION.md's JSON; ``sim_plots`` draws its learning curves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ltrr.config import Config, load_config
+from ltrr.errors import ConfigError
+from ltrr.evaluate.beir import Benchmark
+from ltrr.evaluate.runner import _index, _ingest, _retrieve, default_work_dir, fingerprint
+from ltrr.evaluate.sim_clicks import ClickModel
+from ltrr.evaluate.sim_clicks import click_model as make_click_model
+from ltrr.evaluate.sim_fixed import FixedSet, evaluate_plans, ideal_dcg
+from ltrr.evaluate.sim_live import Judged, LiveRun, World, run_live
+from ltrr.evaluate.sim_params import SHOWN, SimulateParams, simulate_params
+from ltrr.evaluate.sim_pools import Pools, read_pools
+from ltrr.evaluate.sim_report import build_report
+from ltrr.evaluate.sim_traffic import UNSEEN_STREAM, Traffic, draw_traffic
+from ltrr.log.rewards import RewardMap
+from ltrr.retrieve.base import Candidate, Retriever
+from ltrr.retrieve.indexes import INDEX_DIR, UNDERSTAND, component_class
+from ltrr.select import SelectParams, make_policy, section_params
+from ltrr.select.fixed import FixedPolicy, fixed_plan_names, parse_plan, plan_name
+from ltrr.storage.catalog import CatalogStore
+from ltrr.storage.datadir import DataDir
+from ltrr.types import EntityId
+from ltrr.understand.base import UnderstoodQuery
+
+logger = logging.getLogger(__name__)
+
+LEARNED, ORACLE, HYBRID, UNION = "ltrr", "oracle", "hybrid", "union"
+#: Strategies whose lists change as the run learns: retrieved live, never from the cache.
+LEARNING_STRATEGIES = frozenset({"memory", "explore"})
+#: Strategies whose lists depend on the context: live for learned policies; cached with an
+#: empty context for fixed plans.
+CONTEXT_STRATEGIES = frozenset({"popular"})
+#: (stage, done, total or None) -> None.
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """A requested policy: ``learned`` (simulated), ``fixed`` (set operations) or ``oracle``."""
+
+    name: str
+    kind: Literal["learned", "fixed", "oracle"]
+    depths: Mapping[str, int] = field(default_factory=dict)
+
+
+def resolve_policies(
+    requested: Sequence[str] | None, select: SelectParams, config: Config | None, n_parts: int
+) -> list[PolicySpec]:
+    """The policies to report, in order; default: ``ltrr``, ``hybrid``, ``union``,
+    ``oracle`` and every fixed plan of up to ``n_parts`` strategies."""
+    names = list(dict.fromkeys(n.strip() for n in (requested or ()) if n.strip()))
+    if not names:
+        names = [LEARNED, HYBRID, UNION, ORACLE]
+        names += fixed_plan_names(select.strategies, select.depths, n_parts)
+    specs = []
+    for name in names:
+        if name == ORACLE:
+            specs.append(PolicySpec(name, "oracle"))
+            continue
+        try:
+            policy = make_policy(name, config, seed=0)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; simulate also accepts 'oracle'") from None
+        if isinstance(policy, FixedPolicy):
+            specs.append(PolicySpec(name, "fixed", dict(policy.depths)))
+        else:
+            specs.append(PolicySpec(name, "learned"))
+    return specs
+
+
+def simulate(
+    directory: Path,
+    policies: Sequence[str] | None = None,
+    click_model: str = "navigational",
+    params: SimulateParams | None = None,
+    work_dir: Path | None = None,
+    config: Config | None = None,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Simulate ``policies`` on ``directory`` and return the JSON-ready report."""
+    started = time.perf_counter()
+    config = config if config is not None else load_config()
+    params = params if params is not None else simulate_params(config)
+    tick: Progress = on_progress if on_progress is not None else (lambda *_: None)
+    select = section_params(config, "select", SelectParams)
+    specs = resolve_policies(policies, select, config, params.max_plan_strategies)
+    pools = read_pools(
+        directory, params.traffic_split, params.unseen_split, params.traffic_share,
+        params.split_seed,
+    )  # fmt: skip
+    max_grade = max((g for judged in pools.qrels.values() for g in judged.values()), default=1)
+    model = make_click_model(click_model, max_grade)
+    fixed = _fixed_set(specs, select, params)
+    timing: dict[str, float] = {}
+    root = (work_dir if work_dir is not None else default_work_dir()).expanduser()
+    workspace = root / fingerprint(pools.corpus_path, config)[:16]
+    with DataDir(workspace / "data", config, writer=True) as data:
+        bench = Benchmark(directory, "", pools.corpus_path, {}, {})
+        _ingest(data, workspace, bench, config, tick)
+        understood, cached = _cache(data, workspace, config, pools, fixed, select, tick)
+        taste = _taste_pool(data.catalog, params.taste_values)
+        timing["setup_s"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        table = evaluate_plans(
+            fixed.names, fixed.depths,
+            {s: {q: [c.entity_id for c in ranked] for q, ranked in by_q.items()}
+             for s, by_q in cached.items()},
+            pools.query_ids, pools.qrels, shown=SHOWN, rrf_k=params.rrf_k,
+        )  # fmt: skip
+        timing["fixed_plans_s"] = time.perf_counter() - mark
+        world = World(
+            understood, cached, _judged(pools, model), model, _rewards(config), params,
+            select.budget,
+        )  # fmt: skip
+        traffic = {
+            seed: draw_traffic(len(pools.traffic), params.n_searches, params, seed, taste)
+            for seed in params.seeds
+        }
+        mark = time.perf_counter()
+        runs = _run_learned(specs, world, pools, traffic, config, data.path, taste, select, tick)
+        timing["learned_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    report = build_report(
+        specs=specs, fixed=fixed, table=table, pools=pools, runs=runs, params=params,
+        traffic={seed: t.query for seed, t in traffic.items()},
+    )  # fmt: skip
+    timing["report_s"] = time.perf_counter() - mark
+    timing["total_s"] = time.perf_counter() - started
+    report.update(
+        {
+            "directory": str(directory),
+            "click_model": {"name": model.name, "click": model.click, "stop": model.stop},
+            "strategies": list(select.strategies),
+            "depths": list(select.depths),
+            "budget": select.budget,
+            "cache_depth": fixed.cache_depth,
+            "work_dir": str(workspace),
+            "timing_s": timing,
+        }
+    )
+    return report
+
+
+def _fixed_set(
+    specs: Sequence[PolicySpec], select: SelectParams, params: SimulateParams
+) -> FixedSet:
+    """Every fixed plan evaluated: the grid's plans, union, hybrid and the requested ones."""
+    names = fixed_plan_names(select.strategies, select.depths, params.max_plan_strategies)
+    n_grid = len(names)
+    extra = [HYBRID, UNION] + [s.name for s in specs if s.kind == "fixed"]
+    depths = [parse_plan(n, select) for n in names]
+    row_of = {n: i for i, n in enumerate(names)}
+    alias: dict[str, int] = {}
+    for name in extra:
+        plan = parse_plan(name, select)
+        canonical = plan_name(plan)
+        if canonical not in row_of:
+            row_of[canonical] = len(names)
+            names.append(canonical)
+            depths.append(plan)
+        alias[name] = row_of[canonical]
+    alias.update({n: row_of[n] for n in names})
+    return FixedSet(tuple(names), tuple(depths), n_grid, alias)
+
+
+def _cache(
+    data: DataDir,
+    workspace: Path,
+    config: Config,
+    pools: Pools,
+    fixed: FixedSet,
+    select: SelectParams,
+    tick: Progress,
+) -> tuple[dict[str, UnderstoodQuery], dict[str, dict[str, list[Candidate]]]]:
+    """Understand every pool query once; cache each strategy's list at the deepest depth."""
+    understander: Any
+    understander, *_ = _index(
+        UNDERSTAND, component_class(UNDERSTAND), data, workspace, config, tick
+    )
+    understood = {q: understander.understand(pools.texts[q]) for q in pools.query_ids}
+    strategies = sorted({s for d in fixed.depths for s in d} | set(select.strategies))
+    cached = {}
+    for name in strategies:
+        retriever, *_ = _index(name, component_class(name), data, workspace, config, tick)
+        run, _ = _retrieve(name, retriever, understood, fixed.cache_depth, tick)
+        cached[name] = {q: _unique(ranked) for q, ranked in run.items()}
+    return understood, cached
+
+
+def _unique(ranked: Sequence[Candidate]) -> list[Candidate]:
+    """Each id once, at its best rank (as ``merge.rrf`` counts it)."""
+    seen: set[EntityId] = set()
+    out = []
+    for candidate in ranked:
+        if candidate.entity_id not in seen:
+            seen.add(candidate.entity_id)
+            out.append(candidate)
+    return out
+
+
+def _rewards(config: Config) -> RewardMap:
+    """The engine's reward mapping; simulated users act with ``click`` and ``found``."""
+    rewards = RewardMap.from_config(config)
+    missing = [k for k in ("click", "found") if k not in rewards.kinds]
+    if missing:
+        raise ConfigError(
+            f"simulated users act with {', '.join(missing)}, absent from [log.rewards]: "
+            f"{', '.join(sorted(rewards.kinds))}"
+        )
+    return rewards
+
+
+def _judged(pools: Pools, model: ClickModel) -> Judged:
+    grades = {q: dict(pools.qrels.get(q, {})) for q in pools.query_ids}
+    elsewhere: dict[str, EntityId | None] = {}
+    for q, judged in grades.items():
+        relevant = [(g, e) for e, g in judged.items() if g >= 1]
+        top = max((g for g, _ in relevant), default=0)
+        elsewhere[q] = next((EntityId(e) for g, e in relevant if g == top), None)
+    return Judged(
+        grades=grades,
+        levels={q: {e: model.level(g) for e, g in j.items()} for q, j in grades.items()},
+        relevant={q: frozenset(e for e, g in j.items() if g >= 1) for q, j in grades.items()},
+        idcg={q: ideal_dcg(j, SHOWN) for q, j in grades.items()},
+        elsewhere=elsewhere,
+    )
+
+
+def _taste_pool(catalog: CatalogStore, n_values: int) -> list[str]:
+    """The catalog's ``n_values`` most common attribute values (taste profiles draw on them)."""
+    if n_values <= 0:
+        return []
+    counts: dict[str, int] = {}
+    for entity in catalog.iter_entities():
+        for values in entity.attributes.values():
+            for value in values:
+                counts[value] = counts.get(value, 0) + 1
+    return sorted(counts, key=lambda v: (-counts[v], v))[:n_values]
+
+
+def _live_retrievers(path: Path, names: Sequence[str], config: Config) -> dict[str, Retriever]:
+    """Fresh instances of the strategies retrieved live, learned state cleared."""
+    live: dict[str, Retriever] = {}
+    for name in names:
+        retriever = component_class(name).load(path / INDEX_DIR / name, config)
+        for reset in ("clear_observed", "clear_exposure"):
+            if hasattr(retriever, reset):
+                getattr(retriever, reset)()
+        live[name] = retriever
+    return live
+
+
+def _run_learned(
+    specs: Sequence[PolicySpec],
+    world: World,
+    pools: Pools,
+    traffic: Mapping[int, Traffic],
+    config: Config,
+    data_path: Path,
+    taste: Sequence[str],
+    select: SelectParams,
+    tick: Progress,
+) -> dict[str, list[LiveRun]]:
+    learned = [s.name for s in specs if s.kind == "learned"]
+    live_names = [s for s in select.strategies if s in LEARNING_STRATEGIES | CONTEXT_STRATEGIES]
+    runs: dict[str, list[LiveRun]] = {name: [] for name in learned}
+    if not learned:
+        return runs
+    params = world.params
+    for seed, searches in traffic.items():
+        unseen = draw_traffic(
+            len(pools.unseen), len(pools.unseen), params, seed, taste, stream=UNSEEN_STREAM
+        )
+        contexts = [unseen.context(j) for j in range(len(pools.unseen))]
+        for name in learned:
+            policy = make_policy(name, config, seed=seed)
+            live = _live_retrievers(data_path, live_names, config)
+            runs[name].append(
+                run_live(policy, world, searches, pools.traffic, pools.unseen, contexts, live, tick)
+            )
+    return runs
