@@ -89,6 +89,7 @@ class BanditParams:
     elsewhere_weight: float = 3.0
     latency_ms: tuple[float, ...] = ()
     latency_weight: float = 0.0
+    history_strategies: tuple[str, ...] = ("memory",)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.epsilon <= 1.0:
@@ -187,7 +188,17 @@ class BanditPolicy:
         self._explore_dist = dist
         self._explore_values = np.array(list(dist), dtype=np.int64)
         self._explore_cdf = np.cumsum(list(dist.values()))
-        self._state = _State.prior(n_s, n_g, len(self.features), self.params)
+        # The context features, plus whether this query was searched (with feedback) before:
+        # memory finds what it has seen, so without this bit the model would learn "memory
+        # finds everything" from repeated traffic and plan it for unseen queries too.
+        self._feature_names = [*self.features.names, "query_seen_before"]
+        # History strategies (memory) find what the query's own past taught them: their context
+        # model learns only from first-seen queries, so it predicts them for unseen queries,
+        # while a repeated query's per-query counts predict them there.
+        self._history_rows = np.array(
+            [s in self.params.history_strategies for s in self.select.strategies], dtype=bool
+        )
+        self._state = _State.prior(n_s, n_g, len(self._feature_names), self.params)
 
     @classmethod
     def from_config(cls, config: Config | None = None, *, seed: int | None = None) -> BanditPolicy:
@@ -212,9 +223,10 @@ class BanditPolicy:
     def plan(self, request: PlanRequest) -> Plan:
         """The greedy plan, or with probability epsilon an exploration plan, with its odds."""
         rng = request_rng(self.seed, request.request_id)
-        x = self.features.vector(request.query, request.context)
+        key = query_key(request.query)
+        x = self._x(request, key)
         thompson = rng if self.params.greedy == "thompson" else None
-        p = self._probabilities(x, query_key(request.query), thompson)
+        p = self._probabilities(x, key, thompson)
         levels = allocate(
             p,
             self._overlap(),
@@ -242,8 +254,13 @@ class BanditPolicy:
 
         (Each band's mean hazard, compounded: close to, not exactly, the compound's mean.)
         """
-        x = self.features.vector(request.query, request.context)
-        return self._probabilities(x, query_key(request.query), None)
+        key = query_key(request.query)
+        return self._probabilities(self._x(request, key), key, None)
+
+    def _x(self, request: PlanRequest, key: int | None) -> Array:
+        """The feature vector of ``request``: context features and the query-seen bit."""
+        seen = float(self._key_counts(key)[1].sum() > 0)
+        return np.append(self.features.vector(request.query, request.context), seen)
 
     def found_probability(self, request: PlanRequest, depths: Depths) -> float:
         """Posterior-mean P(the union of ``depths`` finds the item): a reward model for OPE.
@@ -308,11 +325,16 @@ class BanditPolicy:
         if not at_risk.any():
             return None
         hit = at_risk & found[:, None] & (rank[:, None] <= upper)
-        x = self.features.vector(feedback.request.query, feedback.request.context)
-        arms = np.flatnonzero(at_risk.ravel())
+        key = query_key(feedback.request.query)
+        x = self._x(feedback.request, key)  # as the request saw it: before this feedback
+        context_risk = at_risk
+        if x[-1] > 0:  # a repeated query: its own counts speak for history strategies
+            context_risk = at_risk & ~self._history_rows[:, None]
+        arms = np.flatnonzero(context_risk.ravel())
         w = self._weight(feedback)
-        self._learn_context(arms, hit.ravel()[arms].astype(np.float64), x, w)
-        self._learn_key(query_key(feedback.request.query), at_risk.ravel(), hit.ravel(), w)
+        if len(arms):
+            self._learn_context(arms, hit.ravel()[arms].astype(np.float64), x, w)
+        self._learn_key(key, at_risk.ravel(), hit.ravel(), w)
         seen = upper <= ran[:, None]
         inside = seen & found[:, None] & (rank[:, None] <= upper)
         self._state.overlap.add(self._state.n_updates, seen.ravel(), inside.ravel(), w)
@@ -379,7 +401,7 @@ class BanditPolicy:
             "key_trials": st.key_trials[rows],
             **st.overlap.arrays(),
         }
-        state = {"n_updates": st.n_updates, "feature_names": list(self.features.names)}
+        state = {"n_updates": st.n_updates, "feature_names": list(self._feature_names)}
         params = {
             "select": asdict(self.select),
             "ltrr": asdict(self.params),
@@ -424,7 +446,7 @@ class BanditPolicy:
                 saved["ltrr"]["overlap_window"],
                 self.params.overlap_window,
             ),
-            "feature names": (state["feature_names"], list(self.features.names)),
+            "feature names": (state["feature_names"], list(self._feature_names)),
         }
         for what, (was, now) in checks.items():
             if was != now:

@@ -156,11 +156,6 @@ def test_ltrr_learns_a_plan_per_query_class(report: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="select.bandit has no feature telling whether memory knows the query: it learns "
-    "'memory finds everything' from repeated traffic and plans memory alone for unseen queries",
-)
 def test_memory_in_the_plan_does_not_sink_unseen_queries(bench: Path, work: Path) -> None:
     params = SimulateParams(n_searches=3000, n_seeds=1, window=1000)
     config = small_config(strategies=("lexical", "fuzzy", "dense", "memory"))
