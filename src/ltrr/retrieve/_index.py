@@ -27,7 +27,7 @@ from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
 from ltrr.retrieve.base import Candidate
-from ltrr.storage.folder import sha256, staged
+from ltrr.storage.folder import sha256, staged, write_arrays
 from ltrr.types import Entity, EntityId
 
 FORMAT_VERSION = 1
@@ -442,22 +442,14 @@ def write_index(
 ) -> None:
     """Write ``arrays`` (npy) and ``documents`` (JSON) plus a manifest, atomically."""
     with staged(directory) as tmp:
-        names = []
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-            names.append(f"{name}.npy")
-        for name, doc in documents.items():
-            (tmp / f"{name}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
-            names.append(f"{name}.json")
         manifest = {
             "format": f"ltrr-{kind}",
             "format_version": FORMAT_VERSION,
             "ltrr_version": __version__,
             "params": asdict(params),  # type: ignore[call-overload]
             "catalog_version": catalog_version,
-            "sha256": {n: sha256(tmp / n) for n in sorted(names)},
         }
-        (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        write_arrays(tmp, manifest, arrays, documents)
 
 
 def read_index(

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
-from ltrr.storage.folder import sha256, staged
+from ltrr.storage.folder import sha256, staged, write_arrays
 
 if TYPE_CHECKING:
     from ltrr.select.base import Policy
@@ -125,22 +125,14 @@ def write_policy(
 ) -> None:
     """Write ``arrays`` (npy) and ``documents`` (JSON) plus a manifest, atomically."""
     with staged(directory) as tmp:
-        names = []
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-            names.append(f"{name}.npy")
-        for name, doc in documents.items():
-            (tmp / f"{name}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
-            names.append(f"{name}.json")
         manifest = {
             "format": "ltrr-policy",
             "format_version": FORMAT_VERSION,
             "ltrr_version": __version__,
             "policy": policy,
             "params": dict(params),
-            "sha256": {n: sha256(tmp / n) for n in sorted(names)},
         }
-        (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        write_arrays(tmp, manifest, arrays, documents)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

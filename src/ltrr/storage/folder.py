@@ -13,9 +13,14 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
 
 from ltrr.errors import StorageError
 
@@ -68,3 +73,23 @@ def staged(directory: Path, *, own_names: Collection[str] | None = None) -> Iter
         swap_into(tmp, directory, own_names=own_names)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_arrays(
+    folder: Path,
+    manifest: Mapping[str, Any],
+    arrays: Mapping[str, NDArray[Any]],
+    documents: Mapping[str, Any],
+) -> None:
+    """Write ``arrays`` as npy and ``documents`` as JSON into ``folder``, then ``manifest.json``
+    (``manifest`` plus a sha256 per file): the plain-file save format of indexes and policies.
+    """
+    names = []
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        names.append(f"{name}.npy")
+    for name, doc in documents.items():
+        (folder / f"{name}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+        names.append(f"{name}.json")
+    full = {**manifest, "sha256": {n: sha256(folder / n) for n in sorted(names)}}
+    (folder / "manifest.json").write_bytes(orjson.dumps(full, option=orjson.OPT_INDENT_2))
