@@ -27,7 +27,7 @@ from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
 from ltrr.retrieve.base import Candidate
-from ltrr.storage.folder import sha256, staged, write_arrays
+from ltrr.storage.folder import read_arrays, staged, write_arrays
 from ltrr.types import Entity, EntityId
 
 FORMAT_VERSION = 1
@@ -477,16 +477,7 @@ def read_index(
             f" is not {wanted} version {FORMAT_VERSION}; rebuild the index"
         )
     _check_params(directory, kind, manifest["params"], params, index_params)
-    arrays, documents = {}, {}
-    for name, digest in manifest["sha256"].items():
-        file = directory / name
-        if not file.is_file() or sha256(file) != digest:
-            raise StorageError(f"{file}: missing or checksum mismatch; rebuild the index")
-        stem, _, ext = name.rpartition(".")
-        if ext == "npy":
-            arrays[stem] = np.load(file, allow_pickle=False)
-        else:
-            documents[stem] = orjson.loads(file.read_bytes())
+    arrays, documents = read_arrays(directory, manifest, "rebuild the index")
     return manifest, arrays, documents
 
 

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import orjson
 from numpy.typing import NDArray
 
 from ltrr import __version__
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
-from ltrr.storage.folder import sha256, staged, write_arrays
+from ltrr.storage.folder import read_arrays, staged, write_arrays
 
 if TYPE_CHECKING:
     from ltrr.select.base import Policy
@@ -157,14 +156,5 @@ def read_policy(
 ) -> tuple[dict[str, Any], dict[str, NDArray[Any]], dict[str, Any]]:
     """Manifest, arrays and documents of a folder ``write_policy`` wrote, checksums verified."""
     manifest = read_manifest(directory)
-    arrays, documents = {}, {}
-    for name, digest in manifest["sha256"].items():
-        file = directory / name
-        if not file.is_file() or sha256(file) != digest:
-            raise StorageError(f"{file}: missing or checksum mismatch; replay the event log")
-        stem, _, ext = name.rpartition(".")
-        if ext == "npy":
-            arrays[stem] = np.load(file, allow_pickle=False)
-        else:
-            documents[stem] = orjson.loads(file.read_bytes())
+    arrays, documents = read_arrays(directory, manifest, "replay the event log")
     return manifest, arrays, documents

@@ -93,3 +93,24 @@ def write_arrays(
         names.append(f"{name}.json")
     full = {**manifest, "sha256": {n: sha256(folder / n) for n in sorted(names)}}
     (folder / "manifest.json").write_bytes(orjson.dumps(full, option=orjson.OPT_INDENT_2))
+
+
+def read_arrays(
+    directory: Path, manifest: Mapping[str, Any], remedy: str
+) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+    """The arrays and documents ``write_arrays`` wrote, each checked against its sha256.
+
+    ``remedy`` ends the error for a missing or altered file ("rebuild the index").
+    """
+    arrays: dict[str, NDArray[Any]] = {}
+    documents: dict[str, Any] = {}
+    for name, digest in manifest["sha256"].items():
+        file = directory / name
+        if not file.is_file() or sha256(file) != digest:
+            raise StorageError(f"{file}: missing or checksum mismatch; {remedy}")
+        stem, _, ext = name.rpartition(".")
+        if ext == "npy":
+            arrays[stem] = np.load(file, allow_pickle=False)
+        else:
+            documents[stem] = orjson.loads(file.read_bytes())
+    return arrays, documents
