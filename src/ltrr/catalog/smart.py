@@ -24,10 +24,7 @@ dropped. A two-column qrels file (``query doc``) marks relevance without grade: 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +32,8 @@ from pathlib import Path
 import orjson
 
 from ltrr.catalog.sources import decoded_lines
-from ltrr.errors import CatalogError
+from ltrr.errors import CatalogError, StorageError
+from ltrr.storage.folder import staged
 
 logger = logging.getLogger(__name__)
 
@@ -256,31 +254,6 @@ def _write_jsonl(path: Path, lines: list[dict[str, object]]) -> None:
             fh.write(b"\n")
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``, replacing an earlier conversion but never unrelated files."""
-    if out.exists():
-        if not out.is_dir():
-            raise CatalogError("exists and is not a directory", path=str(out))
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
-        if foreign:
-            raise CatalogError(
-                f"exists and holds files a conversion does not write ({', '.join(foreign)}); "
-                "choose an empty or new directory",
-                path=str(out),
-            )
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / out.name)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            os.replace(old / out.name, out)  # put the earlier conversion back
-            raise
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def convert_smart(src: Path, out: Path) -> SmartReport:
     """Convert the SMART collection in directory ``src`` into a BEIR directory ``out``.
 
@@ -305,20 +278,17 @@ def convert_smart(src: Path, out: Path) -> SmartReport:
         if not records:
             raise CatalogError("holds no '.I' records", path=str(path))
     qrels = read_qrels(qrels_path, len(queries), {str(d["_id"]) for d in docs})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        tmp.chmod(0o755)  # mkdtemp's 0o700 would hide the benchmark from other users
-        _write_jsonl(tmp / "corpus.jsonl", docs)
-        _write_jsonl(tmp / "queries.jsonl", queries)
-        (tmp / "qrels").mkdir()
-        rows = [f"{q}\t{d}\t{s}\n" for (q, d), s in qrels.items()]
-        (tmp / "qrels" / "test.tsv").write_text(
-            "query-id\tcorpus-id\tscore\n" + "".join(rows), encoding="utf-8"
-        )
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with staged(out, own_names=OUTPUT_NAMES) as tmp:
+            _write_jsonl(tmp / "corpus.jsonl", docs)
+            _write_jsonl(tmp / "queries.jsonl", queries)
+            (tmp / "qrels").mkdir()
+            rows = [f"{q}\t{d}\t{s}\n" for (q, d), s in qrels.items()]
+            (tmp / "qrels" / "test.tsv").write_text(
+                "query-id\tcorpus-id\tscore\n" + "".join(rows), encoding="utf-8"
+            )
+    except StorageError as exc:  # out holds other files, or is not a directory
+        raise CatalogError(str(exc), path=str(out)) from None
     return SmartReport(n_docs=len(docs), n_queries=len(queries), n_qrels=len(qrels))
 
 

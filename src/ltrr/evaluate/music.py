@@ -34,10 +34,7 @@ class only (topic and broad choose first, exact last), so one text never has two
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,8 +46,9 @@ import orjson
 
 from ltrr import __version__
 from ltrr.config import Config
-from ltrr.errors import CatalogError, ConfigError
+from ltrr.errors import CatalogError, ConfigError, StorageError
 from ltrr.evaluate.misspell import MisspellParams, misspell
+from ltrr.storage.folder import staged
 from ltrr.types import Entity, EntityId
 from ltrr.understand.text import normalize, tokenize
 
@@ -583,15 +581,11 @@ def write_benchmark(
     are written in a temporary directory beside ``out`` and renamed into place, replacing an
     earlier benchmark but never a directory holding other files.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
-        manifest = _write_files(benchmark, tmp, params, misspelling, source)
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with staged(out, own_names=OUTPUT_NAMES) as tmp:
+            manifest = _write_files(benchmark, tmp, params, misspelling, source)
+    except StorageError as exc:  # out holds other files, or is not a directory
+        raise CatalogError(str(exc), path=str(out)) from None
     return manifest
 
 
@@ -623,28 +617,3 @@ def _write_files(
     }
     (directory / "benchmark.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``, replacing an earlier benchmark but never unrelated files."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    if not out.is_dir():
-        raise CatalogError("exists and is not a directory", path=str(out))
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
-    if foreign:
-        raise CatalogError(
-            f"exists and holds files a benchmark does not write ({', '.join(foreign[:5])}); "
-            "choose an empty or new directory",
-            path=str(out),
-        )
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.replace(out, old / out.name)
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        os.replace(old / out.name, out)  # put the earlier benchmark back
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

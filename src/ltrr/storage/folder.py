@@ -68,6 +68,7 @@ def staged(directory: Path, *, own_names: Collection[str] | None = None) -> Iter
     """A temporary sibling of ``directory`` to fill; swapped into place if the block succeeds."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0o700 would hide the saved folder from other users
     try:
         yield tmp
         swap_into(tmp, directory, own_names=own_names)
