@@ -1,7 +1,8 @@
 """Dense retrieval latency beside its parts: bare hnswlib, ONNX and torch query encoding.
 
 Usage: ``python benchmarks/dense_latency.py [--n 100000] [--queries 300] [--threads 1]
-[--ef 32,64,128,256] [--real 0] [--no-torch] [--cache-dir DIR]``; prints one JSON object.
+[--ef 32,64,128,256] [--real 0] [--precision int8] [--no-torch] [--cache-dir DIR]``; prints one
+JSON object.
 
 - ``ann``: ``--n`` random unit vectors (seeded) go into a ``DenseRetriever`` through
   ``add_vectors`` (the HNSW build is timed); recall@10 against exact numpy search and the bare
@@ -10,8 +11,9 @@ Usage: ``python benchmarks/dense_latency.py [--n 100000] [--queries 300] [--thre
   MiniLM vectors of an N-entity demo catalog, queried with its own titles' neighbours.
 - ``latency``: per query, interleaved so that machine load hits every path alike: the bare
   ``knn_query`` top-100 of the query's vector, ``DenseRetriever.retrieve`` (encode + ANN +
-  candidates), the ONNX encode alone, exact numpy top-100 over all vectors, and the
-  sentence-transformers (torch) encode of the same text, whose vector is compared with ONNX's.
+  candidates), the ONNX encode alone at ``--precision`` (the retriever's query graph, int8 by
+  default) and through the float graph, exact numpy top-100 over all vectors, and the
+  sentence-transformers (torch) encode of the same text, whose vector is compared with both.
 
 All query paths use ``--threads`` threads (ONNX Runtime, torch and hnswlib); p50/p99 in ms.
 """
@@ -118,14 +120,20 @@ def main() -> None:
     parser.add_argument("--ef", default="32,64,128,256")
     parser.add_argument("--m", type=int, default=DenseParams().hnsw_m)
     parser.add_argument("--real", type=int, default=0)
+    parser.add_argument("--precision", default=DenseParams().query_precision)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
     efs = [int(x) for x in args.ef.split(",")]
-    params = DenseParams(n_threads=args.threads, hnsw_m=args.m, exact_below=0)
+    params = DenseParams(
+        n_threads=args.threads, hnsw_m=args.m, exact_below=0, query_precision=args.precision
+    )
 
     started = time.perf_counter()
-    encoder = Encoder.open(args.cache_dir, n_threads=args.threads)
+    encoder = Encoder.open(
+        args.cache_dir, n_threads=args.threads, query_precision=params.query_precision
+    )
+    float_encoder = Encoder.open(args.cache_dir, n_threads=args.threads, query_precision="fp32")
     report: dict[str, Any] = {"n": args.n, "threads": args.threads, "params": asdict(params)}
     report["encoder_open_s"] = round(time.perf_counter() - started, 2)
 
@@ -152,9 +160,10 @@ def main() -> None:
 
     texts = [QUERIES[i % len(QUERIES)] for i in range(args.queries)]
     paths: dict[str, list[float]] = {
-        k: [] for k in ("ann_bare", "retrieve", "encode_onnx", "exact_numpy")
+        k: [] for k in ("ann_bare", "retrieve", "encode_onnx", "encode_onnx_fp32", "exact_numpy")
     }
     cosines: list[float] = []
+    float_cosines: list[float] = []
     paths["encode_torch"] = []
     dense.search(encoder.encode_query("warm up"), 100)  # sets ef as serving does
     context = Context()
@@ -167,6 +176,9 @@ def main() -> None:
         paths["retrieve"].append(ms)
         ms, _ = _timed(encoder.encode_query, query.text)
         paths["encode_onnx"].append(ms)
+        ms, exact = _timed(float_encoder.encode_query, query.text)
+        paths["encode_onnx_fp32"].append(ms)
+        float_cosines.append(float(exact @ vec))
         if i < 50:  # exact search is ~100x slower: a sample is enough
             ms, _ = _timed(_exact_top, vectors, vec[None, :], 100)
             paths["exact_numpy"].append(ms)
@@ -188,7 +200,9 @@ def main() -> None:
             2,
         ),
         "exact_over_ann_bare": ratio("exact_numpy", "ann_bare"),
+        "fp32_over_query_encode": ratio("encode_onnx_fp32", "encode_onnx"),
     }
+    report["query_vs_fp32_min_cosine"] = round(min(float_cosines), 6)
     if cosines:
         report["ratios_p50"]["torch_over_onnx_encode"] = ratio("encode_torch", "encode_onnx")
         report["onnx_vs_torch_min_cosine"] = round(min(cosines), 6)

@@ -45,7 +45,14 @@ import ltrr
 from ltrr.config import Config
 from ltrr.errors import ConfigError, LtrrError, StorageError
 from ltrr.retrieve.base import Candidate
-from ltrr.retrieve.encoder import DIM, Encoder, Vector, packaged_model_dir, weights_checksum
+from ltrr.retrieve.encoder import (
+    DIM,
+    QUERY_PRECISIONS,
+    Encoder,
+    Vector,
+    packaged_model_dir,
+    weights_checksum,
+)
 from ltrr.storage.folder import swap_into
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
@@ -71,6 +78,7 @@ class DenseParams:
     n_threads: int = 1
     n_threads_build: int = 0
     query_form: str = "text"
+    query_precision: str = "int8"
     untyped_types: tuple[str, ...] = ("document",)
     text_fields: tuple[str, ...] = ("text", "description")
     min_attribute_weight: float = 0.5
@@ -85,6 +93,11 @@ class DenseParams:
             raise ConfigError(
                 f"{SECTION}.query_form must be one of {', '.join(QUERY_FORMS)}, "
                 f"got {self.query_form!r}"
+            )
+        if self.query_precision not in QUERY_PRECISIONS:
+            raise ConfigError(
+                f"{SECTION}.query_precision must be one of {', '.join(QUERY_PRECISIONS)}, "
+                f"got {self.query_precision!r}"
             )
         if not 1 <= self.max_seq_length <= 512:
             raise ConfigError(
@@ -147,12 +160,18 @@ def _open_encoder(params: DenseParams) -> Encoder:
         params.n_threads,
         params.n_threads_build,
         params.batch_size,
+        params.query_precision,
     )
 
 
 @lru_cache(maxsize=4)
 def _shared_encoder(
-    cache_dir: str, max_seq_length: int, n_threads: int, n_threads_batch: int, batch_size: int
+    cache_dir: str,
+    max_seq_length: int,
+    n_threads: int,
+    n_threads_batch: int,
+    batch_size: int,
+    query_precision: str,
 ) -> Encoder:
     """One ONNX session per process and settings: a rebuild or reload does not reopen it."""
     return Encoder.open(
@@ -161,6 +180,7 @@ def _shared_encoder(
         n_threads=n_threads,
         n_threads_batch=n_threads_batch,
         batch_size=batch_size,
+        query_precision=query_precision,
     )
 
 

@@ -12,6 +12,7 @@ from ltrr.retrieve.encoder import (
     DIM,
     MANIFEST,
     ONNX_NAME,
+    QUANTIZED_NAME,
     Encoder,
     ensure_onnx,
     packaged_model_dir,
@@ -85,3 +86,23 @@ def test_empty_batch_and_hostile_texts(encoder: Encoder) -> None:
 def test_rejects_sequence_length_beyond_bert(cache_dir: Path) -> None:
     with pytest.raises(LtrrError, match="max_seq_length must be in"):
         Encoder(ensure_onnx(cache_dir), max_seq_length=1024)
+
+
+def test_int8_query_graph_is_near_float_and_documents_stay_float(
+    encoder: Encoder, cache_dir: Path
+) -> None:
+    quantized = Encoder.open(cache_dir, batch_size=3, query_precision="int8")
+    path = quantized.onnx_dir / QUANTIZED_NAME
+    stamp = path.stat().st_mtime_ns
+    short = [t for t in TEXTS if len(t) < 100]
+    cosines = [float(quantized.encode_query(t) @ encoder.encode_query(t)) for t in short]
+    assert min(cosines) > 0.95 and np.mean(cosines) > 0.98
+    assert max(cosines) < 1.0 - 1e-6  # it is a different graph, not the float one reopened
+    assert np.allclose(quantized.encode(TEXTS), encoder.encode(TEXTS), atol=1e-5)
+    Encoder.open(cache_dir, query_precision="int8")
+    assert path.stat().st_mtime_ns == stamp  # quantized once, then reused
+
+
+def test_rejects_unknown_query_precision(cache_dir: Path) -> None:
+    with pytest.raises(LtrrError, match="query_precision must be one of fp32, int8"):
+        Encoder(ensure_onnx(cache_dir), query_precision="fp16")
