@@ -1,11 +1,11 @@
 """The engine: one object that wires the stages for a data directory.
 
 ``Engine.search`` runs understand -> plan (the policy chooses strategies and depths) ->
-retrieve -> merge with provenance -> rank (reciprocal rank fusion until a learned ranker
-exists) -> log (an impression through the event log's group-commit queue).
+retrieve -> merge with provenance -> rank (``[rank] ranker``: a rank fusion that learns its
+per-rank weights from feedback, starting as the configured RRF) -> log (an impression through the event log's group-commit queue).
 ``Engine.feedback`` logs an action durably and, once acknowledged, learns from it; a duplicate
 action id is acknowledged once and learned once. Everything learned (memory statistics,
-exposure, the policy) is rebuilt from the log by ``Engine.replay``, which ``open`` runs, so the
+exposure, the policy, the ranker) is rebuilt from the log by ``Engine.replay``, which ``open`` runs, so the
 log stays the source of truth. The CLI and the HTTP service are thin layers over this class.
 """
 
@@ -24,7 +24,9 @@ from ltrr.learn.learner import Learner
 from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_log import SqliteEventLog
-from ltrr.merge.rrf import Fused, rrf
+from ltrr.merge.rrf import Fused
+from ltrr.rank import make_ranker
+from ltrr.rank.base import Ranker
 from ltrr.retrieve import RETRIEVERS
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet, Progress
@@ -46,7 +48,6 @@ class SearchParams:
     seed: int = 0
     depth: int = 100
     max_k: int = 100
-    fusion_k: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Engine:
             indexes.understander.understand,
             indexes.retrievers,
             self._fresh_policy(),
+            make_ranker(data_dir.config),
             RewardMap.from_config(data_dir.config),
             select.budget,
         )
@@ -96,6 +98,10 @@ class Engine:
     @property
     def policy(self) -> Policy:
         return self.learner.policy
+
+    @property
+    def ranker(self) -> Ranker:
+        return self.learner.ranker
 
     def _fresh_policy(self) -> Policy:
         return make_policy(self.params.policy, self.data_dir.config, seed=self.params.seed)
@@ -177,7 +183,7 @@ class Engine:
         understood = self.indexes.understander.understand(query)
         plan = self._plan(request_id, understood, context, strategies, depth)
         rankings, latency = self._retrieve(understood, context, plan)
-        fused = self._filter(rrf(rankings, k=self.params.fusion_k), filters)
+        fused = self._filter(self.ranker.rank(understood, context, rankings), filters)
         page = fused[offset : offset + k]
         entities = self.data_dir.catalog.get_many([f.entity_id for f in page])
         results = tuple(
@@ -276,7 +282,10 @@ class Engine:
             },
             shown=tuple(r.entity.id for r in results),
             catalog_version=self.indexes.catalog_version,
-            model_versions={"policy": plan.policy, "ranker": f"rrf@{self.params.fusion_k}"},
+            model_versions={
+                "policy": plan.policy,
+                "ranker": f"{self.ranker.name}@{self.ranker.n_updates}",
+            },
             event_time_s=time.time() if event_time_s is None else event_time_s,
             offset=offset,
         )
@@ -312,6 +321,7 @@ class Engine:
         if explore is not None:
             explore.clear_exposure()  # type: ignore[attr-defined]
         self.learner.policy = self._fresh_policy()
+        self.learner.ranker = make_ranker(self.data_dir.config)
         self.learner.counts = type(self.learner.counts)()
         impressions: dict[str, Impression] = {}
         actions: dict[str, list[Action]] = {}

@@ -4,7 +4,8 @@ One search (``World.search``): the policy plans from the understood query and th
 every planned strategy's list is cut at its planned depth (deterministic strategies from the
 per-benchmark cache, learning ones such as ``memory`` and ``explore`` retrieved live, since
 their lists change as the run learns); the candidates are the union of the cut lists; the
-ranking shown is their reciprocal rank fusion (``merge.rrf``), top ``SHOWN`` (10).
+ranking shown is the ranker's order of them (``rank``: the learned fusion by default, trained
+on the same feedback as the policy), top ``SHOWN`` (10).
 
 Users act through a cascade click model (``sim_clicks``) on the shown list; when no relevant
 item was shown, with probability ``found_elsewhere`` the user reaches the query's
@@ -13,8 +14,8 @@ highest-graded relevant item (the first such in qrels order) another way and act
 (``log.rewards.RewardMap.wanted_item``: the largest summed reward, ties to the first acted
 on), so a click on a non-relevant item teaches the learner as it would in production: the
 learner sees actions only, never the qrels. The feedback is the semi-bandit ``PlanFeedback``
-(the wanted item's rank in each strategy's cut list) and ``memory.record``; ``explore`` counts
-the shown items as exposures. A search without a positive action teaches nothing.
+(the wanted item's rank in each strategy's cut list), the same ranks as ``RankFeedback`` for
+the ranker, and ``memory.record``; ``explore`` counts the shown items as exposures. A search without a positive action teaches nothing.
 
 Tail (EVALUATION.md: the learned state at the end of each window, frozen, on the unseen
 pool): each unseen query is planned with request id ``unseen-<query id>`` and a context drawn
@@ -38,7 +39,7 @@ from ltrr.evaluate.sim_params import SHOWN, SimulateParams
 from ltrr.evaluate.sim_traffic import Traffic
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
-from ltrr.merge.rrf import rrf
+from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.select.base import Depths, PlanFeedback, PlanRequest, Policy
 from ltrr.select.fixed import plan_name
@@ -85,7 +86,12 @@ class World:
     budget: int
 
     def search(
-        self, query_id: str, depths: Depths, context: Context, live: Mapping[str, Retriever]
+        self,
+        query_id: str,
+        depths: Depths,
+        context: Context,
+        live: Mapping[str, Retriever],
+        ranker: Ranker,
     ) -> Outcome:
         """Retrieve the plan's cut lists, merge them and score the shown top."""
         query = self.understood[query_id]
@@ -98,7 +104,7 @@ class World:
             else:
                 lists[strategy] = self.cached[strategy][query_id][:depth]
         union = {c.entity_id for ranked in lists.values() for c in ranked}
-        fused = rrf(lists, k=self.params.rrf_k, depth=SHOWN) if lists else []
+        fused = ranker.rank(query, context, lists, depth=SHOWN) if lists else []
         shown = [f.entity_id for f in fused]
         ndcg, mrr = ranking_metrics(shown, self.judged.grades[query_id], self.judged.idcg[query_id])
         found = not self.judged.relevant[query_id].isdisjoint(union)
@@ -115,6 +121,15 @@ class TailPoint:
     ndcg: NDArray[np.float64]
     mrr: NDArray[np.float64]
     plans: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Learners:
+    """What learns in one run: the policy, the ranker and the live retrievers (memory, ...)."""
+
+    policy: Policy
+    ranker: Ranker
+    live: Mapping[str, Retriever]
 
 
 @dataclass(slots=True)
@@ -175,16 +190,16 @@ def _rank(entity_id: EntityId, ranked: Sequence[Candidate]) -> int | None:
 
 
 def run_live(
-    policy: Policy,
+    learners: Learners,
     world: World,
     traffic: Traffic,
     traffic_ids: Sequence[str],
     unseen_ids: Sequence[str],
     unseen_contexts: Sequence[Context],
-    live: Mapping[str, Retriever],
     on_progress: Progress | None = None,
 ) -> LiveRun:
-    """Run ``policy`` (fresh learned state) over ``traffic``; tail points every window."""
+    """Run ``learners`` (fresh learned state) over ``traffic``; tail points every window."""
+    policy, ranker, live = learners.policy, learners.ranker, learners.live
     n, window = len(traffic), world.params.window
     run = LiveRun(policy.name, traffic.seed, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
     memory, explore = live.get("memory"), live.get("explore")
@@ -196,7 +211,7 @@ def run_live(
             traffic.request_id(i), world.understood[query_id], context, world.budget
         )
         plan = policy.plan(request)
-        outcome = world.search(query_id, plan.depths, context, live)
+        outcome = world.search(query_id, plan.depths, context, live, ranker)
         run.found[i], run.candidates[i] = outcome.found, outcome.n_candidates
         run.ndcg[i], run.mrr[i] = outcome.ndcg, outcome.mrr
         t = float(traffic.time_s[i])
@@ -207,25 +222,25 @@ def run_live(
             reward = world.rewards.entity_rewards(actions)[wanted]
             ranks = {s: _rank(wanted, ranked) for s, ranked in outcome.lists.items()}
             policy.update(PlanFeedback(request, plan, ranks, reward, t))
+            ranker.update(RankFeedback(request.query, plan.depths, ranks))
             if memory is not None:
                 memory.record(request.query, context, wanted, reward, t)  # type: ignore[attr-defined]
             run.n_taught += 1
         if explore is not None:
             explore.record_exposure(outcome.shown, t)  # type: ignore[attr-defined]
         if (i + 1) % window == 0 or i + 1 == n:
-            run.tail.append(tail_point(policy, world, i + 1, unseen_ids, unseen_contexts, live))
+            run.tail.append(tail_point(learners, world, i + 1, unseen_ids, unseen_contexts))
         if on_progress is not None and ((i + 1) % 200 == 0 or i + 1 == n):
             on_progress(stage, i + 1, n)
     return run
 
 
 def tail_point(
-    policy: Policy,
+    learners: Learners,
     world: World,
     at_search: int,
     unseen_ids: Sequence[str],
     contexts: Sequence[Context],
-    live: Mapping[str, Retriever],
 ) -> TailPoint:
     """The frozen policy's greedy plans on every unseen query (nothing is updated)."""
     q = len(unseen_ids)
@@ -235,8 +250,8 @@ def tail_point(
         request = PlanRequest(
             f"unseen-{query_id}", world.understood[query_id], context, world.budget
         )
-        depths = policy.plan(request).greedy
-        outcome = world.search(query_id, depths, context, live)
+        depths = learners.policy.plan(request).greedy
+        outcome = world.search(query_id, depths, context, learners.live, learners.ranker)
         found[j], candidates[j] = outcome.found, outcome.n_candidates
         ndcg[j], mrr[j] = outcome.ndcg, outcome.mrr
         plans.append(plan_name(depths))

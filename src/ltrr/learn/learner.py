@@ -4,9 +4,10 @@
 rebuilds is, by construction, the state live traffic built: the same events in the same order
 with the same timestamps give the same memory statistics, exposure counts and policy.
 
-Per request, the policy learns once: when the request's first positive-reward action arrives,
-that entity is the wanted item and every strategy that ran reports the rank at which it held it
-(``None``: not within its depth; an item no strategy retrieved is a miss for all of them).
+Per request, the policy and the ranker learn once: when the request's first positive-reward
+action arrives, that entity is the wanted item and every strategy that ran reports the rank at
+which it held it (``None``: not within its depth; an item no strategy retrieved is a miss for
+all of them).
 Every positive action also teaches the memory index the query -> entity pair, so a "found
 elsewhere" action (an entity no strategy retrieved) is remembered for the next such query.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
+from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Retriever
 from ltrr.select.base import PlanFeedback, PlanRequest, Policy
 from ltrr.types import EntityId
@@ -52,12 +54,14 @@ class Learner:
         understand: Callable[[str], UnderstoodQuery],
         retrievers: Mapping[str, Retriever],
         policy: Policy,
+        ranker: Ranker,
         rewards: RewardMap,
         budget: int,
     ) -> None:
         self._understand = understand
         self._retrievers = retrievers
         self.policy = policy
+        self.ranker = ranker
         self.rewards = rewards
         self.budget = budget
         self.counts = LearnCounts()
@@ -89,5 +93,6 @@ class Learner:
         self.policy.update(
             PlanFeedback(request, impression.plan, ranks, reward, action.event_time_s, shown)
         )
+        self.ranker.update(RankFeedback(query, impression.plan.depths, ranks))
         self.counts.n_policy_updates += 1
         self.counts.n_found += any(r is not None for r in ranks.values())

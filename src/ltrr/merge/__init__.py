@@ -6,6 +6,6 @@ reports as ``fusion`` and what ranks results before the learned ranker has feedb
 
 from __future__ import annotations
 
-from ltrr.merge.rrf import DEFAULT_K, Fused, FusionParams, fusion_params, rrf
+from ltrr.merge.rrf import DEFAULT_K, Fused, FusionParams, fuse, fusion_params, rrf
 
-__all__ = ["DEFAULT_K", "Fused", "FusionParams", "fusion_params", "rrf"]
+__all__ = ["DEFAULT_K", "Fused", "FusionParams", "fuse", "fusion_params", "rrf"]

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ltrr.config import Config
 from ltrr.errors import ConfigError
 from ltrr.retrieve.base import Candidate
@@ -105,29 +107,48 @@ def rrf(
     """
     if k < 0:
         raise ConfigError(f"RRF k must be >= 0, got {k}")
-    names = sorted(rankings)
     if weights is None:
-        weights = dict.fromkeys(names, 1.0)
-    missing = [n for n in names if n not in weights]
+        weights = dict.fromkeys(rankings, 1.0)
+    missing = [n for n in sorted(rankings) if n not in weights]
     if missing:
         raise ConfigError(
             f"no RRF weight for {', '.join(missing)}; weights given for {', '.join(weights)}"
         )
+    values = {
+        name: (weights[name] / (k + np.arange(1, len(ranked) + 1, dtype=np.float64))).tolist()
+        for name, ranked in rankings.items()
+    }
+    return fuse(rankings, values, depth=depth)
+
+
+def fuse(
+    rankings: Mapping[str, Sequence[Candidate]],
+    values: Mapping[str, Sequence[float]],
+    *,
+    depth: int | None = None,
+) -> list[Fused]:
+    """Fuse ranked lists by summing a per-strategy, per-rank value: ``values[s][r - 1]``.
+
+    RRF is the case ``values[s][r - 1] = w_s / (k + r)``; a learned ranker supplies other
+    values (``rank.fusion``). Sums run over strategy names in sorted order, ties break on the
+    best single rank, then the entity id, so the result does not depend on mapping order.
+    ``values[s]`` must be at least as long as ``rankings[s]``.
+    """
     score: dict[EntityId, float] = {}
     provenance: dict[EntityId, dict[str, tuple[int, float]]] = {}
     best: dict[EntityId, int] = {}
-    for name in names:
-        weight = weights[name]
+    for name in sorted(rankings):
+        value = values[name]
         for rank, candidate in enumerate(rankings[name], start=1):
             entity_id = candidate.entity_id
             seen = provenance.get(entity_id)
             if seen is None:
                 provenance[entity_id] = {name: (rank, candidate.score)}
-                score[entity_id] = weight / (k + rank)
+                score[entity_id] = value[rank - 1]
                 best[entity_id] = rank
             elif name not in seen:
                 seen[name] = (rank, candidate.score)
-                score[entity_id] += weight / (k + rank)
+                score[entity_id] += value[rank - 1]
                 best[entity_id] = min(best[entity_id], rank)
     order = sorted(score, key=lambda e: (-score[e], best[e], e))
     if depth is not None:

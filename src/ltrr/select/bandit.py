@@ -50,7 +50,6 @@ mixture of ``select.base`` every logged probability is exact, and each arm keeps
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,7 +64,7 @@ from ltrr.select import SelectParams, read_policy, section_params, write_policy
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
 from ltrr.select.features import FeatureMap, FeatureParams
 from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss
-from ltrr.understand.base import UnderstoodQuery
+from ltrr.understand.base import query_key
 
 GREEDY_MODES: tuple[str, ...] = ("thompson", "mean")
 _SOLVER_STEPS = 60
@@ -111,15 +110,6 @@ class BanditParams:
 
 def _sigmoid(z: Array) -> Array:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def query_key(query: UnderstoodQuery) -> int | None:
-    """64-bit hash of the corrected query text (never 0, the empty-bucket mark); None if empty."""
-    text = query.corrected
-    if not text:
-        return None
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") or 1
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ spelling correction and tagging happen exactly once per request.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -78,3 +79,12 @@ def plain_query(raw: str) -> UnderstoodQuery:
 
     tokens = tuple(tokenize(raw))
     return UnderstoodQuery(raw=raw, tokens=tokens, corrected_tokens=tokens)
+
+
+def query_key(query: UnderstoodQuery) -> int | None:
+    """64-bit hash of the corrected query text (never 0, the empty-bucket mark); None if empty."""
+    text = query.corrected
+    if not text:
+        return None
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") or 1

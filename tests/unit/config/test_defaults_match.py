@@ -20,6 +20,8 @@ SECTIONS = [
     ("search", "ltrr.engine:SearchParams"),
     ("evaluate", "ltrr.evaluate.runner:EvaluateParams"),
     ("merge.fusion", "ltrr.merge.rrf:FusionParams"),
+    ("rank", "ltrr.rank:RankParams"),
+    ("rank.fusion", "ltrr.rank.fusion:FusionRankParams"),
     ("benchmark.misspell", "ltrr.evaluate.misspell:MisspellParams"),
     ("understand", "ltrr.understand.understander:UnderstandParams"),
     ("understand.vocabulary", "ltrr.understand.vocabulary:VocabularyParams"),
