@@ -71,6 +71,18 @@ class Config:
             raise ConfigError(f"[{dotted}] is a value, not a section")
         return node
 
+    def replaced(self, dotted: str, **changes: Any) -> Config:
+        """A copy with ``changes`` set in section ``dotted`` (which must exist)."""
+        self.section(dotted)
+        values: dict[str, Any] = dict(self.values)
+        node = values
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node[part] = dict(node[part])
+            node = node[part]
+        node[parts[-1]] = {**node[parts[-1]], **changes}
+        return Config(values)
+
     def params(self, dotted: str, cls: type[_T]) -> _T:
         """Section ``dotted`` as the frozen dataclass ``cls`` (its fields are the keys)."""
         section = self.section(dotted)

@@ -129,6 +129,9 @@ class Engine:
                 raise UnknownStrategyError(
                     f"unknown strategy {name!r}; allowed: {', '.join(RETRIEVERS)}"
                 )
+        if names != select.strategies:  # the policy plans over the strategies that are open
+            config = config.replaced("select", strategies=list(names))
+            select = section_params(config, "select", SelectParams)
         data_dir = DataDir(path, config, writer=writer).open()
         try:
             indexes = IndexSet.open(data_dir, names, on_progress=on_progress)

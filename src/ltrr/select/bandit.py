@@ -45,7 +45,10 @@ per candidate, less an optional latency cost, while the gain per candidate is at
 ``request_rng(seed, request id)`` (``greedy = "thompson"``) or the posterior mean (``"mean"``):
 either way a deterministic function of the state and the request, so with the epsilon
 mixture of ``select.base`` every logged probability is exact, and each arm keeps at least
-``BanditPolicy.floor = epsilon * (1 - explore_off) / n_depths``.
+``BanditPolicy.floor = epsilon * (1 - explore_off) / n_depths``. Anchor strategies
+(``anchors``: those the unsupervised fusion ranks) are never off: the greedy allocation starts
+from them at the shallowest depth and their exploration depth is uniform over the grid, so the
+shown top is always ranked with them, whatever else the plan adds.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class BanditParams:
     latency_ms: tuple[float, ...] = ()
     latency_weight: float = 0.0
     history_strategies: tuple[str, ...] = ("memory",)
+    anchors: tuple[str, ...] = ("lexical", "dense")
 
     def __post_init__(self) -> None:
         if not 0.0 < self.epsilon <= 1.0:
@@ -175,9 +179,14 @@ class BanditPolicy:
         off = self.params.explore_off
         dist = {0: off} if off > 0 else {}
         dist.update(dict.fromkeys(self.select.depths, (1.0 - off) / n_g))
-        self._explore_dist = dist
-        self._explore_values = np.array(list(dist), dtype=np.int64)
-        self._explore_cdf = np.cumsum(list(dist.values()))
+        # Anchors (the strategies the unsupervised fusion ranks) always run, at least at the
+        # shallowest grid depth: the shown top is then never ranked without them. They are
+        # never "off", so their exploration depth is uniform over the grid.
+        self._anchor = np.array([s in self.params.anchors for s in self.select.strategies])
+        anchored = dict.fromkeys(self.select.depths, 1.0 / n_g)
+        self._explore_dists = [anchored if a else dist for a in self._anchor.tolist()]
+        self._explore_values = [np.array(list(d), dtype=np.int64) for d in self._explore_dists]
+        self._explore_cdfs = [np.cumsum(list(d.values())) for d in self._explore_dists]
         # The context features, plus whether this query was searched (with feedback) before:
         # memory finds what it has seen, so without this bit the model would learn "memory
         # finds everything" from repeated traffic and plan it for unseen queries too.
@@ -224,6 +233,7 @@ class BanditPolicy:
             request.budget,
             self.params.min_gain_per_candidate,
             self._latency,
+            start=np.where(self._anchor, 0, -1),
         )
         greedy = {
             s: int(self._grid[g]) if g >= 0 else 0
@@ -233,11 +243,20 @@ class BanditPolicy:
         draws = rng.random(len(self.select.strategies))
         depths = dict(greedy)
         if explores:
-            picks = np.searchsorted(self._explore_cdf, draws * self._explore_cdf[-1], "right")
-            chosen = self._explore_values[np.minimum(picks, len(self._explore_values) - 1)]
-            depths = dict(zip(self.select.strategies, chosen.tolist(), strict=True))
-        explore = {s: dict(self._explore_dist) for s in self.select.strategies}
+            depths = {
+                s: self._explore_depth(i, float(u))
+                for i, (s, u) in enumerate(zip(self.select.strategies, draws, strict=True))
+            }
+        explore = {
+            s: dict(d) for s, d in zip(self.select.strategies, self._explore_dists, strict=True)
+        }
         return Plan(depths, greedy, self.params.epsilon, explore, self.name)
+
+    def _explore_depth(self, i: int, u: float) -> int:
+        """Strategy ``i``'s exploration depth for the uniform draw ``u`` (inverse CDF)."""
+        cdf, values = self._explore_cdfs[i], self._explore_values[i]
+        pick = int(np.searchsorted(cdf, u * cdf[-1], "right"))
+        return int(values[min(pick, len(values) - 1)])
 
     def predict(self, request: PlanRequest) -> Array:
         """Posterior-mean P(found in s's top grid[g]), shape (S, G), non-decreasing in g.

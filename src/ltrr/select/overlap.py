@@ -173,8 +173,9 @@ def allocate(
     budget: int,
     min_gain: float,
     latency: Array,
+    start: NDArray[np.int64] | None = None,
 ) -> NDArray[np.int64]:
-    """Greedy depth per strategy, as grid indices (-1 = off).
+    """Greedy depth per strategy, as grid indices (-1 = off), from ``start`` (default all off).
 
     ``p``: (S, G) P(found in s's top grid[g]), non-decreasing in g. Each step takes the move
     (raise one strategy to a deeper grid depth) with the best (gain in P(union finds) - latency
@@ -182,12 +183,13 @@ def allocate(
     ``min_gain`` per candidate. The first step always happens (at the shallowest depth if the
     budget is smaller), and the best single arm replaces the result if it scores higher on
     ``found - latency - min_gain * candidates`` (ratio greedy misses a deep arm whose gain
-    comes late).
+    comes late). ``start`` levels are kept (a floor: anchors); then no single-arm replacement.
     """
     n_s, n_g = p.shape
     arm_s, arm_g = np.divmod(np.arange(n_s * n_g), n_g)
-    level = np.full(n_s, -1, dtype=np.int64)
-    spent, miss = 0, 1.0
+    level = np.full(n_s, -1, dtype=np.int64) if start is None else start.astype(np.int64)
+    spent = int(grid[level[level >= 0]].sum())
+    miss = float(union_miss(p, level[None, :], overlap)[0]) if spent else 1.0
     while True:
         current = np.where(level >= 0, grid[np.maximum(level, 0)], 0)
         cost = grid[arm_g] - current[arm_s]
@@ -207,6 +209,8 @@ def allocate(
         level = trial[best]
         spent += int(cost[ok][best])
         miss = float(new_miss[best])
+    if start is not None and (start >= 0).any():
+        return level
     value = 1.0 - miss - latency[level >= 0].sum() - min_gain * spent
     single = np.full((n_s * n_g, n_s), -1, dtype=np.int64)
     single[np.arange(n_s * n_g), arm_s] = arm_g

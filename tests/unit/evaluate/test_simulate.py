@@ -97,7 +97,12 @@ def small_config(
         "depths": [5, 20],
         "budget": budget,
     }
-    return Config({**base.values, "select": select, "rank": {**base.values["rank"], "ranker": ranker}})
+    # No anchors: the best plan per query class here is one strategy at 5 candidates.
+    return (
+        Config({**base.values, "select": select})
+        .replaced("rank", ranker=ranker)
+        .replaced("select.ltrr", anchors=[])
+    )
 
 
 class LiveFixed:

@@ -76,10 +76,13 @@ def _config(**sections: dict[str, object]) -> Config:
 
 
 def _policy(greedy: str = "mean", epsilon: float = 0.1, seed: int = 0) -> BanditPolicy:
-    """A tight budget (50 candidates), and candidates that cost: 25 more must add 0.0125."""
+    """A tight budget (50 candidates), and candidates that cost: 25 more must add 0.0125.
+
+    No anchors: the best arm per context is a single strategy, which anchors would forbid.
+    """
     return BanditPolicy(
         SelectParams(strategies=STRATEGIES, depths=GRID, budget=50),
-        BanditParams(greedy=greedy, epsilon=epsilon, min_gain_per_candidate=0.0005),
+        BanditParams(greedy=greedy, epsilon=epsilon, min_gain_per_candidate=0.0005, anchors=()),
         seed=seed,
     )
 
