@@ -1,12 +1,14 @@
 """The engine: one object that wires the stages for a data directory.
 
 ``Engine.search`` runs understand -> plan (the policy chooses strategies and depths) ->
-retrieve -> merge with provenance -> rank (``[rank] ranker``: a rank fusion that learns its
-per-rank weights from feedback, starting as the configured RRF) -> log (an impression through the event log's group-commit queue).
+retrieve -> merge with provenance -> rank (``[rank] ranker``: by default a reciprocal rank
+fusion whose weights are learned from feedback, starting as the configured one) -> log (an
+impression through the event log's group-commit queue).
 ``Engine.feedback`` logs an action durably and, once acknowledged, learns from it; a duplicate
 action id is acknowledged once and learned once. Everything learned (memory statistics,
-exposure, the policy, the ranker) is rebuilt from the log by ``Engine.replay``, which ``open`` runs, so the
-log stays the source of truth. The CLI and the HTTP service are thin layers over this class.
+exposure, the policy, the ranker) is rebuilt from the log by ``Engine.replay``, which ``open``
+runs, so the log stays the source of truth. The CLI and the HTTP service are thin layers over
+this class.
 """
 
 from __future__ import annotations

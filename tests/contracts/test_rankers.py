@@ -23,9 +23,10 @@ LISTS = {
 
 def _trained(name: str) -> Ranker:
     ranker = make_ranker(load_config(), name)
-    for i in range(30):
-        ranks: dict[str, int | None] = {"lexical": 1 + i % 4, "dense": None, "fuzzy": 2}
-        ranker.update(RankFeedback(plain_query(f"q{i % 7}"), {"lexical": 10, "dense": 10}, ranks))
+    for i in range(300):  # past one refit of the default period
+        lists = {s: [c.entity_id for c in cs] for s, cs in LISTS.items()}
+        wanted = lists["lexical"][i % 4]
+        ranker.update(RankFeedback(plain_query(f"q{i % 7}"), lists, wanted))
     return ranker
 
 
@@ -63,4 +64,4 @@ def test_empty_input_and_name(name: str) -> None:
     ranker = make_ranker(load_config(), name)
     assert ranker.name == name and isinstance(ranker, Ranker)
     assert ranker.rank(plain_query(""), Context(), {}) == []
-    assert ranker.update(RankFeedback(plain_query(""), {}, {})) is None
+    assert ranker.update(RankFeedback(plain_query(""), {}, None)) is None

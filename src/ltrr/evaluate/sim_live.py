@@ -14,8 +14,9 @@ highest-graded relevant item (the first such in qrels order) another way and act
 (``log.rewards.RewardMap.wanted_item``: the largest summed reward, ties to the first acted
 on), so a click on a non-relevant item teaches the learner as it would in production: the
 learner sees actions only, never the qrels. The feedback is the semi-bandit ``PlanFeedback``
-(the wanted item's rank in each strategy's cut list), the same ranks as ``RankFeedback`` for
-the ranker, and ``memory.record``; ``explore`` counts the shown items as exposures. A search without a positive action teaches nothing.
+(the wanted item's rank in each strategy's cut list), the cut lists and the wanted item as
+``RankFeedback`` for the ranker, and ``memory.record``; ``explore`` counts the shown items as
+exposures. A search without a positive action teaches nothing.
 
 Tail (EVALUATION.md: the learned state at the end of each window, frozen, on the unseen
 pool): each unseen query is planned with request id ``unseen-<query id>`` and a context drawn
@@ -222,7 +223,8 @@ def run_live(
             reward = world.rewards.entity_rewards(actions)[wanted]
             ranks = {s: _rank(wanted, ranked) for s, ranked in outcome.lists.items()}
             policy.update(PlanFeedback(request, plan, ranks, reward, t))
-            ranker.update(RankFeedback(request.query, plan.depths, ranks))
+            ids = {s: [c.entity_id for c in ranked] for s, ranked in outcome.lists.items()}
+            ranker.update(RankFeedback(request.query, ids, wanted))
             if memory is not None:
                 memory.record(request.query, context, wanted, reward, t)  # type: ignore[attr-defined]
             run.n_taught += 1

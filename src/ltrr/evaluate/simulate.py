@@ -43,9 +43,9 @@ from ltrr.evaluate.sim_pools import Pools, read_pools
 from ltrr.evaluate.sim_report import build_report
 from ltrr.evaluate.sim_traffic import UNSEEN_STREAM, Traffic, draw_traffic
 from ltrr.log.rewards import RewardMap
+from ltrr.rank import make_ranker
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.retrieve.indexes import INDEX_DIR, UNDERSTAND, component_class
-from ltrr.rank import make_ranker
 from ltrr.select import SelectParams, make_policy, section_params
 from ltrr.select.fixed import FixedPolicy, fixed_plan_names, parse_plan, plan_name
 from ltrr.storage.catalog import CatalogStore

@@ -93,6 +93,7 @@ class Learner:
         self.policy.update(
             PlanFeedback(request, impression.plan, ranks, reward, action.event_time_s, shown)
         )
-        self.ranker.update(RankFeedback(query, impression.plan.depths, ranks))
+        lists = {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()}
+        self.ranker.update(RankFeedback(query, lists, action.entity_id))
         self.counts.n_policy_updates += 1
         self.counts.n_found += any(r is not None for r in ranks.values())

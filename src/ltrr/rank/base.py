@@ -1,9 +1,8 @@
 """The ``rank`` stage's contract: order the merged candidates, learn from what users wanted.
 
 A ranker sees every strategy's ranked list (the merge stage's provenance) and returns the fused
-order shown to the user. It learns from the same semi-bandit feedback as the policy: for the
-request's wanted item, the rank at which each strategy that ran held it (``None``: not within
-the depth it ran to). Learned state is rebuilt by replaying the event log.
+order shown to the user. It learns from the same feedback as the policy: each request's lists
+and its wanted item. Learned state is rebuilt by replaying the event log.
 """
 
 from __future__ import annotations
@@ -14,18 +13,18 @@ from typing import Protocol, runtime_checkable
 
 from ltrr.merge.rrf import Fused
 from ltrr.retrieve.base import Candidate
-from ltrr.types import Context
+from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
 
 @dataclass(frozen=True, slots=True)
 class RankFeedback:
-    """One request's lesson: ``depths[s]`` = depth ``s`` ran to, ``ranks[s]`` = the wanted
-    item's 1-based rank in ``s``'s list, or ``None``."""
+    """One request's lesson: ``lists[s]`` = the ids strategy ``s`` returned, best first, and
+    ``wanted`` = the entity of the request's first positive action."""
 
     query: UnderstoodQuery
-    depths: Mapping[str, int]
-    ranks: Mapping[str, int | None]
+    lists: Mapping[str, Sequence[EntityId]]
+    wanted: EntityId | None
 
 
 @runtime_checkable

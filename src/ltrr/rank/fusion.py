@@ -1,34 +1,32 @@
-"""``fusion``: rank fusion whose per-rank weights are learned from what users wanted.
+"""``fusion``: weighted reciprocal rank fusion whose weights are learned from what users wanted.
 
-ProbFuse (Lillis, Toolan, Collier & Dunnion, SIGIR 2006) scores a candidate by summing, over
-the input lists, the probability that an item at its position in that list is relevant,
-estimated per segment of ranks from judged training queries. Here the judgement is each
-request's wanted item (its first positive action), the segments are rank buckets whose ends
-fall on the depth grid (a strategy run to depth ``d`` observes every bucket ending at or before
-``d``), and the estimates are conditioned on whether the query had feedback before (``q`` = 1),
-because a strategy such as ``memory`` is near-certain on a repeated query and weak on a new one.
+The score of a candidate is RRF's ``sum_s w_s / (k + r_s)`` (Cormack et al. 2009) with one
+weight vector ``w`` for queries that had feedback before and one for new queries (``q`` = 1 or
+0): a strategy such as ``memory`` is near-certain on a repeated query and noise on a new one.
+Both start at the ``[merge.fusion]`` weights (0 for strategies outside it), so before any
+feedback this is exactly the configured fusion, the unsupervised baseline.
 
-Symbols, for strategy ``s``, seen-bit ``q`` and bucket ``b = [a_b, e_b]``:
+Learning. Every request with a wanted item (its first positive action) keeps, for its
+``q``, the lists that ran and the wanted item: a window of the ``window`` most recent. Every
+``refit_every`` updates, each weight vector is refitted by coordinate ascent (Metzler & Croft,
+"Linear feature-based models for information retrieval", Inf. Retr. 2007): for each strategy
+in turn, the grid value of its weight that maximises the window's mean gain of the wanted item,
+``1 / log2(1 + rank)`` within the top ``cutoff`` (its DCG), is kept when it beats the current
+weight by ``min_improvement``. The rank is recomputed from the logged lists for every candidate
+weight (ties counted against the wanted item), so the fit is listwise, not a per-strategy
+calibration: calibrated probabilities summed over correlated lists overrate a strategy that
+finds what the others find (measured on SciFact: CombSUM of bucket probabilities 0.688 nDCG@10
+against RRF's 0.710 on the same lists).
 
-- ``h[s, q, b]`` hits (the wanted item at a rank in ``b``), ``n[s, q, b]`` trials (``s`` ran
-  to a depth ``>= e_b`` in a request with a wanted item);
-- ``pi[s, b] = w_s * sum_{r in b} 1 / (k + r)``: the configured RRF's mass on ``b`` (``w_s``
-  and ``k`` from ``[merge.fusion]``; ``w_s = 0`` outside its strategies);
-- ``p[s, 0, b] = (h + alpha pi) / (n + alpha)`` and
-  ``p[s, 1, b] = (h + alpha p[s, 0, b]) / (n + alpha)``: each shrunk to its parent with
-  ``alpha = prior_strength`` pseudo-trials;
-- ``value(s, q, r) = p[s, q, b(r)] * (1 / (k + r)) / sum_{r' in b(r)} 1 / (k + r')``: the
-  bucket's probability spread over its ranks in RRF's shape.
-
-A candidate's score is the sum of its lists' values (CombSUM of the probabilities). With no
-feedback, ``value = w_s / (k + r)``: exactly the configured RRF, the unsupervised baseline;
-strategies outside it only add candidates after the fused ones until they earn a weight.
-Ranks past the last bucket add nothing. The state is a few counts per strategy, rebuilt by
-replaying the event log.
+Clicks are position-biased (the wanted item was usually shown, so ranked high by the weights
+of the time); the bias makes the fit conservative, never wrong-footed, and found-elsewhere
+actions carry the unshown evidence. State: the two windows and weight vectors, rebuilt by
+replaying the event log (refits happen at fixed update counts, so a replay refits alike).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,10 +35,10 @@ from numpy.typing import NDArray
 
 from ltrr.config import Config
 from ltrr.errors import ConfigError
-from ltrr.merge.rrf import Fused, fuse, fusion_params
+from ltrr.merge.rrf import Fused, fusion_params, rrf
 from ltrr.rank.base import RankFeedback
 from ltrr.retrieve.base import Candidate
-from ltrr.types import Context
+from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery, query_key
 
 SECTION = "rank.fusion"
@@ -51,28 +49,42 @@ Array = NDArray[np.float64]
 class FusionRankParams:
     """``[rank.fusion]``; see ``defaults.toml`` for why each value."""
 
-    prior_strength: float = 20.0
-    bucket_ends: tuple[int, ...] = (1, 2, 3, 5, 10, 25, 50, 100, 200, 1000)
+    window: int = 2000
+    refit_every: int = 250
+    weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+    cutoff: int = 10
+    min_improvement: float = 0.002
+    n_passes: int = 2
 
     def __post_init__(self) -> None:
-        ends = list(self.bucket_ends)
-        if not ends or ends[0] < 1 or ends != sorted(set(ends)):
-            raise ConfigError(f"{SECTION}.bucket_ends must be ascending from >= 1, got {ends}")
-        if self.prior_strength <= 0:
-            raise ConfigError(f"{SECTION}.prior_strength must be > 0, got {self.prior_strength}")
+        for name in ("window", "refit_every", "cutoff", "n_passes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.weight_grid or min(self.weight_grid) < 0:
+            raise ConfigError(
+                f"{SECTION}.weight_grid must list weights >= 0, got {list(self.weight_grid)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Example:
+    """One request's lists (strategy -> ids, best first) and its wanted item."""
+
+    lists: Mapping[str, tuple[EntityId, ...]]
+    wanted: EntityId
 
 
 class LearnedFusion:
-    """ProbFuse-style fusion over rank buckets, learned from the wanted items.
+    """Weighted RRF with weights per query-seen bit, refitted by coordinate ascent.
 
     Parameters
     ----------
     params
-        Bucket ends and the prior's strength.
+        Window, refit period, weight grid and objective cut-off.
     weights
-        ``w_s`` of the prior (the configured RRF), strategy -> weight; others get 0.
+        The starting (configured) weights, strategy -> ``w_s``; other strategies start at 0.
     k
-        RRF's smoothing constant: the prior's and the within-bucket shape.
+        RRF's smoothing constant.
     """
 
     name = "fusion"
@@ -81,18 +93,10 @@ class LearnedFusion:
         self, params: FusionRankParams, weights: Mapping[str, float], k: float = 60.0
     ) -> None:
         self.params = params
-        self.weights = dict(weights)
         self.k = k
-        ends = np.array(params.bucket_ends, dtype=np.int64)
-        ranks = np.arange(1, ends[-1] + 1, dtype=np.float64)
-        self._ends = ends
-        self._bucket = np.searchsorted(ends, ranks, side="left")  # (R,) bucket of rank r
-        self._shape = 1.0 / (k + ranks)  # (R,)
-        mass = np.bincount(self._bucket, weights=self._shape, minlength=len(ends))
-        self._mass = mass  # (B,) sum of 1/(k+r) over each bucket
-        self._spread = self._shape / mass[self._bucket]  # (R,) share of its bucket's mass
-        self._hits: dict[str, Array] = {}  # strategy -> (2, B)
-        self._trials: dict[str, Array] = {}
+        self.start = dict(weights)
+        self.weights: list[dict[str, float]] = [dict(weights), dict(weights)]  # [q] -> w
+        self._window: list[deque[_Example]] = [deque(maxlen=params.window) for _ in range(2)]
         self._seen: set[int] = set()
         self._n_updates = 0
 
@@ -105,19 +109,10 @@ class LearnedFusion:
     def n_updates(self) -> int:
         return self._n_updates
 
-    def probabilities(self, strategy: str, seen: bool) -> Array:
-        """``p[s, q, :]``, shape (B,): P(the wanted item is at a rank in each bucket)."""
-        alpha = self.params.prior_strength
-        prior: Array = np.float64(self.weights.get(strategy, 0.0)) * self._mass
-        hits = self._hits.get(strategy)
-        if hits is None:
-            return prior
-        trials = self._trials[strategy]
-        unseen: Array = (hits[0] + alpha * prior) / (trials[0] + alpha)
-        if not seen:
-            return unseen
-        out: Array = (hits[1] + alpha * unseen) / (trials[1] + alpha)
-        return out
+    def weights_for(self, query: UnderstoodQuery) -> dict[str, float]:
+        """The weight vector that ranks ``query``'s candidates."""
+        key = query_key(query)
+        return self.weights[int(key is not None and key in self._seen)]
 
     def rank(
         self,
@@ -126,33 +121,83 @@ class LearnedFusion:
         rankings: Mapping[str, Sequence[Candidate]],
         depth: int | None = None,
     ) -> list[Fused]:
-        key = query_key(query)
-        seen = key is not None and key in self._seen
-        values = {s: self._values(s, seen, len(ranked)) for s, ranked in rankings.items()}
-        return fuse(rankings, values, depth=depth)
-
-    def _values(self, strategy: str, seen: bool, n: int) -> list[float]:
-        r = min(n, len(self._spread))
-        value = self.probabilities(strategy, seen)[self._bucket[:r]] * self._spread[:r]
-        return [*value.tolist(), *([0.0] * (n - r))]
+        w = self.weights_for(query)
+        return rrf(rankings, {s: w.get(s, 0.0) for s in rankings}, k=self.k, depth=depth)
 
     def update(self, feedback: RankFeedback) -> None:
         key = query_key(feedback.query)
         seen = int(key is not None and key in self._seen)
-        n_buckets = len(self._ends)
-        for strategy, depth in feedback.depths.items():
-            if depth <= 0:
-                continue
-            if strategy not in self._hits:
-                self._hits[strategy] = np.zeros((2, n_buckets))
-                self._trials[strategy] = np.zeros((2, n_buckets))
-            covered = self._ends <= depth
-            self._trials[strategy][seen, covered] += 1.0
-            rank = feedback.ranks.get(strategy)
-            if rank is not None and rank <= self._ends[-1]:
-                bucket = int(self._bucket[rank - 1])
-                if covered[bucket]:
-                    self._hits[strategy][seen, bucket] += 1.0
+        if feedback.wanted is not None and feedback.lists:
+            lists = {s: tuple(ids) for s, ids in feedback.lists.items()}
+            self._window[seen].append(_Example(lists, feedback.wanted))
         if key is not None:
             self._seen.add(key)
         self._n_updates += 1
+        if self._n_updates % self.params.refit_every == 0:
+            for q in (0, 1):
+                self.weights[q] = self._refit(self.weights[q], list(self._window[q]))
+
+    def _refit(self, weights: dict[str, float], examples: list[_Example]) -> dict[str, float]:
+        """Coordinate ascent on the window's mean DCG of the wanted item."""
+        if not examples:
+            return weights
+        strategies = sorted({s for e in examples for s in e.lists} | set(weights))
+        table = _Table.build(examples, strategies, self.k)
+        w = np.array([weights.get(s, self.start.get(s, 0.0)) for s in strategies])
+        best = table.gain(w, self.params.cutoff)
+        for _ in range(self.params.n_passes):
+            moved = False
+            for j in range(len(strategies)):
+                trial = np.repeat(w[None, :], len(self.params.weight_grid), axis=0)
+                trial[:, j] = self.params.weight_grid
+                gains = [table.gain(t, self.params.cutoff) for t in trial]
+                pick = int(np.argmax(gains))
+                if gains[pick] > best + self.params.min_improvement:
+                    w, best, moved = trial[pick], gains[pick], True
+            if not moved:
+                break
+        return dict(zip(strategies, w.tolist(), strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """All examples' candidates as one matrix: ``contrib`` (n_rows, S) of ``1 / (k + r)``."""
+
+    contrib: Array
+    example: NDArray[np.int64]  # (n_rows,) example of each row
+    wanted_row: NDArray[np.int64]  # (n_examples,) row of each wanted item, -1 if not retrieved
+
+    @classmethod
+    def build(cls, examples: Sequence[_Example], strategies: Sequence[str], k: float) -> _Table:
+        column = {s: j for j, s in enumerate(strategies)}
+        blocks, owner, wanted_row, offset = [], [], [], 0
+        for i, e in enumerate(examples):
+            ids = list(dict.fromkeys(x for ranked in e.lists.values() for x in ranked))
+            row = {x: n for n, x in enumerate(ids)}
+            block = np.zeros((len(ids), len(strategies)))
+            for s, ranked in e.lists.items():
+                seen: set[EntityId] = set()
+                for r, x in enumerate(ranked, start=1):
+                    if x not in seen:
+                        seen.add(x)
+                        block[row[x], column[s]] = 1.0 / (k + r)
+            blocks.append(block)
+            owner.append(np.full(len(ids), i))
+            wanted_row.append(offset + row[e.wanted] if e.wanted in row else -1)
+            offset += len(ids)
+        return cls(
+            np.vstack(blocks) if blocks else np.zeros((0, len(strategies))),
+            np.concatenate(owner).astype(np.int64) if owner else np.zeros(0, np.int64),
+            np.array(wanted_row, dtype=np.int64),
+        )
+
+    def gain(self, w: Array, cutoff: int) -> float:
+        """Mean over examples of ``1 / log2(1 + rank of the wanted item)`` if rank <= cutoff."""
+        score = self.contrib @ w
+        found = self.wanted_row >= 0
+        target = np.where(found, score[np.maximum(self.wanted_row, 0)], np.inf)
+        above = score >= target[self.example]  # ties count against the wanted item
+        rank = np.bincount(self.example, weights=above, minlength=len(self.wanted_row))
+        rank = np.where(found & (target > 0), rank, np.inf)  # weight 0 on all its lists: unshown
+        gain = np.where(rank <= cutoff, 1.0 / np.log2(1.0 + rank), 0.0)
+        return float(gain.mean())

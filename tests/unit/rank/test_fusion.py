@@ -1,4 +1,5 @@
-"""The learned rank fusion: RRF before feedback, per-bucket probabilities after, seen-bit."""
+"""The learned rank fusion: the configured RRF before feedback, weights refitted on the wanted
+items by coordinate ascent, one weight vector for new queries and one for repeated ones."""
 
 from __future__ import annotations
 
@@ -27,91 +28,87 @@ def _lists(**named: str) -> dict[str, list[Candidate]]:
 
 
 def _fusion(**params: object) -> LearnedFusion:
-    return LearnedFusion(FusionRankParams(**params), {"lexical": 1.0, "dense": 1.0}, K)  # type: ignore[arg-type]
+    values = {"refit_every": 20, "window": 100, **params}
+    return LearnedFusion(FusionRankParams(**values), {"lexical": 1.0, "dense": 1.0}, K)  # type: ignore[arg-type]
 
 
-def _teach(ranker: LearnedFusion, query: str, n: int, **ranks: int | None) -> None:
-    for _ in range(n):
-        depths = dict.fromkeys(ranks, 10)
-        ranker.update(RankFeedback(plain_query(query), depths, ranks))
+def _teach(ranker: LearnedFusion, query: str, wanted: str, **named: str) -> None:
+    lists = {s: [EntityId(e) for e in ids.split()] for s, ids in named.items()}
+    ranker.update(RankFeedback(plain_query(query), lists, EntityId(wanted)))
 
 
 def test_without_feedback_it_is_the_configured_rrf() -> None:
     lists = _lists(lexical="a b c d", dense="c e a", fuzzy="f a")
     got = _fusion().rank(plain_query("x"), Context(), lists)
     weighted = rrf(lists, {"lexical": 1.0, "dense": 1.0, "fuzzy": 0.0}, k=K)
-    assert [f.entity_id for f in got] == [f.entity_id for f in weighted]
-    assert [f.score for f in got] == pytest.approx([f.score for f in weighted], abs=1e-15)
+    assert got == weighted
     assert got[0].score == pytest.approx(1 / (K + 1) + 1 / (K + 3))  # a: lexical 1, dense 3
     assert got[-1].entity_id == "f" and got[-1].score == 0.0  # unweighted strategy adds last
     assert got[0].provenance == {"lexical": (1, 0.0), "dense": (3, -2.0), "fuzzy": (2, -1.0)}
 
 
-def test_one_hit_moves_its_bucket_by_the_hand_computed_amount() -> None:
-    ranker = _fusion(prior_strength=20.0)
-    ranker.update(RankFeedback(plain_query("x"), {"lexical": 10}, {"lexical": 1}))
-    p = ranker.probabilities("lexical", seen=False)
-    assert p[0] == pytest.approx((1 + 20 / (K + 1)) / (1 + 20))
-    assert p[1] == pytest.approx((0 + 20 / (K + 2)) / (1 + 20))  # a trial without a hit
-    mass_11_25 = sum(1 / (K + r) for r in range(11, 26))
-    assert p[5] == pytest.approx(mass_11_25)  # bucket 11-25 unobserved at depth 10: the prior
-
-
-def test_a_strategy_that_finds_the_wanted_item_earns_the_top() -> None:
+def test_a_strategy_whose_top_is_wanted_earns_weight() -> None:
     ranker = _fusion()
-    lists = _lists(lexical="a b", dense="b a", fuzzy="z")
-    assert ranker.rank(plain_query("q0"), Context(), lists)[0].entity_id != "z"
-    for i in range(200):  # fuzzy's first result is what users want; the others' never is
-        ranker.update(
-            RankFeedback(
-                plain_query(f"q{i}"),
-                {"lexical": 10, "dense": 10, "fuzzy": 10},
-                {"lexical": None, "dense": None, "fuzzy": 1},
-            )
-        )
-    ranked = ranker.rank(plain_query("new query"), Context(), lists)
+    for i in range(20):  # new queries: fuzzy's first result is the wanted one, lexical's 4th
+        _teach(ranker, f"q{i}", f"z{i}", lexical=f"a{i} b{i} c{i} z{i}", fuzzy=f"z{i}")
+    assert ranker.weights[0]["fuzzy"] > 0 and ranker.n_updates == 20
+    ranked = ranker.rank(plain_query("fresh"), Context(), _lists(lexical="a b c z", fuzzy="z"))
     assert ranked[0].entity_id == "z"
-    assert ranker.n_updates == 200
 
 
-def test_history_counts_only_for_queries_seen_before() -> None:
+def test_a_strategy_that_only_adds_noise_keeps_weight_zero() -> None:
     ranker = _fusion()
-    for i in range(100):  # new queries: memory's first result is never wanted
-        _teach(ranker, f"new {i}", 1, memory=None, lexical=1)
-    _teach(ranker, "repeat", 100, memory=1, lexical=5)  # the repeated query: memory's top
-    lists = _lists(memory="m a", lexical="a b c d e")
-    seen = ranker.rank(plain_query("repeat"), Context(), lists)
-    unseen = ranker.rank(plain_query("never asked"), Context(), lists)
-    assert seen[0].entity_id == "m"
-    assert unseen[0].entity_id == "a"
-    p_seen, p_unseen = (ranker.probabilities("memory", seen=b)[0] for b in (True, False))
-    assert p_seen > 0.8 and p_unseen < 0.01
+    for i in range(20):  # lexical's top is wanted; fuzzy's top never is
+        _teach(ranker, f"q{i}", f"a{i}", lexical=f"a{i} b{i}", fuzzy=f"n{i}")
+    assert ranker.weights[0].get("fuzzy", 0.0) == 0.0
 
 
-def test_rank_reads_only_and_cuts_at_depth() -> None:
+def test_repeated_queries_get_their_own_weights() -> None:
     ranker = _fusion()
-    _teach(ranker, "x", 5, lexical=2, dense=None)
-    before = ranker.probabilities("lexical", seen=True).copy()
+    for i in range(40):  # new queries: lexical's top wanted, memory's top a wrong guess
+        _teach(ranker, f"new {i}", f"a{i}", lexical=f"a{i} b{i} c{i}", memory=f"b{i}")
+    for _ in range(20):  # one repeated query: memory remembers what lexical ranks third
+        _teach(ranker, "again", "c", lexical="a b c", memory="c")
+    lists = _lists(lexical="a b c", memory="c")
+    assert ranker.rank(plain_query("again"), Context(), lists)[0].entity_id == "c"
+    assert ranker.rank(plain_query("never asked"), Context(), lists)[0].entity_id == "a"
+    assert ranker.weights[1]["memory"] > ranker.weights[0].get("memory", 0.0)
+
+
+def test_rank_reads_only_cuts_at_depth_and_ignores_mapping_order() -> None:
+    ranker = _fusion()
+    for _ in range(20):
+        _teach(ranker, "x", "b", lexical="a b c", dense="b d")
+    weights = [dict(w) for w in ranker.weights]
     lists = _lists(lexical="a b c", dense="c d")
     first = ranker.rank(plain_query("x"), Context(), lists, depth=2)
     again = ranker.rank(plain_query("x"), Context(), dict(reversed(lists.items())), depth=2)
     assert len(first) == 2 and first == again
-    assert (ranker.probabilities("lexical", seen=True) == before).all()
-    assert lists == _lists(lexical="a b c", dense="c d")
+    assert ranker.weights == weights and lists == _lists(lexical="a b c", dense="c d")
 
 
-def test_ranks_past_the_last_bucket_add_nothing() -> None:
-    ranker = _fusion(bucket_ends=(1, 2))
-    got = ranker.rank(plain_query("x"), Context(), _lists(lexical="a b c"))
-    assert [f.score for f in got][2] == 0.0 and [f.entity_id for f in got] == ["a", "b", "c"]
+def test_refits_happen_at_fixed_counts_so_replays_agree() -> None:
+    a, b = _fusion(), _fusion()
+    for ranker in (a, b):
+        for i in range(45):
+            _teach(ranker, f"q{i % 9}", f"z{i}", lexical=f"a{i} z{i}", fuzzy=f"z{i}")
+    assert a.weights == b.weights
+
+
+def test_feedback_without_a_wanted_item_counts_but_teaches_no_weights() -> None:
+    ranker = _fusion()
+    for i in range(20):
+        ranker.update(RankFeedback(plain_query(f"q{i}"), {"fuzzy": [EntityId("z")]}, None))
+    assert ranker.n_updates == 20 and ranker.weights[0] == {"lexical": 1.0, "dense": 1.0}
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"bucket_ends": (5, 2)}, "bucket_ends must be ascending"),
-        ({"bucket_ends": ()}, "bucket_ends must be ascending"),
-        ({"prior_strength": 0.0}, "prior_strength must be > 0"),
+        ({"weight_grid": ()}, "weight_grid must list weights >= 0"),
+        ({"weight_grid": (-1.0, 1.0)}, "weight_grid must list weights >= 0"),
+        ({"refit_every": 0}, "refit_every must be >= 1"),
+        ({"cutoff": 0}, "cutoff must be >= 1"),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, object], message: str) -> None:
