@@ -93,6 +93,8 @@ class BanditParams:
     latency_weight: float = 0.0
     history_strategies: tuple[str, ...] = ("memory",)
     anchors: tuple[str, ...] = ("lexical", "dense")
+    anchor_prior_hazard: float = 0.5
+    prior_hazard: float = 0.2
 
     def __post_init__(self) -> None:
         if not 0.0 < self.epsilon <= 1.0:
@@ -103,6 +105,11 @@ class BanditParams:
             raise ConfigError(
                 f"select.ltrr.greedy must be one of {', '.join(GREEDY_MODES)}, got {self.greedy!r}"
             )
+        for name in ("anchor_prior_hazard", "prior_hazard"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(
+                    f"select.ltrr.{name} must be in (0, 1), got {getattr(self, name)}"
+                )
         names = ("prior_precision", "key_max_trials", "overlap_prior_strength", "elsewhere_weight")
         for name in names:
             if getattr(self, name) <= 0:
@@ -198,6 +205,11 @@ class BanditPolicy:
             [s in self.params.history_strategies for s in self.select.strategies], dtype=bool
         )
         self._state = _State.prior(n_s, n_g, len(self._feature_names), self.params)
+        # Cold start: each arm's intercept starts at the logit of a prior hazard, higher for
+        # anchors (the strategies the configured fusion trusts), so the first plans spend the
+        # budget deep on them, close to the fusion baseline, until feedback says otherwise.
+        hazard = np.where(self._anchor, self.params.anchor_prior_hazard, self.params.prior_hazard)
+        self._state.mean[:, 0] = np.repeat(np.log(hazard / (1.0 - hazard)), n_g)
 
     @classmethod
     def from_config(cls, config: Config | None = None, *, seed: int | None = None) -> BanditPolicy:
