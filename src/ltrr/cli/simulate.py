@@ -140,6 +140,15 @@ def simulate_command(
         str | None,
         typer.Option("--unseen-split", help="Qrels split of the unseen pool.", show_default=False),
     ] = None,
+    ope_replications: Annotated[
+        int | None,
+        typer.Option(
+            "--ope-replications",
+            help="Also check off-policy estimates: this many logged ltrr runs of "
+            "[simulate] ope_searches searches, each target plan estimated from each log.",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -151,6 +160,7 @@ def simulate_command(
         ("window", window),
         ("traffic_split", traffic_split),
         ("unseen_split", unseen_split),
+        ("ope_replications", ope_replications),
     ):
         if value is not None:
             overrides[key] = value

@@ -42,13 +42,15 @@ from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Candidate, Retriever
-from ltrr.select.base import Depths, PlanFeedback, PlanRequest, Policy
+from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, Policy
 from ltrr.select.fixed import plan_name
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
 #: (stage, done, total) -> None.
 Progress = Callable[[str, int, int | None], None]
+#: Called after each search with what was asked, planned, retrieved and wanted.
+OnSearch = Callable[["PlanRequest", "Plan", "Outcome", EntityId | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,7 @@ def run_live(
     unseen_ids: Sequence[str],
     unseen_contexts: Sequence[Context],
     on_progress: Progress | None = None,
+    on_search: OnSearch | None = None,
 ) -> LiveRun:
     """Run ``learners`` (fresh learned state) over ``traffic``; tail points every window."""
     policy, ranker, live = learners.policy, learners.ranker, learners.live
@@ -219,6 +222,8 @@ def run_live(
         actions = actions_of(world, query_id, outcome, traffic, i, context.user_id)
         run.n_found_elsewhere += any(a.kind == "found" for a in actions)
         wanted = world.rewards.wanted_item(actions)
+        if on_search is not None:
+            on_search(request, plan, outcome, wanted)
         if wanted is not None:
             reward = world.rewards.entity_rewards(actions)[wanted]
             ranks = {s: _rank(wanted, ranked) for s, ranked in outcome.lists.items()}

@@ -47,11 +47,16 @@ class SimulateParams:
     curve_window: int = 500
     n_bootstrap: int = 2000
     bootstrap_seed: int = 0
+    ope_replications: int = 0
+    ope_searches: int = 10_000
+    ope_targets: tuple[str, ...] = ("lexical@50", "hybrid@25")
+    ope_bootstrap: int = 400
 
     def __post_init__(self) -> None:
         positive = (
             "n_searches", "n_seeds", "window", "n_users", "max_plan_strategies",
-            "safety_window", "curve_window", "n_bootstrap", "taste_per_user",
+            "safety_window", "curve_window", "n_bootstrap", "taste_per_user", "ope_searches",
+            "ope_bootstrap",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) < 1:

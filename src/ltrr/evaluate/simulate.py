@@ -38,6 +38,7 @@ from ltrr.evaluate.sim_clicks import ClickModel
 from ltrr.evaluate.sim_clicks import click_model as make_click_model
 from ltrr.evaluate.sim_fixed import FixedSet, evaluate_plans, ideal_dcg
 from ltrr.evaluate.sim_live import Judged, Learners, LiveRun, World, run_live
+from ltrr.evaluate.sim_ope import ope_replications
 from ltrr.evaluate.sim_params import SHOWN, SimulateParams, simulate_params
 from ltrr.evaluate.sim_pools import Pools, read_pools
 from ltrr.evaluate.sim_report import build_report
@@ -61,6 +62,8 @@ LEARNING_STRATEGIES = frozenset({"memory", "explore"})
 #: Strategies whose lists depend on the context: live for learned policies; cached with an
 #: empty context for fixed plans.
 CONTEXT_STRATEGIES = frozenset({"popular"})
+#: Retrieved live in learned runs (never from the cache).
+LIVE_STRATEGIES = LEARNING_STRATEGIES | CONTEXT_STRATEGIES
 #: (stage, done, total or None) -> None.
 Progress = Callable[[str, int, int | None], None]
 
@@ -150,6 +153,15 @@ def simulate(
         mark = time.perf_counter()
         runs = _run_learned(specs, world, pools, traffic, config, data.path, taste, select, tick)
         timing["learned_s"] = time.perf_counter() - mark
+        off_policy = None
+        if params.ope_replications:
+            mark = time.perf_counter()
+            live_names = [s for s in select.strategies if s in LIVE_STRATEGIES]
+            off_policy = ope_replications(
+                world, pools.traffic, taste, config,
+                lambda: _live_retrievers(data.path, live_names, config), tick,
+            )  # fmt: skip
+            timing["ope_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     report = build_report(
         specs=specs, fixed=fixed, table=table, pools=pools, runs=runs, params=params,
@@ -169,6 +181,8 @@ def simulate(
             "timing_s": timing,
         }
     )
+    if off_policy is not None:
+        report["ope"] = off_policy
     return report
 
 
@@ -293,7 +307,7 @@ def _run_learned(
     tick: Progress,
 ) -> dict[str, list[LiveRun]]:
     learned = [s.name for s in specs if s.kind == "learned"]
-    live_names = [s for s in select.strategies if s in LEARNING_STRATEGIES | CONTEXT_STRATEGIES]
+    live_names = [s for s in select.strategies if s in LIVE_STRATEGIES]
     runs: dict[str, list[LiveRun]] = {name: [] for name in learned}
     if not learned:
         return runs
