@@ -78,6 +78,17 @@ def test_duplicate_action_id_learns_once(data: Path) -> None:
         assert engine.learner.counts.n_policy_updates == 1
 
 
+def test_each_wanted_entity_teaches_once_and_a_later_miss_is_not_hidden(data: Path) -> None:
+    with _open(data) as engine:
+        engine.search("love story", request_id="r1", event_time_s=1.0)
+        assert engine.feedback(_act("r1", "t1", "a1", 2.0))  # a click on a shown result
+        assert engine.feedback(_act("r1", "t1", "a2", 3.0, kind="like"))  # same entity again
+        assert engine.learner.counts.n_policy_updates == 1
+        assert engine.feedback(_act("r1", "t5", "a3", 4.0, kind="found"))  # then found elsewhere
+        assert engine.learner.counts.n_policy_updates == 2
+        assert engine.learner.counts.n_actions == 3
+
+
 @pytest.mark.parametrize(
     ("action", "field"),
     [

@@ -10,13 +10,14 @@ on the same feedback as the policy), top ``SHOWN`` (10).
 Users act through a cascade click model (``sim_clicks``) on the shown list; when no relevant
 item was shown, with probability ``found_elsewhere`` the user reaches the query's
 highest-graded relevant item (the first such in qrels order) another way and acts on it
-(kind ``found``). The wanted item is chosen by the engine's own rule
-(``log.rewards.RewardMap.wanted_item``: the largest summed reward, ties to the first acted
-on), so a click on a non-relevant item teaches the learner as it would in production: the
-learner sees actions only, never the qrels. The feedback is the semi-bandit ``PlanFeedback``
-(the wanted item's rank in each strategy's cut list), the cut lists and the wanted item as
-``RankFeedback`` for the ranker, and ``memory.record``; ``explore`` counts the shown items as
-exposures. A search without a positive action teaches nothing.
+(kind ``found``). Learning follows the engine's ``learn.Learner`` action by action
+(``_teach``): every positive action teaches ``memory.record``; the first positive action on
+each entity is a wanted item, a semi-bandit ``PlanFeedback`` (its rank in each strategy's cut
+list, and whether it was shown) and a ``RankFeedback`` (the cut lists) for the ranker. A click
+on a non-relevant item teaches as it would in production: the learner sees actions only,
+never the qrels. ``explore`` counts the shown items as exposures. A search without a positive
+action teaches nothing. (The request's single wanted item, ``RewardMap.wanted_item``, is what
+``on_search`` hooks and off-policy logs see.)
 
 Tail (EVALUATION.md: the learned state at the end of each window, frozen, on the unseen
 pool): each unseen query is planned with request id ``unseen-<query id>`` and a context drawn
@@ -192,6 +193,40 @@ def _rank(entity_id: EntityId, ranked: Sequence[Candidate]) -> int | None:
     return None
 
 
+def _teach(
+    learners: Learners,
+    request: PlanRequest,
+    plan: Plan,
+    outcome: Outcome,
+    actions: Sequence[Action],
+    rewards: RewardMap,
+) -> bool:
+    """Learn from the actions as ``learn.Learner`` does live, one action at a time.
+
+    Every positive action teaches the memory index; the first positive action on each entity
+    is a semi-bandit lesson for the policy and the ranker (so a found-elsewhere action after
+    clicks on shown items still teaches the miss). Returns whether anything was learned.
+    """
+    memory = learners.live.get("memory")
+    ids = {s: [c.entity_id for c in ranked] for s, ranked in outcome.lists.items()}
+    taught: set[EntityId] = set()
+    for action in actions:
+        reward = rewards.action_reward(action)
+        if reward <= 0:
+            continue
+        t, entity = action.event_time_s, action.entity_id
+        if memory is not None:
+            memory.record(request.query, request.context, entity, reward, t)  # type: ignore[attr-defined]
+        if entity in taught:
+            continue
+        taught.add(entity)
+        ranks = {s: _rank(entity, ranked) for s, ranked in outcome.lists.items()}
+        shown = entity in outcome.shown
+        learners.policy.update(PlanFeedback(request, plan, ranks, reward, t, shown))
+        learners.ranker.update(RankFeedback(request.query, ids, entity))
+    return bool(taught)
+
+
 def run_live(
     learners: Learners,
     world: World,
@@ -206,7 +241,7 @@ def run_live(
     policy, ranker, live = learners.policy, learners.ranker, learners.live
     n, window = len(traffic), world.params.window
     run = LiveRun(policy.name, traffic.seed, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
-    memory, explore = live.get("memory"), live.get("explore")
+    explore = live.get("explore")
     stage = f"{policy.name} seed {traffic.seed}"
     for i in range(n):
         query_id = traffic_ids[int(traffic.query[i])]
@@ -224,15 +259,7 @@ def run_live(
         wanted = world.rewards.wanted_item(actions)
         if on_search is not None:
             on_search(request, plan, outcome, wanted)
-        if wanted is not None:
-            reward = world.rewards.entity_rewards(actions)[wanted]
-            ranks = {s: _rank(wanted, ranked) for s, ranked in outcome.lists.items()}
-            policy.update(PlanFeedback(request, plan, ranks, reward, t))
-            ids = {s: [c.entity_id for c in ranked] for s, ranked in outcome.lists.items()}
-            ranker.update(RankFeedback(request.query, ids, wanted))
-            if memory is not None:
-                memory.record(request.query, context, wanted, reward, t)  # type: ignore[attr-defined]
-            run.n_taught += 1
+        run.n_taught += _teach(learners, request, plan, outcome, actions, world.rewards)
         if explore is not None:
             explore.record_exposure(outcome.shown, t)  # type: ignore[attr-defined]
         if (i + 1) % window == 0 or i + 1 == n:

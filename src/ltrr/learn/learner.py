@@ -4,10 +4,12 @@
 rebuilds is, by construction, the state live traffic built: the same events in the same order
 with the same timestamps give the same memory statistics, exposure counts and policy.
 
-Per request, the policy and the ranker learn once: when the request's first positive-reward
-action arrives, that entity is the wanted item and every strategy that ran reports the rank at
-which it held it (``None``: not within its depth; an item no strategy retrieved is a miss for
-all of them).
+Per request and entity, the policy and the ranker learn once: when the first positive-reward
+action on an entity arrives, that entity is a wanted item and every strategy that ran reports
+the rank at which it held it (``None``: not within its depth; an item no strategy retrieved is
+a miss for all of them). Learning from each wanted entity, not only the first, matters when
+users click freely: a user who clicks a few shown results and then finds the item elsewhere
+has told the policy about a miss, which "first action only" would hide behind the clicks.
 Every positive action also teaches the memory index the query -> entity pair, so a "found
 elsewhere" action (an entity no strategy retrieved) is remembered for the next such query.
 """
@@ -85,8 +87,10 @@ class Learner:
                 query, impression.context, action.entity_id, reward, action.event_time_s
             )
         earlier = [a for a in actions if a.action_id != action.action_id]
-        if any(self.rewards.action_reward(a) > 0 for a in earlier):
-            return  # the wanted item of this request was already learned from
+        if any(
+            a.entity_id == action.entity_id and self.rewards.action_reward(a) > 0 for a in earlier
+        ):
+            return  # this entity was already learned from for this request
         ranks = found_rank(impression.strategy_results, action.entity_id)
         request = PlanRequest(impression.request_id, query, impression.context, self.budget)
         shown = action.entity_id in impression.shown
