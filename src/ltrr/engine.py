@@ -22,7 +22,7 @@ from typing import Any
 
 from ltrr.config import Config, load_config
 from ltrr.errors import LtrrError, UnknownStrategyError
-from ltrr.learn.learner import Learner
+from ltrr.learn.learner import Learner, LearnParams
 from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_log import SqliteEventLog
@@ -95,6 +95,7 @@ class Engine:
             make_ranker(data_dir.config),
             RewardMap.from_config(data_dir.config),
             select.budget,
+            data_dir.config.params("learn", LearnParams),
         )
 
     @property

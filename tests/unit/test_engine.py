@@ -89,6 +89,20 @@ def test_each_wanted_entity_teaches_once_and_a_later_miss_is_not_hidden(data: Pa
         assert engine.learner.counts.n_actions == 3
 
 
+def test_a_click_superseded_by_a_later_one_leaves_memory(data: Path) -> None:
+    with _open(data) as engine:
+        engine.search("summer monday", request_id="r1", event_time_s=1.0)
+        assert engine.feedback(_act("r1", "t3", "a1", 2.0))  # clicked, then ...
+        assert engine.feedback(_act("r1", "t4", "a2", 3.0))  # ... the one that satisfied
+        memory = engine.indexes.retrievers["memory"]
+        query = engine.indexes.understander.understand("summer monday")
+        scores = {c.entity_id: c.score for c in memory.retrieve(query, Context(), 5)}
+        # (R + m p) / (N + m), m = 2, no prediction for this key: t4 1/3 (t3's click taken
+        # back, N = 1); had both clicks counted, each would score 1/4
+        assert scores["t4"] == pytest.approx(1 / 3, 1e-3) and scores.get("t3", 0.0) < 1e-3
+        assert engine.learner.counts.n_policy_updates == 2  # both still teach the policy
+
+
 @pytest.mark.parametrize(
     ("action", "field"),
     [

@@ -35,12 +35,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from ltrr.config import Config
 from ltrr.evaluate.sim_clicks import ClickModel
 from ltrr.evaluate.sim_fixed import ranking_metrics
 from ltrr.evaluate.sim_params import SHOWN, SimulateParams
 from ltrr.evaluate.sim_traffic import Traffic
+from ltrr.learn.learner import LearnParams, superseded
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
+from ltrr.rank import make_ranker
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, Policy
@@ -134,6 +137,12 @@ class Learners:
     policy: Policy
     ranker: Ranker
     live: Mapping[str, Retriever]
+    learn: LearnParams = field(default_factory=LearnParams)
+
+
+def learners_for(policy: Policy, config: Config, live: Mapping[str, Retriever]) -> Learners:
+    """``policy`` with a fresh ranker and the ``[learn]`` settings of ``config``."""
+    return Learners(policy, make_ranker(config), live, config.params("learn", LearnParams))
 
 
 @dataclass(slots=True)
@@ -203,20 +212,23 @@ def _teach(
 ) -> bool:
     """Learn from the actions as ``learn.Learner`` does live, one action at a time.
 
-    Every positive action teaches the memory index; the first positive action on each entity
+    Every positive action teaches the memory index (and takes back the previous click's credit,
+    ``learn.learner.superseded``); the first positive action on each entity
     is a semi-bandit lesson for the policy and the ranker (so a found-elsewhere action after
     clicks on shown items still teaches the miss). Returns whether anything was learned.
     """
     memory = learners.live.get("memory")
     ids = {s: [c.entity_id for c in ranked] for s, ranked in outcome.lists.items()}
     taught: set[EntityId] = set()
-    for action in actions:
+    for n, action in enumerate(actions):
         reward = rewards.action_reward(action)
         if reward <= 0:
             continue
         t, entity = action.event_time_s, action.entity_id
         if memory is not None:
             memory.record(request.query, request.context, entity, reward, t)  # type: ignore[attr-defined]
+            for other, taken in superseded(actions[:n], action, rewards, learners.learn):
+                memory.withdraw(request.query, request.context, other, taken, t)  # type: ignore[attr-defined]
         if entity in taught:
             continue
         taught.add(entity)

@@ -29,9 +29,8 @@ import numpy as np
 
 from ltrr.config import Config
 from ltrr.evaluate.ope import LoggedSearch, OpeParams, parse_target, plan_ope
-from ltrr.evaluate.sim_live import Learners, Outcome, Progress, World, run_live
+from ltrr.evaluate.sim_live import Outcome, Progress, World, learners_for, run_live
 from ltrr.evaluate.sim_traffic import Traffic, draw_traffic
-from ltrr.rank import make_ranker
 from ltrr.retrieve.base import Retriever
 from ltrr.select import make_policy
 from ltrr.select.base import Plan, PlanRequest
@@ -64,7 +63,7 @@ def ope_replications(
         traffic = draw_traffic(len(traffic_ids), n_searches, params, SEED_BASE + rep, taste)
         log = _Recorder()
         policy = make_policy("ltrr", config, seed=SEED_BASE + rep)
-        learners = Learners(policy, make_ranker(config), live())
+        learners = learners_for(policy, config, live())
         no_unseen: list[Context] = []
         run_live(learners, quiet, traffic, traffic_ids, [], no_unseen, None, log)
         for name, depths in targets.items():
@@ -98,7 +97,8 @@ def _on_policy(
 ) -> tuple[float, float]:
     """The target run on ``traffic``: (live found-rate, found-rate by the qrels)."""
     seen = _Recorder()
-    learners = Learners(make_policy(target, config, seed=0), make_ranker(config), live())
+    policy = make_policy(target, config, seed=0)
+    learners = learners_for(policy, config, live())
     run = run_live(learners, world, traffic, traffic_ids, [], [], None, seen)
     acted = [s for s in seen.searches if s.wanted is not None]
     found = sum(any(s.wanted in ids for ids in s.strategy_results.values()) for s in acted)

@@ -37,14 +37,13 @@ from ltrr.evaluate.runner import _index, _ingest, _retrieve, default_work_dir, f
 from ltrr.evaluate.sim_clicks import ClickModel
 from ltrr.evaluate.sim_clicks import click_model as make_click_model
 from ltrr.evaluate.sim_fixed import FixedSet, evaluate_plans, ideal_dcg
-from ltrr.evaluate.sim_live import Judged, Learners, LiveRun, World, run_live
+from ltrr.evaluate.sim_live import Judged, LiveRun, World, learners_for, run_live
 from ltrr.evaluate.sim_ope import ope_replications
 from ltrr.evaluate.sim_params import SHOWN, SimulateParams, simulate_params
 from ltrr.evaluate.sim_pools import Pools, read_pools
 from ltrr.evaluate.sim_report import build_report
 from ltrr.evaluate.sim_traffic import UNSEEN_STREAM, Traffic, draw_traffic
 from ltrr.log.rewards import RewardMap
-from ltrr.rank import make_ranker
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.retrieve.indexes import INDEX_DIR, UNDERSTAND, component_class
 from ltrr.select import SelectParams, make_policy, section_params
@@ -320,7 +319,7 @@ def _run_learned(
         for name in learned:
             policy = make_policy(name, config, seed=seed)
             live = _live_retrievers(data_path, live_names, config)
-            learner = Learners(policy, make_ranker(config), live)
+            learner = learners_for(policy, config, live)
             runs[name].append(
                 run_live(learner, world, searches, pools.traffic, pools.unseen, contexts, tick)
             )

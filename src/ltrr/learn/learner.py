@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ltrr.errors import ConfigError
 from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
 from ltrr.rank.base import Ranker, RankFeedback
@@ -36,6 +37,19 @@ def found_rank(
     for strategy, pairs in results.items():
         ranks[strategy] = next((i for i, (e, _) in enumerate(pairs, start=1) if e == wanted), None)
     return ranks
+
+
+@dataclass(frozen=True, slots=True)
+class LearnParams:
+    """``[learn]``: how actions become learned state; see ``defaults.toml``."""
+
+    superseded_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.superseded_weight <= 1.0:
+            raise ConfigError(
+                f"learn.superseded_weight must be in [0, 1], got {self.superseded_weight}"
+            )
 
 
 @dataclass(slots=True)
@@ -59,6 +73,7 @@ class Learner:
         ranker: Ranker,
         rewards: RewardMap,
         budget: int,
+        params: LearnParams | None = None,
     ) -> None:
         self._understand = understand
         self._retrievers = retrievers
@@ -66,6 +81,7 @@ class Learner:
         self.ranker = ranker
         self.rewards = rewards
         self.budget = budget
+        self.params = params or LearnParams()
         self.counts = LearnCounts()
 
     def on_impression(self, impression: Impression) -> None:
@@ -81,12 +97,13 @@ class Learner:
         if reward <= 0:
             return
         query = self._understand(impression.query)
+        earlier = [a for a in actions if a.action_id != action.action_id]
         memory = self._retrievers.get("memory")
         if memory is not None:
-            memory.record(  # type: ignore[attr-defined]
-                query, impression.context, action.entity_id, reward, action.event_time_s
-            )
-        earlier = [a for a in actions if a.action_id != action.action_id]
+            t = action.event_time_s
+            memory.record(query, impression.context, action.entity_id, reward, t)  # type: ignore[attr-defined]
+            for entity, taken in superseded(earlier, action, self.rewards, self.params):
+                memory.withdraw(query, impression.context, entity, taken, t)  # type: ignore[attr-defined]
         if any(
             a.entity_id == action.entity_id and self.rewards.action_reward(a) > 0 for a in earlier
         ):
@@ -101,3 +118,23 @@ class Learner:
         self.ranker.update(RankFeedback(query, lists, action.entity_id))
         self.counts.n_policy_updates += 1
         self.counts.n_found += any(r is not None for r in ranks.values())
+
+
+def superseded(
+    earlier: Sequence[Action], action: Action, rewards: RewardMap, params: LearnParams
+) -> list[tuple[EntityId, float]]:
+    """What ``action`` takes back from the memory index: ``[(entity, reward)]`` or ``[]``.
+
+    In the dynamic Bayesian network click model (Chapelle & Zhang, WWW 2009) a user who clicks
+    again was not satisfied by the previous click: that click shows the result was attractive,
+    not that it answered the query. So a positive action on another entity withdraws
+    ``superseded_weight`` of the previous positive action's reward; only the latest positive
+    action of a request keeps its full credit. Without this, the memory index learns the
+    position-biased clicks of users who click around (the informational click model).
+    """
+    if params.superseded_weight <= 0:
+        return []
+    previous = next((a for a in reversed(earlier) if rewards.action_reward(a) > 0), None)
+    if previous is None or previous.entity_id == action.entity_id:
+        return []
+    return [(previous.entity_id, params.superseded_weight * rewards.action_reward(previous))]

@@ -381,6 +381,33 @@ class MemoryRetriever:
             weakest = min(stats.rewards.items(), key=lambda er: (abs(er[1]), er[0]))
             del stats.rewards[weakest[0]]
 
+    def withdraw(
+        self,
+        query: UnderstoodQuery,
+        context: Context,
+        entity_id: EntityId,
+        reward: float,
+        event_time_s: float,
+    ) -> None:
+        """Take back ``reward`` of an earlier ``record`` (both the entity's and the key's total).
+
+        The learner calls it when a later action of the same request shows that an earlier
+        click did not satisfy the user (``learn.Learner``); unlike a negative ``record`` it
+        leaves the statistics as if the click had counted ``reward`` less, not as a skip.
+        """
+        del context
+        key = self.key(query)
+        stats = self.observed.get(key) if key else None
+        if stats is None or entity_id not in stats.rewards or not math.isfinite(reward):
+            return
+        weight = 1.0
+        if event_time_s >= stats.time_s:
+            self._decay_stats(stats, event_time_s)
+        else:
+            weight = self._decay(stats.time_s - event_time_s)
+        stats.n = max(stats.n - abs(reward) * weight, 0.0)
+        stats.rewards[entity_id] -= reward * weight
+
     def clear_observed(self) -> None:
         """Forget every learned statistic (before replaying the event log)."""
         self.observed.clear()

@@ -38,6 +38,7 @@ SECTIONS = [
     ("retrieve.dense", "ltrr.retrieve.dense:DenseParams"),
     ("log", "ltrr.log.sqlite_log:LogParams"),
     ("select", "ltrr.select:SelectParams"),
+    ("learn", "ltrr.learn.learner:LearnParams"),
     ("simulate", "ltrr.evaluate.sim_params:SimulateParams"),
     ("select.ltrr", "ltrr.select.bandit:BanditParams"),
     ("select.features", "ltrr.select.features:FeatureParams"),

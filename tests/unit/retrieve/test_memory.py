@@ -154,6 +154,23 @@ def test_observed_statistics_overtake_the_prediction() -> None:
     assert found[1].score == pytest.approx(2 * (1 - p2) / 5, 1e-4)
 
 
+def test_withdraw_takes_a_click_back_as_if_it_had_not_counted() -> None:
+    clicked_once, clicked_twice = build(), build()
+    click(clicked_once, "love story", "t:love-story-aw", 1000.0)
+    for k in range(2):
+        click(clicked_twice, "love story", "t:love-story-aw", 1000.0 + k)
+    clicked_twice.withdraw(plain_query("love story"), Context(), "t:love-story-aw", 1.0, 1001.0)
+    once = clicked_once.retrieve(plain_query("love story"), Context(), 10)
+    twice = clicked_twice.retrieve(plain_query("love story"), Context(), 10)
+    assert [c.entity_id for c in twice] == [c.entity_id for c in once]
+    assert [c.score for c in twice] == pytest.approx([c.score for c in once], 1e-4)
+    before = [c.score for c in twice]
+    clicked_twice.withdraw(plain_query("unknown query"), Context(), "t:halo", 1.0, 1002.0)
+    clicked_twice.withdraw(plain_query("love story"), Context(), "t:never-clicked", 1.0, 1002.0)
+    after = clicked_twice.retrieve(plain_query("love story"), Context(), 10)
+    assert [c.score for c in after] == pytest.approx(before, 1e-4)  # nothing to take back
+
+
 def test_observations_decay_back_to_the_prior_by_event_time() -> None:
     retriever = build(half_life_days=1.0)
     click(retriever, "love story", "t:love-story-aw", 0.0)
