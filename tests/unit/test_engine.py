@@ -90,7 +90,8 @@ def test_each_wanted_entity_teaches_once_and_a_later_miss_is_not_hidden(data: Pa
 
 
 def test_a_click_superseded_by_a_later_one_leaves_memory(data: Path) -> None:
-    with _open(data) as engine:
+    config = load_config().replaced("learn", superseded_weight=1.0)
+    with _open(data, config) as engine:
         engine.search("summer monday", request_id="r1", event_time_s=1.0)
         assert engine.feedback(_act("r1", "t3", "a1", 2.0))  # clicked, then ...
         assert engine.feedback(_act("r1", "t4", "a2", 3.0))  # ... the one that satisfied
