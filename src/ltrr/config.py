@@ -111,6 +111,21 @@ class Config:
         return self.params("storage", StorageConfig)
 
 
+def section_params(config: Config | None, dotted: str, cls: type[_T]) -> _T:
+    """``config.params(dotted, cls)``, or ``cls()`` when there is no config or no such section.
+
+    Settings loaded by ``load_config`` hold every section of ``defaults.toml``, so the fallback
+    serves hand-made ``Config`` objects (tests, library callers) that carry a few sections.
+    """
+    if config is None:
+        return cls()
+    try:
+        config.section(dotted)
+    except ConfigError:
+        return cls()
+    return config.params(dotted, cls)
+
+
 def defaults() -> dict[str, Any]:
     text = resources.files("ltrr").joinpath("defaults.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)

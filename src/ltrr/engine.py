@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltrr.config import Config, load_config
+from ltrr.config import Config, load_config, section_params
 from ltrr.errors import LtrrError, UnknownStrategyError
 from ltrr.learn.learner import Learner, LearnParams
 from ltrr.log.events import Action, Impression
@@ -32,7 +32,7 @@ from ltrr.rank.base import Ranker
 from ltrr.retrieve import RETRIEVERS
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet, Progress
-from ltrr.select import SelectParams, make_policy, section_params
+from ltrr.select import SelectParams, make_policy
 from ltrr.select.base import Plan, PlanRequest, Policy
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity

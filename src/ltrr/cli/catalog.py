@@ -27,9 +27,10 @@ from ltrr.cli.common import (
     stdout,
 )
 from ltrr.cli.search import index_progress
+from ltrr.config import section_params
 from ltrr.errors import CatalogError
 from ltrr.retrieve.indexes import IndexSet
-from ltrr.select import SelectParams, section_params
+from ltrr.select import SelectParams
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Entity, EntityId
 

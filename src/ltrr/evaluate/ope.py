@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, LtrrError, PlanError
-from ltrr.select import SelectParams, section_params
+from ltrr.select import SelectParams
 from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
 from ltrr.select.fixed import parse_plan
 from ltrr.types import Context, EntityId

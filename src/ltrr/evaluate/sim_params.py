@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError
-from ltrr.select import section_params
 
 #: Results shown per search (EVALUATION.md: top 10), so ``ndcg@10`` and ``mrr@10``.
 SHOWN = 10

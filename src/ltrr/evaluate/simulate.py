@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ltrr.config import Config, load_config
+from ltrr.config import Config, load_config, section_params
 from ltrr.errors import ConfigError
 from ltrr.evaluate.beir import Benchmark
 from ltrr.evaluate.runner import _index, _ingest, _retrieve, default_work_dir, fingerprint
@@ -46,7 +46,7 @@ from ltrr.evaluate.sim_traffic import UNSEEN_STREAM, Traffic, draw_traffic
 from ltrr.log.rewards import RewardMap
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.retrieve.indexes import INDEX_DIR, UNDERSTAND, component_class
-from ltrr.select import SelectParams, make_policy, section_params
+from ltrr.select import SelectParams, make_policy
 from ltrr.select.fixed import FixedPolicy, fixed_plan_names, parse_plan, plan_name
 from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.datadir import DataDir

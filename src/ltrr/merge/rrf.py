@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError
 from ltrr.retrieve.base import Candidate
 from ltrr.types import EntityId
@@ -58,11 +58,7 @@ class FusionParams:
 
 def fusion_params(config: Config) -> FusionParams:
     """``[merge.fusion]`` of ``config``, or the defaults while that section is absent."""
-    try:
-        config.section("merge.fusion")
-    except ConfigError:
-        return FusionParams()
-    return config.params("merge.fusion", FusionParams)
+    return section_params(config, "merge.fusion", FusionParams)
 
 
 @dataclass(frozen=True, slots=True)

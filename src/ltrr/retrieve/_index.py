@@ -17,14 +17,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
 from ltrr import __version__
-from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
 from ltrr.retrieve.base import Candidate
 from ltrr.storage.folder import read_arrays, staged, write_arrays
@@ -32,19 +31,9 @@ from ltrr.types import Entity, EntityId
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_P = TypeVar("_P")
 
 Rows = NDArray[np.int64]
 Weights = NDArray[np.float32]
-
-
-def load_params(config: Config, dotted: str, cls: type[_P]) -> _P:
-    """Section ``dotted`` of ``config`` as ``cls``, or ``cls()`` while the section is absent."""
-    try:
-        config.section(dotted)
-    except ConfigError:
-        return cls()
-    return config.params(dotted, cls)
 
 
 def check_positive(params: object, section: str, names: Iterable[str]) -> None:

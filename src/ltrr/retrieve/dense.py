@@ -42,7 +42,7 @@ import orjson
 from numpy.typing import NDArray
 
 import ltrr
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, LtrrError, StorageError
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.encoder import (
@@ -109,12 +109,7 @@ class DenseParams:
 
 def dense_params(config: Config) -> DenseParams:
     """``[retrieve.dense]`` of ``config``, or the defaults while the section is absent."""
-    try:
-        return config.params(SECTION, DenseParams)
-    except ConfigError as exc:
-        if not str(exc).startswith(f"no section [{SECTION}]"):
-            raise
-        return DenseParams()
+    return section_params(config, SECTION, DenseParams)
 
 
 def entity_text(entity: Entity, params: DenseParams) -> str:

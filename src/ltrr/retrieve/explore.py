@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
     EntityRows,
     Growable,
@@ -38,7 +38,6 @@ from ltrr.retrieve._index import (
     bm25_idf,
     candidates,
     check_positive,
-    load_params,
     read_index,
     remap_rows,
     top_rows,
@@ -73,7 +72,7 @@ class ExploreParams:
 
 
 def explore_params(config: Config) -> ExploreParams:
-    return load_params(config, "retrieve.explore", ExploreParams)
+    return section_params(config, "retrieve.explore", ExploreParams)
 
 
 class ExploreRetriever:

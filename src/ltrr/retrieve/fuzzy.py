@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
     EntityRows,
     Growable,
@@ -43,7 +43,6 @@ from ltrr.retrieve._index import (
     bm25_idf,
     candidates,
     check_positive,
-    load_params,
     read_index,
     remap_rows,
     top_rows,
@@ -99,7 +98,7 @@ class FuzzyParams:
 
 
 def fuzzy_params(config: Config) -> FuzzyParams:
-    return load_params(config, "retrieve.fuzzy", FuzzyParams)
+    return section_params(config, "retrieve.fuzzy", FuzzyParams)
 
 
 # -- typo-tolerant token lookup -----------------------------------------------------------

@@ -39,7 +39,7 @@ import tantivy
 from numpy.typing import NDArray
 
 from ltrr import __version__
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
 from ltrr.retrieve.base import Candidate
 from ltrr.storage.folder import sha256, swap_into
@@ -103,11 +103,7 @@ class LexicalParams:
 
 def lexical_params(config: Config) -> LexicalParams:
     """``[retrieve.lexical]`` of ``config``, or the defaults while that section is absent."""
-    try:
-        config.section("retrieve.lexical")
-    except ConfigError:
-        return LexicalParams()
-    return config.params("retrieve.lexical", LexicalParams)
+    return section_params(config, "retrieve.lexical", LexicalParams)
 
 
 def _analyzer(params: LexicalParams) -> tantivy.TextAnalyzer:

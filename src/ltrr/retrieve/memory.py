@@ -38,14 +38,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
     EntityRows,
     Postings,
     best_per_row,
     candidates,
     check_positive,
-    load_params,
     read_index,
     remap_rows,
     top_rows,
@@ -118,7 +117,7 @@ class MemoryParams:
 
 
 def memory_params(config: Config) -> MemoryParams:
-    return load_params(config, "retrieve.memory", MemoryParams)
+    return section_params(config, "retrieve.memory", MemoryParams)
 
 
 def canonical(tokens: Sequence[str], drop: Iterable[str] = ()) -> str:

@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
     EntityRows,
     Postings,
     Vocabulary,
     candidates,
-    load_params,
     read_index,
     remap_rows,
     top_rows,
@@ -54,7 +53,7 @@ class PopularParams:
 
 
 def popular_params(config: Config) -> PopularParams:
-    return load_params(config, "retrieve.popular", PopularParams)
+    return section_params(config, "retrieve.popular", PopularParams)
 
 
 class PopularRetriever:

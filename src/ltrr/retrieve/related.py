@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
     EntityRows,
     Growable,
@@ -32,7 +32,6 @@ from ltrr.retrieve._index import (
     best_per_row,
     candidates,
     check_positive,
-    load_params,
     read_index,
     remap_rows,
     top_rows,
@@ -66,7 +65,7 @@ class RelatedParams:
 
 
 def related_params(config: Config) -> RelatedParams:
-    return load_params(config, "retrieve.related", RelatedParams)
+    return section_params(config, "retrieve.related", RelatedParams)
 
 
 class RelatedRetriever:

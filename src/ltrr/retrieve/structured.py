@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
     EntityRows,
     Postings,
@@ -34,7 +34,6 @@ from ltrr.retrieve._index import (
     bm25_idf,
     candidates,
     check_positive,
-    load_params,
     read_index,
     remap_rows,
     top_rows,
@@ -66,7 +65,7 @@ class StructuredParams:
 
 
 def structured_params(config: Config) -> StructuredParams:
-    return load_params(config, "retrieve.structured", StructuredParams)
+    return section_params(config, "retrieve.structured", StructuredParams)
 
 
 class Facets:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from numpy.typing import NDArray
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_P = TypeVar("_P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +56,6 @@ class SelectParams:
             raise ConfigError(f"select.depths must be positive and strictly ascending, got {grid}")
         if self.budget < 1:
             raise ConfigError(f"select.budget must be >= 1, got {self.budget}")
-
-
-def section_params(config: Config | None, dotted: str, cls: type[_P]) -> _P:
-    """``config.params(dotted, cls)``, or ``cls()`` when the section is absent."""
-    if config is None:
-        return cls()
-    try:
-        config.section(dotted)
-    except ConfigError:
-        return cls()
-    return config.params(dotted, cls)
 
 
 # -- registry -----------------------------------------------------------------------------

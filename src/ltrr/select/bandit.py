@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
-from ltrr.select import SelectParams, read_policy, section_params, write_policy
+from ltrr.select import SelectParams, read_policy, write_policy
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
 from ltrr.select.features import FeatureMap, FeatureParams
 from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss

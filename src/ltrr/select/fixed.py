@@ -22,10 +22,10 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError, UnknownStrategyError
 from ltrr.retrieve import RETRIEVERS
-from ltrr.select import SelectParams, read_manifest, section_params, write_policy
+from ltrr.select import SelectParams, read_manifest, write_policy
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest
 
 HYBRID_STRATEGIES: tuple[str, ...] = ("lexical", "dense")

@@ -19,13 +19,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import orjson
 
 from ltrr import __version__
-from ltrr.config import Config
+from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
 from ltrr.storage.folder import sha256, swap_into
 from ltrr.types import Entity, EntityId
@@ -44,7 +44,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _SPELL_FILES = ("spell_deletes", "spell_sounds")
 _BATCH = 5000
-_P = TypeVar("_P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +76,12 @@ class UnderstandSettings:
     def from_config(cls, config: Config) -> UnderstandSettings:
         """``[understand]`` and its subsections; a missing section gives its defaults."""
         return cls(
-            _params(config, "understand", UnderstandParams),
-            _params(config, "understand.vocabulary", VocabularyParams),
-            _params(config, "understand.spell", SpellParams),
-            _params(config, "understand.tagger", TaggerParams),
-            _params(config, "understand.intent", IntentParams),
+            section_params(config, "understand", UnderstandParams),
+            section_params(config, "understand.vocabulary", VocabularyParams),
+            section_params(config, "understand.spell", SpellParams),
+            section_params(config, "understand.tagger", TaggerParams),
+            section_params(config, "understand.intent", IntentParams),
         )
-
-
-def _params(config: Config, dotted: str, cls: type[_P]) -> _P:
-    try:
-        config.section(dotted)
-    except ConfigError:
-        return cls()
-    return config.params(dotted, cls)
 
 
 class QueryUnderstander:
