@@ -40,7 +40,7 @@ from ltrr.evaluate.sim_clicks import ClickModel
 from ltrr.evaluate.sim_fixed import ranking_metrics
 from ltrr.evaluate.sim_params import SHOWN, SimulateParams
 from ltrr.evaluate.sim_traffic import Traffic
-from ltrr.learn.learner import LearnParams, superseded, teaches_retrieval
+from ltrr.learn.learner import LearnParams, superseded
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.rank import make_ranker
@@ -213,8 +213,7 @@ def _teach(
     """Learn from the actions as ``learn.Learner`` does live, one action at a time.
 
     Every positive action teaches the memory index (and takes back the previous click's credit,
-    ``learn.learner.superseded``); the first positive action, and each later one on an
-    entity that was not shown (``learn.learner.teaches_retrieval``),
+    ``learn.learner.superseded``); the first positive action on each entity
     is a semi-bandit lesson for the policy and the ranker (so a found-elsewhere action after
     clicks on shown items still teaches the miss). Returns whether anything was learned.
     """
@@ -230,7 +229,7 @@ def _teach(
             memory.record(request.query, request.context, entity, reward, t)  # type: ignore[attr-defined]
             for other, taken in superseded(actions[:n], action, rewards, learners.learn):
                 memory.withdraw(request.query, request.context, other, taken, t)  # type: ignore[attr-defined]
-        if not teaches_retrieval(actions[:n], action, outcome.shown, rewards):
+        if entity in taught:
             continue
         taught.add(entity)
         ranks = {s: _rank(entity, ranked) for s, ranked in outcome.lists.items()}

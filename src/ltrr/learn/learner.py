@@ -4,12 +4,12 @@
 rebuilds is, by construction, the state live traffic built: the same events in the same order
 with the same timestamps give the same memory statistics, exposure counts and policy.
 
-The policy and the ranker learn from a request's first positive action, and from each later
-positive action on an entity that was not shown (``teaches_retrieval``): that entity is a
-wanted item and every strategy that ran reports the rank at which it held it (``None``: not
-within its depth; an item no strategy retrieved is a miss for all of them). A user who clicks
-a few shown results and then finds the item elsewhere has reported a miss, which "first action
-only" would hide behind the clicks; further clicks on shown results add nothing new.
+Per request and entity, the policy and the ranker learn once: when the first positive-reward
+action on an entity arrives, that entity is a wanted item and every strategy that ran reports
+the rank at which it held it (``None``: not within its depth; an item no strategy retrieved is
+a miss for all of them). Learning from each wanted entity, not only the first, matters when
+users click freely: a user who clicks a few shown results and then finds the item elsewhere
+has told the policy about a miss, which "first action only" would hide behind the clicks.
 Every positive action also teaches the memory index the query -> entity pair, so a "found
 elsewhere" action (an entity no strategy retrieved) is remembered for the next such query.
 """
@@ -104,8 +104,10 @@ class Learner:
             memory.record(query, impression.context, action.entity_id, reward, t)  # type: ignore[attr-defined]
             for entity, taken in superseded(earlier, action, self.rewards, self.params):
                 memory.withdraw(query, impression.context, entity, taken, t)  # type: ignore[attr-defined]
-        if not teaches_retrieval(earlier, action, impression.shown, self.rewards):
-            return
+        if any(
+            a.entity_id == action.entity_id and self.rewards.action_reward(a) > 0 for a in earlier
+        ):
+            return  # this entity was already learned from for this request
         ranks = found_rank(impression.strategy_results, action.entity_id)
         request = PlanRequest(impression.request_id, query, impression.context, self.budget)
         shown = action.entity_id in impression.shown
@@ -116,25 +118,6 @@ class Learner:
         self.ranker.update(RankFeedback(query, lists, action.entity_id))
         self.counts.n_policy_updates += 1
         self.counts.n_found += any(r is not None for r in ranks.values())
-
-
-def teaches_retrieval(
-    earlier: Sequence[Action], action: Action, shown: Sequence[EntityId], rewards: RewardMap
-) -> bool:
-    """Whether positive ``action`` is a lesson for the policy and the ranker.
-
-    The request's first positive action is; so is a later one on an entity that was not shown
-    (found elsewhere: the user reports a miss, which must not hide behind earlier clicks).
-    Later clicks on other shown results are not: they say again that the shown list held
-    something wanted, with the position bias of users who click around, and would teach the
-    policy that shallow plans find everything.
-    """
-    positive = [a for a in earlier if rewards.action_reward(a) > 0]
-    if not positive:
-        return True
-    if any(a.entity_id == action.entity_id for a in positive):
-        return False
-    return action.entity_id not in shown
 
 
 def superseded(
