@@ -4,19 +4,23 @@ Each replication draws fresh traffic (``ope_searches`` searches, seed ``1000 + r
 learned policy ``ltrr`` on it exactly as ``simulate`` does (exploring, learning, logging every
 plan with its probabilities), and keeps the log as ``ope.LoggedSearch`` records. Each target
 (a fixed plan such as ``lexical@50`` or ``hybrid@25``) is then estimated by ``ope.plan_ope``
-from that log alone and compared with its true on-policy value, obtained by running the
-target itself on the same searches (same users, same click and found-elsewhere draws):
+from that log alone and compared with three true values:
 
-- ``truth``: the target's live found-rate (EVALUATION.md: among its searches with a positive
-  action, the share whose acted-on entity was among its candidates), the estimand of
-  ``plan_ope``;
-- ``truth_relevant``: its found-rate by the qrels (a relevant item among its candidates, over
-  every search). Logs cannot see a search on which nobody acted, and a miss draws an action
-  only when the user finds the item elsewhere, so this differs from ``truth``: a property of
-  feedback data that no estimator of logged actions removes; reported, not estimated.
+- ``logged_wanted``: the estimand of ``plan_ope``: over the logged searches with a wanted
+  item, the share whose wanted item the target's candidates hold, known here for every search
+  (the estimator sees it only where the logged plan covered the target);
+- ``on_policy_live``: the target run on-policy on the same searches (same users, same click
+  and found-elsewhere draws), its live found-rate (EVALUATION.md: among its searches with a
+  positive action, the share whose acted-on entity was among its candidates);
+- ``on_policy_relevant``: the same run's found-rate by the qrels.
 
-Per target and estimator: the share of replications whose 95% interval covers ``truth``, the
-mean interval width, the mean effective sample size and the mean error.
+The three differ because feedback is selective: a search is in the data only if its user
+acted, and a user acts on a miss only when finding the item elsewhere, so which searches
+count depends on the policy that served them. Only ``logged_wanted`` is identified by logged
+actions; the gaps to the other two are a property of feedback data, reported, not estimated.
+
+Per target and estimator: the share of replications whose 95% interval covers each truth,
+the mean error against each, the mean interval width and the mean effective sample size.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def ope_replications(
     quiet = dataclasses.replace(world, params=dataclasses.replace(params, window=n_searches))
     targets = {name: parse_target(name, config) for name in params.ope_targets}
     rows: dict[str, dict[str, list[list[float]]]] = {t: {} for t in targets}
-    truths: dict[str, list[tuple[float, float]]] = {t: [] for t in targets}
+    truths: dict[str, list[tuple[float, ...]]] = {t: [] for t in targets}
     opep = OpeParams(n_bootstrap=params.ope_bootstrap, seed=params.bootstrap_seed)
     for rep in range(n_reps):
         traffic = draw_traffic(len(traffic_ids), n_searches, params, SEED_BASE + rep, taste)
@@ -66,8 +70,10 @@ def ope_replications(
         learners = learners_for(policy, config, live())
         no_unseen: list[Context] = []
         run_live(learners, quiet, traffic, traffic_ids, [], no_unseen, None, log)
+        query_of = [traffic_ids[int(q)] for q in traffic.query]
         for name, depths in targets.items():
-            truths[name].append(_on_policy(quiet, traffic, traffic_ids, name, config, live))
+            on_policy = _on_policy(quiet, traffic, traffic_ids, name, config, live)
+            truths[name].append((*on_policy, _logged_wanted(world, query_of, log.searches, depths)))
             for est, e in plan_ope(log.searches, depths, opep).items():
                 rows[name].setdefault(est, []).append([e.value, e.low, e.high, e.ess])
         tick("off-policy replications", rep + 1, n_reps)
@@ -105,27 +111,49 @@ def _on_policy(
     return found / max(len(acted), 1), float(run.found.mean())
 
 
+def _logged_wanted(
+    world: World, query_of: Sequence[str], log: Sequence[LoggedSearch], depths: Mapping[str, int]
+) -> float:
+    """Over the logged searches with a wanted item, the share the target's candidates hold.
+
+    What ``plan_ope`` estimates from the covered searches alone; the simulator knows it for
+    every search, since the target's lists are in the cache.
+    """
+    hits, n = 0, 0
+    for query_id, search in zip(query_of, log, strict=True):
+        if search.wanted is None:
+            continue
+        n += 1
+        hits += any(
+            c.entity_id == search.wanted
+            for s, d in depths.items()
+            for c in world.cached[s][query_id][:d]
+        )
+    return hits / max(n, 1)
+
+
+TRUTHS = ("logged_wanted", "on_policy_live", "on_policy_relevant")
+
+
 def _summary(
     rows: Mapping[str, Mapping[str, list[list[float]]]],
-    truths: Mapping[str, list[tuple[float, float]]],
+    truths: Mapping[str, list[tuple[float, ...]]],
     n_reps: int,
     n_searches: int,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"n_replications": n_reps, "n_searches": n_searches, "targets": {}}
     for name, by_est in rows.items():
-        truth = np.array(truths[name])  # (reps, 2)
-        block: dict[str, Any] = {
-            "truth": float(truth[:, 0].mean()),
-            "truth_relevant": float(truth[:, 1].mean()),
-        }
+        truth = np.array(truths[name])[:, [2, 0, 1]]  # (reps, 3) in TRUTHS order
+        block: dict[str, Any] = {t: float(truth[:, j].mean()) for j, t in enumerate(TRUTHS)}
         for est, values in by_est.items():
             a = np.array(values)  # (reps, 4): value, low, high, ess
-            cover = (a[:, 1] <= truth[:, 0]) & (truth[:, 0] <= a[:, 2])
             block[est] = {
-                "coverage": float(cover.mean()),
                 "mean_width": float((a[:, 2] - a[:, 1]).mean()),
                 "mean_ess": float(a[:, 3].mean()),
-                "mean_error": float((a[:, 0] - truth[:, 0]).mean()),
             }
+            for j, t in enumerate(TRUTHS):
+                cover = (a[:, 1] <= truth[:, j]) & (truth[:, j] <= a[:, 2])
+                block[est][f"coverage_{t}"] = float(cover.mean())
+                block[est][f"mean_error_{t}"] = float((a[:, 0] - truth[:, j]).mean())
         out["targets"][name] = block
     return out
