@@ -272,3 +272,24 @@ def test_cli_writes_the_report_and_the_curves(bench: Path, work: Path, tmp_path:
     assert "tail found" in result.output and "acceptance checks for ltrr" in result.output
     bad = CliRunner().invoke(app, [*args[:1], "--click-model", "dbn", *args[3:], "--out", str(out)])
     assert bad.exit_code != 0 and "dbn" in str(bad.exception)
+
+
+def test_off_policy_replications_report_every_estimator_against_every_truth(
+    bench: Path, work: Path
+) -> None:
+    params = SimulateParams(
+        n_searches=200, n_seeds=1, window=200, ope_replications=2, ope_searches=600,
+        ope_targets=("lexical@5", "lexical@5+fuzzy@5"), ope_bootstrap=50,
+    )  # fmt: skip
+    result = simulate(bench, ["ltrr"], "perfect", params, work, small_config())
+    ope = result["ope"]
+    assert (ope["n_replications"], ope["n_searches"]) == (2, 600)
+    for target in ("lexical@5", "lexical@5+fuzzy@5"):
+        block = ope["targets"][target]
+        for truth in ("logged_wanted", "on_policy_live", "on_policy_relevant"):
+            assert 0.0 <= block[truth] <= 1.0
+        for est in ("ips", "snips", "dr"):
+            assert block[est]["mean_ess"] > 10 and block[est]["mean_width"] >= 0
+            assert 0.0 <= block[est]["coverage_logged_wanted"] <= 1.0
+        assert abs(block["snips"]["mean_error_logged_wanted"]) < 0.1
+    assert result["timing_s"]["ope_s"] > 0
