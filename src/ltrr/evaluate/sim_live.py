@@ -40,13 +40,13 @@ from ltrr.evaluate.sim_clicks import ClickModel
 from ltrr.evaluate.sim_fixed import ranking_metrics
 from ltrr.evaluate.sim_params import SHOWN, SimulateParams
 from ltrr.evaluate.sim_traffic import Traffic
-from ltrr.learn.learner import LearnParams, superseded
+from ltrr.learn.learner import LearnParams, Served, learn_from_action
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.rank import make_ranker
-from ltrr.rank.base import Ranker, RankFeedback
+from ltrr.rank.base import Ranker
 from ltrr.retrieve.base import Candidate, Retriever
-from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, Policy
+from ltrr.select.base import Depths, Plan, PlanRequest, Policy
 from ltrr.select.fixed import plan_name
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
@@ -195,13 +195,6 @@ def _action(
     )
 
 
-def _rank(entity_id: EntityId, ranked: Sequence[Candidate]) -> int | None:
-    for rank, candidate in enumerate(ranked, start=1):
-        if candidate.entity_id == entity_id:
-            return rank
-    return None
-
-
 def _teach(
     learners: Learners,
     request: PlanRequest,
@@ -210,33 +203,19 @@ def _teach(
     actions: Sequence[Action],
     rewards: RewardMap,
 ) -> bool:
-    """Learn from the actions as ``learn.Learner`` does live, one action at a time.
-
-    Every positive action teaches the memory index (and takes back the previous click's credit,
-    ``learn.learner.superseded``); the first positive action on each entity
-    is a semi-bandit lesson for the policy and the ranker (so a found-elsewhere action after
-    clicks on shown items still teaches the miss). Returns whether anything was learned.
-    """
-    memory = learners.live.get("memory")
+    """Learn from the actions one at a time, as ``learn.Learner`` does live
+    (``learn.learner.learn_from_action``); whether anything was learned."""
     ids = {s: [c.entity_id for c in ranked] for s, ranked in outcome.lists.items()}
-    taught: set[EntityId] = set()
+    served = Served(request, plan, ids, outcome.shown)
+    memory = learners.live.get("memory")
+    taught = False
     for n, action in enumerate(actions):
-        reward = rewards.action_reward(action)
-        if reward <= 0:
-            continue
-        t, entity = action.event_time_s, action.entity_id
-        if memory is not None:
-            memory.record(request.query, request.context, entity, reward, t)  # type: ignore[attr-defined]
-            for other, taken in superseded(actions[:n], action, rewards, learners.learn):
-                memory.withdraw(request.query, request.context, other, taken, t)  # type: ignore[attr-defined]
-        if entity in taught:
-            continue
-        taught.add(entity)
-        ranks = {s: _rank(entity, ranked) for s, ranked in outcome.lists.items()}
-        shown = entity in outcome.shown
-        learners.policy.update(PlanFeedback(request, plan, ranks, reward, t, shown))
-        learners.ranker.update(RankFeedback(request.query, ids, entity))
-    return bool(taught)
+        lesson = learn_from_action(
+            served, actions[:n], action, learners.policy, learners.ranker, memory, rewards,
+            learners.learn,
+        )  # fmt: skip
+        taught = taught or lesson is not None
+    return taught
 
 
 def run_live(

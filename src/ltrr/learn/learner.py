@@ -16,7 +16,7 @@ elsewhere" action (an entity no strategy retrieved) is remembered for the next s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ltrr.errors import ConfigError
@@ -24,19 +24,28 @@ from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Retriever
-from ltrr.select.base import PlanFeedback, PlanRequest, Policy
+from ltrr.select.base import Plan, PlanFeedback, PlanRequest, Policy
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
 
 
-def found_rank(
-    results: Mapping[str, Sequence[tuple[EntityId, float]]], wanted: EntityId
-) -> dict[str, int | None]:
-    """Per strategy, the 1-based rank of ``wanted`` in the list it returned, else ``None``."""
-    ranks: dict[str, int | None] = {}
-    for strategy, pairs in results.items():
-        ranks[strategy] = next((i for i, (e, _) in enumerate(pairs, start=1) if e == wanted), None)
-    return ranks
+def found_rank(lists: Mapping[str, Sequence[EntityId]], wanted: EntityId) -> dict[str, int | None]:
+    """Per strategy, the 1-based rank of ``wanted`` in the ids it returned, else ``None``."""
+    return {
+        s: next((i for i, e in enumerate(ids, start=1) if e == wanted), None)
+        for s, ids in lists.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One served request as learning needs it: what the policy saw, the plan, each
+    strategy's ids best first (down to the depth it ran) and the ids shown."""
+
+    request: PlanRequest
+    plan: Plan
+    lists: Mapping[str, Sequence[EntityId]]
+    shown: Collection[EntityId]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,31 +102,57 @@ class Learner:
     def on_action(self, impression: Impression, actions: Sequence[Action], action: Action) -> None:
         """Learn from ``action``; ``actions`` are the request's actions so far, ``action`` last."""
         self.counts.n_actions += 1
-        reward = self.rewards.action_reward(action)
-        if reward <= 0:
+        if self.rewards.action_reward(action) <= 0:
             return
         query = self._understand(impression.query)
-        earlier = [a for a in actions if a.action_id != action.action_id]
-        memory = self._retrievers.get("memory")
-        if memory is not None:
-            t = action.event_time_s
-            memory.record(query, impression.context, action.entity_id, reward, t)  # type: ignore[attr-defined]
-            for entity, taken in superseded(earlier, action, self.rewards, self.params):
-                memory.withdraw(query, impression.context, entity, taken, t)  # type: ignore[attr-defined]
-        if any(
-            a.entity_id == action.entity_id and self.rewards.action_reward(a) > 0 for a in earlier
-        ):
-            return  # this entity was already learned from for this request
-        ranks = found_rank(impression.strategy_results, action.entity_id)
-        request = PlanRequest(impression.request_id, query, impression.context, self.budget)
-        shown = action.entity_id in impression.shown
-        self.policy.update(
-            PlanFeedback(request, impression.plan, ranks, reward, action.event_time_s, shown)
+        served = Served(
+            PlanRequest(impression.request_id, query, impression.context, self.budget),
+            impression.plan,
+            {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()},
+            impression.shown,
         )
-        lists = {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()}
-        self.ranker.update(RankFeedback(query, lists, action.entity_id))
-        self.counts.n_policy_updates += 1
-        self.counts.n_found += any(r is not None for r in ranks.values())
+        earlier = [a for a in actions if a.action_id != action.action_id]
+        ranks = learn_from_action(
+            served, earlier, action, self.policy, self.ranker, self._retrievers.get("memory"),
+            self.rewards, self.params,
+        )  # fmt: skip
+        if ranks is not None:
+            self.counts.n_policy_updates += 1
+            self.counts.n_found += any(r is not None for r in ranks.values())
+
+
+def learn_from_action(
+    served: Served,
+    earlier: Sequence[Action],
+    action: Action,
+    policy: Policy,
+    ranker: Ranker,
+    memory: Retriever | None,
+    rewards: RewardMap,
+    params: LearnParams,
+) -> dict[str, int | None] | None:
+    """One action's lessons, the same live, in replay and in the simulator.
+
+    A positive action teaches the memory index its query -> entity pair (and takes back the
+    previous click's credit, ``superseded``); the first positive action on an entity is a
+    semi-bandit lesson for the policy and the ranker. Returns the wanted item's rank per
+    strategy when the policy learned, else ``None``.
+    """
+    reward = rewards.action_reward(action)
+    if reward <= 0:
+        return None
+    query, context, t = served.request.query, served.request.context, action.event_time_s
+    if memory is not None:
+        memory.record(query, context, action.entity_id, reward, t)  # type: ignore[attr-defined]
+        for entity, taken in superseded(earlier, action, rewards, params):
+            memory.withdraw(query, context, entity, taken, t)  # type: ignore[attr-defined]
+    if any(a.entity_id == action.entity_id and rewards.action_reward(a) > 0 for a in earlier):
+        return None  # this entity was already learned from for this request
+    ranks = found_rank(served.lists, action.entity_id)
+    shown = action.entity_id in served.shown
+    policy.update(PlanFeedback(served.request, served.plan, ranks, reward, t, shown))
+    ranker.update(RankFeedback(query, served.lists, action.entity_id))
+    return ranks
 
 
 def superseded(
