@@ -38,7 +38,7 @@ from ltrr.evaluate.sim_traffic import Traffic, draw_traffic
 from ltrr.retrieve.base import Retriever
 from ltrr.select import make_policy
 from ltrr.select.base import Plan, PlanRequest
-from ltrr.types import Context, EntityId
+from ltrr.types import EntityId
 
 #: Replication r draws its traffic with seed ``SEED_BASE + r`` (apart from the main runs').
 SEED_BASE = 1000
@@ -68,8 +68,7 @@ def ope_replications(
         log = _Recorder()
         policy = make_policy("ltrr", config, seed=SEED_BASE + rep)
         learners = learners_for(policy, config, live())
-        no_unseen: list[Context] = []
-        run_live(learners, quiet, traffic, traffic_ids, [], no_unseen, None, log)
+        run_live(learners, quiet, traffic, traffic_ids, [], [], None, log)
         query_of = [traffic_ids[int(q)] for q in traffic.query]
         for name, depths in targets.items():
             on_policy = _on_policy(quiet, traffic, traffic_ids, name, config, live)

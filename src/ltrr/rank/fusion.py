@@ -68,10 +68,32 @@ class FusionRankParams:
 
 @dataclass(frozen=True, slots=True)
 class _Example:
-    """One request's lists (strategy -> ids, best first) and its wanted item."""
+    """One request's lists, as sparse RRF contributions over its candidates.
 
-    lists: Mapping[str, tuple[EntityId, ...]]
-    wanted: EntityId
+    ``entries[s] = (rows, values)``: the candidate row (0 .. ``n_rows`` - 1, in order of first
+    appearance over the lists) of each id ``s`` returned and its ``1 / (k + r)`` at its best
+    rank; ``wanted_row`` is the wanted item's row, -1 if no list held it. Computed once, when
+    the request is learned from, so that a refit only stacks arrays.
+    """
+
+    entries: Mapping[str, tuple[NDArray[np.int64], Array]]
+    n_rows: int
+    wanted_row: int
+
+    @classmethod
+    def of(cls, lists: Mapping[str, Sequence[EntityId]], wanted: EntityId, k: float) -> _Example:
+        row: dict[EntityId, int] = {}
+        entries = {}
+        for s, ranked in lists.items():
+            rows: dict[int, float] = {}
+            for r, x in enumerate(ranked, start=1):
+                n = row.setdefault(x, len(row))
+                rows.setdefault(n, 1.0 / (k + r))  # an id listed twice keeps its best rank
+            entries[s] = (
+                np.fromiter(rows.keys(), np.int64, len(rows)),
+                np.fromiter(rows.values(), np.float64, len(rows)),
+            )
+        return cls(entries, len(row), row.get(wanted, -1))
 
 
 class LearnedFusion:
@@ -128,8 +150,7 @@ class LearnedFusion:
         key = query_key(feedback.query)
         seen = int(key is not None and key in self._seen)
         if feedback.wanted is not None and feedback.lists:
-            lists = {s: tuple(ids) for s, ids in feedback.lists.items()}
-            self._window[seen].append(_Example(lists, feedback.wanted))
+            self._window[seen].append(_Example.of(feedback.lists, feedback.wanted, self.k))
         if key is not None:
             self._seen.add(key)
         self._n_updates += 1
@@ -141,8 +162,8 @@ class LearnedFusion:
         """Coordinate ascent on the window's mean DCG of the wanted item."""
         if not examples:
             return weights
-        strategies = sorted({s for e in examples for s in e.lists} | set(weights))
-        table = _Table.build(examples, strategies, self.k)
+        strategies = sorted({s for e in examples for s in e.entries} | set(weights))
+        table = _Table.build(examples, strategies)
         w = np.array([weights.get(s, self.start.get(s, 0.0)) for s in strategies])
         best = table.gain(w, self.params.cutoff)
         for _ in range(self.params.n_passes):
@@ -168,27 +189,19 @@ class _Table:
     wanted_row: NDArray[np.int64]  # (n_examples,) row of each wanted item, -1 if not retrieved
 
     @classmethod
-    def build(cls, examples: Sequence[_Example], strategies: Sequence[str], k: float) -> _Table:
+    def build(cls, examples: Sequence[_Example], strategies: Sequence[str]) -> _Table:
         column = {s: j for j, s in enumerate(strategies)}
-        blocks, owner, wanted_row, offset = [], [], [], 0
-        for i, e in enumerate(examples):
-            ids = list(dict.fromkeys(x for ranked in e.lists.values() for x in ranked))
-            row = {x: n for n, x in enumerate(ids)}
-            block = np.zeros((len(ids), len(strategies)))
-            for s, ranked in e.lists.items():
-                seen: set[EntityId] = set()
-                for r, x in enumerate(ranked, start=1):
-                    if x not in seen:
-                        seen.add(x)
-                        block[row[x], column[s]] = 1.0 / (k + r)
-            blocks.append(block)
-            owner.append(np.full(len(ids), i))
-            wanted_row.append(offset + row[e.wanted] if e.wanted in row else -1)
-            offset += len(ids)
+        sizes = np.array([e.n_rows for e in examples], dtype=np.int64)
+        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        contrib = np.zeros((int(sizes.sum()), len(strategies)))
+        for e, offset in zip(examples, offsets.tolist(), strict=True):
+            for s, (rows, values) in e.entries.items():
+                contrib[offset + rows, column[s]] = values
+        wanted = np.array([e.wanted_row for e in examples], dtype=np.int64)
         return cls(
-            np.vstack(blocks) if blocks else np.zeros((0, len(strategies))),
-            np.concatenate(owner).astype(np.int64) if owner else np.zeros(0, np.int64),
-            np.array(wanted_row, dtype=np.int64),
+            contrib,
+            np.repeat(np.arange(len(examples), dtype=np.int64), sizes),
+            np.where(wanted >= 0, offsets + wanted, -1),
         )
 
     def gain(self, w: Array, cutoff: int) -> float:
