@@ -104,6 +104,24 @@ def test_a_click_superseded_by_a_later_one_leaves_memory(data: Path) -> None:
         assert engine.learner.counts.n_policy_updates == 2  # both still teach the policy
 
 
+def test_results_passed_over_above_a_click_lose_memory_credit(data: Path) -> None:
+    config = load_config().replaced("learn", skip_weight=1.0)
+    with _open(data, config) as engine:
+        query = engine.indexes.understander.understand("summer monday")
+        memory = engine.indexes.retrievers["memory"]
+        for n in range(2):  # a user clicks t3; the next one passes t3 over for t4
+            shown = engine.search("summer monday", request_id=f"r{n}", event_time_s=1.0 + n)
+            ids = [r.entity.id for r in shown.results]
+            if n == 1:
+                assert {"t3", "t4"} <= set(ids), ids
+                if ids.index("t4") < ids.index("t3"):
+                    pytest.skip("t4 shown above t3: nothing was passed over")
+            assert engine.feedback(_act(f"r{n}", "t3" if n == 0 else "t4", f"a{n}", 2.0 + n))
+        scores = {c.entity_id: c.score for c in memory.retrieve(query, Context(), 5)}
+        # N = 3 (two clicks, one skip): t4 (1 + 0) / (3 + 2), t3 (1 - 1) / 5 = 0, not returned
+        assert scores["t4"] == pytest.approx(1 / 5, 1e-3) and "t3" not in scores
+
+
 @pytest.mark.parametrize(
     ("action", "field"),
     [

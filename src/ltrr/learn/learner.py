@@ -16,7 +16,7 @@ elsewhere" action (an entity no strategy retrieved) is remembered for the next s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ltrr.errors import ConfigError
@@ -45,7 +45,7 @@ class Served:
     request: PlanRequest
     plan: Plan
     lists: Mapping[str, Sequence[EntityId]]
-    shown: Collection[EntityId]
+    shown: Sequence[EntityId]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +53,13 @@ class LearnParams:
     """``[learn]``: how actions become learned state; see ``defaults.toml``."""
 
     superseded_weight: float = 0.0
+    skip_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.superseded_weight <= 1.0:
-            raise ConfigError(
-                f"learn.superseded_weight must be in [0, 1], got {self.superseded_weight}"
-            )
+        for name in ("superseded_weight", "skip_weight"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"learn.{name} must be in [0, 1], got {value}")
 
 
 @dataclass(slots=True)
@@ -146,6 +147,12 @@ def learn_from_action(
         memory.record(query, context, action.entity_id, reward, t)  # type: ignore[attr-defined]
         for entity, taken in superseded(earlier, action, rewards, params):
             memory.withdraw(query, context, entity, taken, t)  # type: ignore[attr-defined]
+        skips, unskip = passed_over(served.shown, earlier, action, rewards)
+        if params.skip_weight > 0:
+            for entity in skips:
+                memory.record(query, context, entity, -params.skip_weight, t)  # type: ignore[attr-defined]
+            if unskip:
+                memory.withdraw(query, context, action.entity_id, -params.skip_weight, t)  # type: ignore[attr-defined]
     if any(a.entity_id == action.entity_id and rewards.action_reward(a) > 0 for a in earlier):
         return None  # this entity was already learned from for this request
     ranks = found_rank(served.lists, action.entity_id)
@@ -153,6 +160,34 @@ def learn_from_action(
     policy.update(PlanFeedback(served.request, served.plan, ranks, reward, t, shown))
     ranker.update(RankFeedback(query, served.lists, action.entity_id))
     return ranks
+
+
+def passed_over(
+    shown: Sequence[EntityId], earlier: Sequence[Action], action: Action, rewards: RewardMap
+) -> tuple[list[EntityId], bool]:
+    """The shown entities ``action`` says the user examined and passed over, and whether
+    ``action``'s own entity had been counted as passed over by an earlier action.
+
+    Clicks are position-biased: whatever is shown on top is examined most and, when users
+    click freely, collects clicks whether or not it answers the query, so counting clicks
+    alone teaches the memory index to keep whatever it already shows. The cascade assumption
+    of click models (Craswell et al., WSDM 2008; the DCM of Guo et al., WSDM 2009) gives the
+    missing negatives: a user who clicks position p examined every position above it, so each
+    unclicked entity above the deepest positive action so far was seen and skipped ("skip
+    above", Joachims 2002). Each position is passed over at most once per request; when
+    clicks arrive out of order, the later click on an entity already counted as skipped takes
+    that skip back (``True``). Entities below the last click, and found-elsewhere actions (the
+    user may have stopped reading), give no evidence.
+    """
+    order = {e: i for i, e in reversed(list(enumerate(shown)))}
+    position = order.get(action.entity_id)
+    if position is None:
+        return [], False
+    clicked = {a.entity_id for a in earlier if rewards.action_reward(a) > 0}
+    deepest = max((order[e] for e in clicked if e in order), default=-1)
+    if position <= deepest:
+        return [], action.entity_id not in clicked
+    return [e for e in shown[deepest + 1 : position] if e not in clicked], False
 
 
 def superseded(
