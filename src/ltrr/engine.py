@@ -186,6 +186,9 @@ class Engine:
         started = time.perf_counter()
         context = context or Context()
         request_id = request_id or uuid.uuid4().hex
+        event_time_s = time.time() if event_time_s is None else event_time_s
+        if self.log is not None:  # the lessons settled by now, as a replay would have them
+            self.learner.settle(event_time_s)
         understood = self.indexes.understander.understand(query)
         plan = self._plan(request_id, understood, context, strategies, depth)
         rankings, latency = self._retrieve(understood, context, plan)
@@ -272,7 +275,7 @@ class Engine:
         rankings: Mapping[str, list[Candidate]],
         results: Sequence[Result],
         offset: int,
-        event_time_s: float | None,
+        event_time_s: float,
     ) -> None:
         if self.log is None:
             return
@@ -292,7 +295,7 @@ class Engine:
                 "policy": plan.policy,
                 "ranker": f"{self.ranker.name}@{self.ranker.n_updates}",
             },
-            event_time_s=time.time() if event_time_s is None else event_time_s,
+            event_time_s=event_time_s,
             offset=offset,
         )
         self.log.log_impression(impression)
@@ -326,9 +329,7 @@ class Engine:
         explore = self.indexes.retrievers.get("explore")
         if explore is not None:
             explore.clear_exposure()  # type: ignore[attr-defined]
-        self.learner.policy = self._fresh_policy()
-        self.learner.ranker = make_ranker(self.data_dir.config)
-        self.learner.counts = type(self.learner.counts)()
+        self.learner.reset(self._fresh_policy(), make_ranker(self.data_dir.config))
         impressions: dict[str, Impression] = {}
         actions: dict[str, list[Action]] = {}
         for event in self.log.replay():
@@ -345,7 +346,8 @@ class Engine:
         return {
             "n_impressions": counts.n_impressions,
             "n_actions": counts.n_actions,
-            "n_policy_updates": counts.n_policy_updates,
+            "n_wanted": counts.n_wanted,
+            "n_policy_updates": self.learner.n_policy_updates,
             "n_found": counts.n_found,
             "seconds": round(time.perf_counter() - started, 3),
         }

@@ -75,17 +75,24 @@ def test_duplicate_action_id_learns_once(data: Path) -> None:
         assert engine.feedback(_act("r1", "t1", "a1", 2.0)) is True
         assert engine.feedback(_act("r1", "t1", "a1", 2.0)) is False
         assert engine.learner.counts.n_actions == 1
-        assert engine.learner.counts.n_policy_updates == 1
+        assert engine.learner.counts.n_wanted == 1
+        engine.learner.settle(1e9)
+        assert engine.learner.n_policy_updates == 1
 
 
-def test_each_wanted_entity_teaches_once_and_a_later_miss_is_not_hidden(data: Path) -> None:
+def test_the_policy_learns_a_requests_last_wanted_entity_once_it_settles(data: Path) -> None:
     with _open(data) as engine:
         engine.search("love story", request_id="r1", event_time_s=1.0)
         assert engine.feedback(_act("r1", "t1", "a1", 2.0))  # a click on a shown result
         assert engine.feedback(_act("r1", "t1", "a2", 3.0, kind="like"))  # same entity again
-        assert engine.learner.counts.n_policy_updates == 1
+        assert engine.learner.counts.n_wanted == 1
         assert engine.feedback(_act("r1", "t5", "a3", 4.0, kind="found"))  # then found elsewhere
-        assert engine.learner.counts.n_policy_updates == 2
+        assert (engine.learner.counts.n_wanted, engine.learner.counts.n_found) == (2, 1)
+        assert engine.learner.n_policy_updates == 0  # held: the user may act again
+        engine.search("love story", request_id="r2", event_time_s=4.0 + 119.0)
+        assert engine.learner.n_policy_updates == 0
+        engine.search("love story", request_id="r3", event_time_s=4.0 + 120.0)
+        assert engine.learner.n_policy_updates == 1  # one lesson: the miss, not the click
         assert engine.learner.counts.n_actions == 3
 
 
@@ -101,7 +108,7 @@ def test_a_click_superseded_by_a_later_one_leaves_memory(data: Path) -> None:
         # (R + m p) / (N + m), m = 2, no prediction for this key: t4 1/3 (t3's click taken
         # back, N = 1); had both clicks counted, each would score 1/4
         assert scores["t4"] == pytest.approx(1 / 3, 1e-3) and scores.get("t3", 0.0) < 1e-3
-        assert engine.learner.counts.n_policy_updates == 2  # both still teach the policy
+        assert engine.learner.counts.n_wanted == 2  # both still teach the ranker
 
 
 def test_results_passed_over_above_a_click_lose_memory_credit(data: Path) -> None:
@@ -155,7 +162,7 @@ def test_found_elsewhere_is_a_miss_and_is_remembered(data: Path) -> None:
     with _open(data) as engine:
         engine.search("blue", request_id="r1", event_time_s=1.0, strategies=["lexical"])
         engine.feedback(_act("r1", "t5", "a1", 2.0, kind="found"))  # not retrieved for "blue"
-        assert engine.learner.counts.n_policy_updates == 1
+        assert engine.learner.counts.n_wanted == 1
         assert engine.learner.counts.n_found == 0
         memory = engine.indexes.retrievers["memory"]
         found = memory.retrieve(engine.indexes.understander.understand("blue"), Context(), 5)

@@ -12,8 +12,11 @@ item was shown, with probability ``found_elsewhere`` the user reaches the query'
 highest-graded relevant item (the first such in qrels order) another way and acts on it
 (kind ``found``). Learning follows the engine's ``learn.Learner`` action by action
 (``_teach``): every positive action teaches ``memory.record``; the first positive action on
-each entity is a wanted item, a semi-bandit ``PlanFeedback`` (its rank in each strategy's cut
-list, and whether it was shown) and a ``RankFeedback`` (the cut lists) for the ranker. A click
+each entity is a wanted item, a ``RankFeedback`` (the cut lists) for the ranker and the
+request's held semi-bandit ``PlanFeedback`` (its rank in each strategy's cut list, and whether
+it was shown), which the policy learns once it settles (``learn.PolicyLessons``: the last
+wanted entity of a request, ``[learn] settle_s`` of event time later, checked before each
+search as the engine does). A click
 on a non-relevant item teaches as it would in production: the learner sees actions only,
 never the qrels. ``explore`` counts the shown items as exposures. A search without a positive
 action teaches nothing. (The request's single wanted item, ``RewardMap.wanted_item``, is what
@@ -40,7 +43,7 @@ from ltrr.evaluate.sim_clicks import ClickModel
 from ltrr.evaluate.sim_fixed import ranking_metrics
 from ltrr.evaluate.sim_params import SHOWN, SimulateParams
 from ltrr.evaluate.sim_traffic import Traffic
-from ltrr.learn.learner import LearnParams, Served, learn_from_action
+from ltrr.learn.learner import LearnParams, PolicyLessons, Served, learn_from_action
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.rank import make_ranker
@@ -138,6 +141,10 @@ class Learners:
     ranker: Ranker
     live: Mapping[str, Retriever]
     learn: LearnParams = field(default_factory=LearnParams)
+    lessons: PolicyLessons = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lessons", PolicyLessons(self.policy, self.learn))
 
 
 def learners_for(policy: Policy, config: Config, live: Mapping[str, Retriever]) -> Learners:
@@ -211,7 +218,7 @@ def _teach(
     taught = False
     for n, action in enumerate(actions):
         lesson = learn_from_action(
-            served, actions[:n], action, learners.policy, learners.ranker, memory, rewards,
+            served, actions[:n], action, learners.lessons, learners.ranker, memory, rewards,
             learners.learn,
         )  # fmt: skip
         taught = taught or lesson is not None
@@ -240,11 +247,12 @@ def run_live(
         request = PlanRequest(
             traffic.request_id(i), world.understood[query_id], context, world.budget
         )
+        t = float(traffic.time_s[i])
+        learners.lessons.settle(t)  # as the engine settles before planning
         plan = policy.plan(request)
         outcome = world.search(query_id, plan.depths, context, live, ranker)
         run.found[i], run.candidates[i] = outcome.found, outcome.n_candidates
         run.ndcg[i], run.mrr[i] = outcome.ndcg, outcome.mrr
-        t = float(traffic.time_s[i])
         actions = actions_of(world, query_id, outcome, traffic, i, context.user_id)
         run.n_found_elsewhere += any(a.kind == "found" for a in actions)
         wanted = world.rewards.wanted_item(actions)

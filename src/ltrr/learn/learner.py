@@ -4,18 +4,25 @@
 rebuilds is, by construction, the state live traffic built: the same events in the same order
 with the same timestamps give the same memory statistics, exposure counts and policy.
 
-Per request and entity, the policy and the ranker learn once: when the first positive-reward
-action on an entity arrives, that entity is a wanted item and every strategy that ran reports
-the rank at which it held it (``None``: not within its depth; an item no strategy retrieved is
-a miss for all of them). Learning from each wanted entity, not only the first, matters when
-users click freely: a user who clicks a few shown results and then finds the item elsewhere
-has told the policy about a miss, which "first action only" would hide behind the clicks.
-Every positive action also teaches the memory index the query -> entity pair, so a "found
-elsewhere" action (an entity no strategy retrieved) is remembered for the next such query.
+Per request and entity, the ranker learns once: when the first positive-reward action on an
+entity arrives, that entity is a wanted item and every strategy that ran reports the rank at
+which it held it (``None``: not within its depth; an item no strategy retrieved is a miss for
+all of them). The policy learns from the request's *last* wanted entity (``PolicyLessons``):
+in the dynamic Bayesian network click model (Chapelle & Zhang, WWW 2009) a user who acts
+again was not satisfied by the previous result, so an earlier click says the result looked
+attractive, not that the plan found what the user came for; a found-elsewhere action after a
+few clicks on shown results is a miss the clicks must not hide. Each request's lesson is held
+until ``settle_s`` seconds of event time have passed since its latest positive action, then
+taught. Every positive action also teaches the memory index the query -> entity pair, so a
+"found elsewhere" action (an entity no strategy retrieved) is remembered for the next query.
+
+Everything here is a deterministic function of the events in log order and their timestamps
+(settling goes by event time, never the wall clock), so replay rebuilds the live state.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +34,9 @@ from ltrr.retrieve.base import Retriever
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest, Policy
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
+
+#: How the policy learns from a request with several wanted entities (``[learn] policy_actions``).
+POLICY_ACTIONS: tuple[str, ...] = ("last", "each")
 
 
 def found_rank(lists: Mapping[str, Sequence[EntityId]], wanted: EntityId) -> dict[str, int | None]:
@@ -54,12 +64,73 @@ class LearnParams:
 
     superseded_weight: float = 0.0
     skip_weight: float = 0.0
+    policy_actions: str = "last"
+    settle_s: float = 120.0
 
     def __post_init__(self) -> None:
         for name in ("superseded_weight", "skip_weight"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"learn.{name} must be in [0, 1], got {value}")
+        if self.policy_actions not in POLICY_ACTIONS:
+            raise ConfigError(
+                f"learn.policy_actions must be one of {', '.join(POLICY_ACTIONS)}, "
+                f"got {self.policy_actions!r}"
+            )
+        if not math.isfinite(self.settle_s) or self.settle_s < 0:
+            raise ConfigError(f"learn.settle_s must be a number >= 0, got {self.settle_s!r}")
+
+
+@dataclass(slots=True)
+class _Held:
+    feedback: PlanFeedback
+    settles_at_s: float
+
+
+class PolicyLessons:
+    """The policy's lessons, one per request: its last wanted entity, taught once settled.
+
+    ``policy_actions = "last"``: a request's lesson is replaced by each positive action on
+    another entity and taught when event time passes ``settle_s`` after the latest one
+    (``settle``); ``"each"``: every wanted entity is taught at once (the earlier behaviour,
+    kept to measure against). Held lessons are taught in the order they were last replaced.
+    """
+
+    def __init__(self, policy: Policy, params: LearnParams) -> None:
+        self.policy = policy
+        self.params = params
+        self._held: dict[str, _Held] = {}
+        self.clock_s = -math.inf
+        self.n_taught = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, feedback: PlanFeedback) -> None:
+        """``feedback`` is now its request's lesson (replacing any held one)."""
+        if self.params.policy_actions == "each":
+            self._teach(feedback)
+            return
+        request_id = feedback.request.request_id
+        self._held.pop(request_id, None)  # re-inserted last: settle order follows recency
+        self._held[request_id] = _Held(feedback, feedback.event_time_s + self.params.settle_s)
+        self.settle(feedback.event_time_s)
+
+    def settle(self, now_s: float) -> int:
+        """Teach every held lesson whose time has come by ``now_s``; how many were taught."""
+        self.clock_s = max(self.clock_s, now_s)
+        due = [r for r, h in self._held.items() if h.settles_at_s <= self.clock_s]
+        for request_id in due:
+            self._teach(self._held.pop(request_id).feedback)
+        return len(due)
+
+    def settle_all(self) -> int:
+        """Teach every held lesson now (end of a batch job; tests)."""
+        return self.settle(math.inf)
+
+    def _teach(self, feedback: PlanFeedback) -> None:
+        self.policy.update(feedback)
+        self.n_taught += 1
 
 
 @dataclass(slots=True)
@@ -68,8 +139,8 @@ class LearnCounts:
 
     n_impressions: int = 0
     n_actions: int = 0
-    n_policy_updates: int = 0
-    n_found: int = 0
+    n_wanted: int = 0  # (request, entity) pairs with a positive action: the ranker's lessons
+    n_found: int = 0  # ... of which some strategy had retrieved the entity
 
 
 class Learner:
@@ -87,14 +158,29 @@ class Learner:
     ) -> None:
         self._understand = understand
         self._retrievers = retrievers
-        self.policy = policy
-        self.ranker = ranker
         self.rewards = rewards
         self.budget = budget
         self.params = params or LearnParams()
+        self.reset(policy, ranker)
+
+    def reset(self, policy: Policy, ranker: Ranker) -> None:
+        """Start learning afresh with ``policy`` and ``ranker`` (before a replay)."""
+        self.policy = policy
+        self.ranker = ranker
+        self.lessons = PolicyLessons(policy, self.params)
         self.counts = LearnCounts()
 
+    @property
+    def n_policy_updates(self) -> int:
+        """Lessons the policy has been taught (requests with a settled wanted entity)."""
+        return self.lessons.n_taught
+
+    def settle(self, now_s: float) -> None:
+        """Teach the policy every request lesson settled by event time ``now_s``."""
+        self.lessons.settle(now_s)
+
     def on_impression(self, impression: Impression) -> None:
+        self.settle(impression.event_time_s)
         explore = self._retrievers.get("explore")
         if explore is not None:
             explore.record_exposure(impression.shown, impression.event_time_s)  # type: ignore[attr-defined]
@@ -103,6 +189,7 @@ class Learner:
     def on_action(self, impression: Impression, actions: Sequence[Action], action: Action) -> None:
         """Learn from ``action``; ``actions`` are the request's actions so far, ``action`` last."""
         self.counts.n_actions += 1
+        self.settle(action.event_time_s)
         if self.rewards.action_reward(action) <= 0:
             return
         query = self._understand(impression.query)
@@ -114,11 +201,11 @@ class Learner:
         )
         earlier = [a for a in actions if a.action_id != action.action_id]
         ranks = learn_from_action(
-            served, earlier, action, self.policy, self.ranker, self._retrievers.get("memory"),
+            served, earlier, action, self.lessons, self.ranker, self._retrievers.get("memory"),
             self.rewards, self.params,
         )  # fmt: skip
         if ranks is not None:
-            self.counts.n_policy_updates += 1
+            self.counts.n_wanted += 1
             self.counts.n_found += any(r is not None for r in ranks.values())
 
 
@@ -126,7 +213,7 @@ def learn_from_action(
     served: Served,
     earlier: Sequence[Action],
     action: Action,
-    policy: Policy,
+    lessons: PolicyLessons,
     ranker: Ranker,
     memory: Retriever | None,
     rewards: RewardMap,
@@ -135,9 +222,10 @@ def learn_from_action(
     """One action's lessons, the same live, in replay and in the simulator.
 
     A positive action teaches the memory index its query -> entity pair (and takes back the
-    previous click's credit, ``superseded``); the first positive action on an entity is a
-    semi-bandit lesson for the policy and the ranker. Returns the wanted item's rank per
-    strategy when the policy learned, else ``None``.
+    previous click's credit, ``superseded``, and the skipped results' ``passed_over``); the
+    first positive action on an entity is a lesson for the ranker and becomes the request's
+    held semi-bandit lesson for the policy (``PolicyLessons``). Returns the wanted item's rank
+    per strategy for a newly wanted entity, else ``None``.
     """
     reward = rewards.action_reward(action)
     if reward <= 0:
@@ -157,7 +245,7 @@ def learn_from_action(
         return None  # this entity was already learned from for this request
     ranks = found_rank(served.lists, action.entity_id)
     shown = action.entity_id in served.shown
-    policy.update(PlanFeedback(served.request, served.plan, ranks, reward, t, shown))
+    lessons.hold(PlanFeedback(served.request, served.plan, ranks, reward, t, shown))
     ranker.update(RankFeedback(query, served.lists, action.entity_id))
     return ranks
 
