@@ -25,8 +25,9 @@ def _trained(name: str) -> Ranker:
     ranker = make_ranker(load_config(), name)
     for i in range(300):  # past one refit of the default period
         lists = {s: [c.entity_id for c in cs] for s, cs in LISTS.items()}
+        scores = {s: [c.score for c in cs] for s, cs in LISTS.items()}
         wanted = lists["lexical"][i % 4]
-        ranker.update(RankFeedback(plain_query(f"q{i % 7}"), lists, wanted))
+        ranker.update(RankFeedback(plain_query(f"q{i % 7}"), lists, wanted, scores))
     return ranker
 
 

@@ -213,7 +213,8 @@ def _teach(
     """Learn from the actions one at a time, as ``learn.Learner`` does live
     (``learn.learner.learn_from_action``); whether anything was learned."""
     ids = {s: [c.entity_id for c in ranked] for s, ranked in outcome.lists.items()}
-    served = Served(request, plan, ids, outcome.shown)
+    scores = {s: [c.score for c in ranked] for s, ranked in outcome.lists.items()}
+    served = Served(request, plan, ids, outcome.shown, scores)
     memory = learners.live.get("memory")
     taught = False
     for n, action in enumerate(actions):

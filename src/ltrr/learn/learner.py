@@ -56,6 +56,7 @@ class Served:
     plan: Plan
     lists: Mapping[str, Sequence[EntityId]]
     shown: Sequence[EntityId]
+    scores: Mapping[str, Sequence[float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ class Learner:
             impression.plan,
             {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()},
             impression.shown,
+            {s: [x for _, x in pairs] for s, pairs in impression.strategy_results.items()},
         )
         earlier = [a for a in actions if a.action_id != action.action_id]
         ranks = learn_from_action(
@@ -246,7 +248,7 @@ def learn_from_action(
     ranks = found_rank(served.lists, action.entity_id)
     shown = action.entity_id in served.shown
     lessons.hold(PlanFeedback(served.request, served.plan, ranks, reward, t, shown))
-    ranker.update(RankFeedback(query, served.lists, action.entity_id))
+    ranker.update(RankFeedback(query, served.lists, action.entity_id, served.scores))
     return ranks
 
 

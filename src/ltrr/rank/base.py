@@ -8,7 +8,7 @@ and its wanted item. Learned state is rebuilt by replaying the event log.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ltrr.merge.rrf import Fused
@@ -19,12 +19,14 @@ from ltrr.understand.base import UnderstoodQuery
 
 @dataclass(frozen=True, slots=True)
 class RankFeedback:
-    """One request's lesson: ``lists[s]`` = the ids strategy ``s`` returned, best first, and
-    ``wanted`` = the entity of the request's first positive action."""
+    """One request's lesson: ``lists[s]`` = the ids strategy ``s`` returned, best first,
+    ``wanted`` = an entity the request acted on, and ``scores[s]`` = the scores of ``lists[s]``
+    (for rankers that use them; may be empty)."""
 
     query: UnderstoodQuery
     lists: Mapping[str, Sequence[EntityId]]
     wanted: EntityId | None
+    scores: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -18,6 +18,14 @@ calibration: calibrated probabilities summed over correlated lists overrate a st
 finds what the others find (measured on SciFact: CombSUM of bucket probabilities 0.688 nDCG@10
 against RRF's 0.710 on the same lists).
 
+Calibrated strategies (``calibrated``: ``memory``, whose score is its estimate of p(e | q), the
+share of the query's actions that went to e). Their vote is ``w_s * p / (k + 1)``: the
+probability times a rank-1 vote, not ``w_s / (k + r)``. By rank, every entity a repeated query
+ever had a click on outvotes every other candidate once ``w_memory`` is large, so when users
+click freely (40% of the non-relevant results they look at) the page fills with yesterday's
+stray clicks and a relevant result that was never shown can never get in; by probability, a
+stray click weighs what it is worth against the lexical and dense votes.
+
 Clicks are position-biased (the wanted item was usually shown, so ranked high by the weights
 of the time); the bias makes the fit conservative, never wrong-footed, and found-elsewhere
 actions carry the unshown evidence. State: the two windows and weight vectors, rebuilt by
@@ -35,7 +43,7 @@ from numpy.typing import NDArray
 
 from ltrr.config import Config
 from ltrr.errors import ConfigError
-from ltrr.merge.rrf import Fused, fusion_params, rrf
+from ltrr.merge.rrf import Fused, fuse, fusion_params
 from ltrr.rank.base import RankFeedback
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context, EntityId
@@ -55,6 +63,7 @@ class FusionRankParams:
     cutoff: int = 10
     min_improvement: float = 0.002
     n_passes: int = 2
+    calibrated: tuple[str, ...] = ("memory",)
 
     def __post_init__(self) -> None:
         for name in ("window", "refit_every", "cutoff", "n_passes"):
@@ -81,19 +90,34 @@ class _Example:
     wanted_row: int
 
     @classmethod
-    def of(cls, lists: Mapping[str, Sequence[EntityId]], wanted: EntityId, k: float) -> _Example:
+    def of(
+        cls,
+        lists: Mapping[str, Sequence[EntityId]],
+        wanted: EntityId,
+        k: float,
+        calibrated: Mapping[str, Sequence[float]] | None = None,
+    ) -> _Example:
         row: dict[EntityId, int] = {}
         entries = {}
         for s, ranked in lists.items():
             rows: dict[int, float] = {}
-            for r, x in enumerate(ranked, start=1):
+            values = _votes(ranked, k, (calibrated or {}).get(s))
+            for x, v in zip(ranked, values, strict=True):
                 n = row.setdefault(x, len(row))
-                rows.setdefault(n, 1.0 / (k + r))  # an id listed twice keeps its best rank
+                rows.setdefault(n, v)  # an id listed twice keeps its best rank
             entries[s] = (
                 np.fromiter(rows.keys(), np.int64, len(rows)),
                 np.fromiter(rows.values(), np.float64, len(rows)),
             )
         return cls(entries, len(row), row.get(wanted, -1))
+
+
+def _votes(ranked: Sequence[object], k: float, scores: Sequence[float] | None) -> list[float]:
+    """A list's vote per rank before weighting: RRF's ``1 / (k + r)``, or for a calibrated
+    strategy ``p / (k + 1)``, its probability ``p`` of the entity times a rank-1 vote."""
+    if scores is None:
+        return [1.0 / (k + r) for r in range(1, len(ranked) + 1)]
+    return [min(max(float(p), 0.0), 1.0) / (k + 1.0) for p in scores[: len(ranked)]]
 
 
 class LearnedFusion:
@@ -144,13 +168,33 @@ class LearnedFusion:
         depth: int | None = None,
     ) -> list[Fused]:
         w = self.weights_for(query)
-        return rrf(rankings, {s: w.get(s, 0.0) for s in rankings}, k=self.k, depth=depth)
+        values = {
+            s: [
+                w.get(s, 0.0) * v
+                for v in _votes(ranked, self.k, self._calibrated_scores(s, ranked))
+            ]
+            for s, ranked in rankings.items()
+        }
+        return fuse(rankings, values, depth=depth)
+
+    def _calibrated_scores(self, strategy: str, ranked: Sequence[Candidate]) -> list[float] | None:
+        if strategy not in self.params.calibrated:
+            return None
+        return [c.score for c in ranked]
 
     def update(self, feedback: RankFeedback) -> None:
         key = query_key(feedback.query)
         seen = int(key is not None and key in self._seen)
         if feedback.wanted is not None and feedback.lists:
-            self._window[seen].append(_Example.of(feedback.lists, feedback.wanted, self.k))
+            calibrated = {s: v for s, v in feedback.scores.items() if s in self.params.calibrated}
+            missing = [
+                s for s in self.params.calibrated if s in feedback.lists and s not in calibrated
+            ]
+            if missing:
+                raise ValueError(f"rank feedback lacks the scores of {missing}")
+            self._window[seen].append(
+                _Example.of(feedback.lists, feedback.wanted, self.k, calibrated)
+            )
         if key is not None:
             self._seen.add(key)
         self._n_updates += 1

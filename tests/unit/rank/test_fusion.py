@@ -20,9 +20,9 @@ K = 60.0
 
 
 def _lists(**named: str) -> dict[str, list[Candidate]]:
-    """``lexical="a b c"`` -> {"lexical": [a, b, c]} with descending scores."""
+    """``lexical="a b c"`` -> {"lexical": [a, b, c]} with scores 1, 1/2, 1/3."""
     return {
-        s: [Candidate(EntityId(e), float(-i)) for i, e in enumerate(ids.split())]
+        s: [Candidate(EntityId(e), 1.0 / (i + 1)) for i, e in enumerate(ids.split())]
         for s, ids in named.items()
     }
 
@@ -33,8 +33,10 @@ def _fusion(**params: object) -> LearnedFusion:
 
 
 def _teach(ranker: LearnedFusion, query: str, wanted: str, **named: str) -> None:
-    lists = {s: [EntityId(e) for e in ids.split()] for s, ids in named.items()}
-    ranker.update(RankFeedback(plain_query(query), lists, EntityId(wanted)))
+    ranked = _lists(**named)
+    lists = {s: [c.entity_id for c in cs] for s, cs in ranked.items()}
+    scores = {s: [c.score for c in cs] for s, cs in ranked.items()}
+    ranker.update(RankFeedback(plain_query(query), lists, EntityId(wanted), scores))
 
 
 def test_without_feedback_it_is_the_configured_rrf() -> None:
@@ -44,7 +46,7 @@ def test_without_feedback_it_is_the_configured_rrf() -> None:
     assert got == weighted
     assert got[0].score == pytest.approx(1 / (K + 1) + 1 / (K + 3))  # a: lexical 1, dense 3
     assert got[-1].entity_id == "f" and got[-1].score == 0.0  # unweighted strategy adds last
-    assert got[0].provenance == {"lexical": (1, 0.0), "dense": (3, -2.0), "fuzzy": (2, -1.0)}
+    assert got[0].provenance == {"lexical": (1, 1.0), "dense": (3, 1 / 3), "fuzzy": (2, 0.5)}
 
 
 def test_a_strategy_whose_top_is_wanted_earns_weight() -> None:
@@ -73,6 +75,23 @@ def test_repeated_queries_get_their_own_weights() -> None:
     assert ranker.rank(plain_query("again"), Context(), lists)[0].entity_id == "c"
     assert ranker.rank(plain_query("never asked"), Context(), lists)[0].entity_id == "a"
     assert ranker.weights[1]["memory"] > ranker.weights[0].get("memory", 0.0)
+
+
+def test_a_calibrated_strategy_votes_its_probability_not_its_rank() -> None:
+    ranker = _fusion()
+    _teach(ranker, "again", "r", lexical="x r", memory="r")  # the query is now a seen one
+    ranker.weights[1] = {"lexical": 1.0, "dense": 1.0, "memory": 8.0}
+    memory = [Candidate(EntityId("r"), 0.6), Candidate(EntityId("s"), 0.05)]  # s: a stray click
+    lists = {**_lists(lexical="x r", dense="x r"), "memory": memory}
+    order = [f.entity_id for f in ranker.rank(plain_query("again"), Context(), lists)]
+    # by rank, memory's second entry would outvote x (8 / 62 > 2 / 61); by probability,
+    # 8 * 0.05 / 61 does not
+    assert order == ["r", "x", "s"]
+
+
+def test_feedback_without_the_scores_of_a_calibrated_strategy_is_refused() -> None:
+    with pytest.raises(ValueError, match="memory"):
+        _fusion().update(RankFeedback(plain_query("q"), {"memory": [EntityId("a")]}, EntityId("a")))
 
 
 def test_rank_reads_only_cuts_at_depth_and_ignores_mapping_order() -> None:
