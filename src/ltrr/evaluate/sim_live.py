@@ -14,7 +14,7 @@ highest-graded relevant item (the first such in qrels order) another way and act
 (``_teach``): every positive action teaches ``memory.record``; the first positive action on
 each entity is a wanted item, a ``RankFeedback`` (the cut lists) for the ranker and the
 request's held semi-bandit ``PlanFeedback`` (its rank in each strategy's cut list, and whether
-it was shown), which the policy learns once it settles (``learn.PolicyLessons``: the last
+it was shown), which the policy learns once it settles (``learn.Lessons``: the last
 wanted entity of a request, ``[learn] settle_s`` of event time later, checked before each
 search as the engine does). A click
 on a non-relevant item teaches as it would in production: the learner sees actions only,
@@ -43,7 +43,7 @@ from ltrr.evaluate.sim_clicks import ClickModel
 from ltrr.evaluate.sim_fixed import ranking_metrics
 from ltrr.evaluate.sim_params import SHOWN, SimulateParams
 from ltrr.evaluate.sim_traffic import Traffic
-from ltrr.learn.learner import LearnParams, PolicyLessons, Served, learn_from_action
+from ltrr.learn.learner import LearnParams, Lessons, Served, learn_from_action
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.rank import make_ranker
@@ -141,10 +141,10 @@ class Learners:
     ranker: Ranker
     live: Mapping[str, Retriever]
     learn: LearnParams = field(default_factory=LearnParams)
-    lessons: PolicyLessons = field(init=False)
+    lessons: Lessons = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lessons", PolicyLessons(self.policy, self.learn))
+        object.__setattr__(self, "lessons", Lessons(self.policy, self.ranker, self.learn))
 
 
 def learners_for(policy: Policy, config: Config, live: Mapping[str, Retriever]) -> Learners:
@@ -219,8 +219,7 @@ def _teach(
     taught = False
     for n, action in enumerate(actions):
         lesson = learn_from_action(
-            served, actions[:n], action, learners.lessons, learners.ranker, memory, rewards,
-            learners.learn,
+            served, actions[:n], action, learners.lessons, memory, rewards, learners.learn,
         )  # fmt: skip
         taught = taught or lesson is not None
     return taught

@@ -35,8 +35,8 @@ from ltrr.select.base import Plan, PlanFeedback, PlanRequest, Policy
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
 
-#: How the policy learns from a request with several wanted entities (``[learn] policy_actions``).
-POLICY_ACTIONS: tuple[str, ...] = ("last", "each")
+#: How the policy (the ranker) learns from a request with several wanted entities.
+LESSON_ACTIONS: tuple[str, ...] = ("last", "each")
 
 
 def found_rank(lists: Mapping[str, Sequence[EntityId]], wanted: EntityId) -> dict[str, int | None]:
@@ -66,6 +66,7 @@ class LearnParams:
     superseded_weight: float = 0.0
     skip_weight: float = 0.0
     policy_actions: str = "last"
+    ranker_actions: str = "last"
     settle_s: float = 120.0
 
     def __post_init__(self) -> None:
@@ -73,32 +74,36 @@ class LearnParams:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"learn.{name} must be in [0, 1], got {value}")
-        if self.policy_actions not in POLICY_ACTIONS:
-            raise ConfigError(
-                f"learn.policy_actions must be one of {', '.join(POLICY_ACTIONS)}, "
-                f"got {self.policy_actions!r}"
-            )
+        for name in ("policy_actions", "ranker_actions"):
+            if getattr(self, name) not in LESSON_ACTIONS:
+                raise ConfigError(
+                    f"learn.{name} must be one of {', '.join(LESSON_ACTIONS)}, "
+                    f"got {getattr(self, name)!r}"
+                )
         if not math.isfinite(self.settle_s) or self.settle_s < 0:
             raise ConfigError(f"learn.settle_s must be a number >= 0, got {self.settle_s!r}")
 
 
 @dataclass(slots=True)
 class _Held:
-    feedback: PlanFeedback
+    plan: PlanFeedback | None
+    rank: RankFeedback | None
     settles_at_s: float
 
 
-class PolicyLessons:
-    """The policy's lessons, one per request: its last wanted entity, taught once settled.
+class Lessons:
+    """The policy's and the ranker's lessons, one per request: its last wanted entity, taught
+    once settled.
 
-    ``policy_actions = "last"``: a request's lesson is replaced by each positive action on
-    another entity and taught when event time passes ``settle_s`` after the latest one
-    (``settle``); ``"each"``: every wanted entity is taught at once (the earlier behaviour,
-    kept to measure against). Held lessons are taught in the order they were last replaced.
+    With ``policy_actions`` (``ranker_actions``) ``= "last"`` a request's lesson is replaced by
+    each positive action on another entity and taught when event time passes ``settle_s``
+    after the latest one (``settle``); with ``"each"`` every wanted entity is taught at once
+    (kept to measure against). Held lessons are taught in the order they were last replaced.
     """
 
-    def __init__(self, policy: Policy, params: LearnParams) -> None:
+    def __init__(self, policy: Policy, ranker: Ranker, params: LearnParams) -> None:
         self.policy = policy
+        self.ranker = ranker
         self.params = params
         self._held: dict[str, _Held] = {}
         self.clock_s = -math.inf
@@ -107,29 +112,40 @@ class PolicyLessons:
     def __len__(self) -> int:
         return len(self._held)
 
-    def hold(self, feedback: PlanFeedback) -> None:
-        """``feedback`` is now its request's lesson (replacing any held one)."""
+    def hold(self, plan: PlanFeedback, rank: RankFeedback) -> None:
+        """``plan`` and ``rank`` are now their request's lessons (replacing any held ones)."""
         if self.params.policy_actions == "each":
-            self._teach(feedback)
-            return
-        request_id = feedback.request.request_id
+            self._teach_plan(plan)
+        if self.params.ranker_actions == "each":
+            self.ranker.update(rank)
+        held = _Held(
+            plan if self.params.policy_actions == "last" else None,
+            rank if self.params.ranker_actions == "last" else None,
+            plan.event_time_s + self.params.settle_s,
+        )
+        request_id = plan.request.request_id
         self._held.pop(request_id, None)  # re-inserted last: settle order follows recency
-        self._held[request_id] = _Held(feedback, feedback.event_time_s + self.params.settle_s)
-        self.settle(feedback.event_time_s)
+        if held.plan is not None or held.rank is not None:
+            self._held[request_id] = held
+        self.settle(plan.event_time_s)
 
     def settle(self, now_s: float) -> int:
         """Teach every held lesson whose time has come by ``now_s``; how many were taught."""
         self.clock_s = max(self.clock_s, now_s)
         due = [r for r, h in self._held.items() if h.settles_at_s <= self.clock_s]
         for request_id in due:
-            self._teach(self._held.pop(request_id).feedback)
+            held = self._held.pop(request_id)
+            if held.plan is not None:
+                self._teach_plan(held.plan)
+            if held.rank is not None:
+                self.ranker.update(held.rank)
         return len(due)
 
     def settle_all(self) -> int:
         """Teach every held lesson now (end of a batch job; tests)."""
         return self.settle(math.inf)
 
-    def _teach(self, feedback: PlanFeedback) -> None:
+    def _teach_plan(self, feedback: PlanFeedback) -> None:
         self.policy.update(feedback)
         self.n_taught += 1
 
@@ -168,7 +184,7 @@ class Learner:
         """Start learning afresh with ``policy`` and ``ranker`` (before a replay)."""
         self.policy = policy
         self.ranker = ranker
-        self.lessons = PolicyLessons(policy, self.params)
+        self.lessons = Lessons(policy, ranker, self.params)
         self.counts = LearnCounts()
 
     @property
@@ -203,8 +219,8 @@ class Learner:
         )
         earlier = [a for a in actions if a.action_id != action.action_id]
         ranks = learn_from_action(
-            served, earlier, action, self.lessons, self.ranker, self._retrievers.get("memory"),
-            self.rewards, self.params,
+            served, earlier, action, self.lessons, self._retrievers.get("memory"), self.rewards,
+            self.params,
         )  # fmt: skip
         if ranks is not None:
             self.counts.n_wanted += 1
@@ -215,8 +231,7 @@ def learn_from_action(
     served: Served,
     earlier: Sequence[Action],
     action: Action,
-    lessons: PolicyLessons,
-    ranker: Ranker,
+    lessons: Lessons,
     memory: Retriever | None,
     rewards: RewardMap,
     params: LearnParams,
@@ -225,9 +240,9 @@ def learn_from_action(
 
     A positive action teaches the memory index its query -> entity pair (and takes back the
     previous click's credit, ``superseded``, and the skipped results' ``passed_over``); the
-    first positive action on an entity is a lesson for the ranker and becomes the request's
-    held semi-bandit lesson for the policy (``PolicyLessons``). Returns the wanted item's rank
-    per strategy for a newly wanted entity, else ``None``.
+    first positive action on an entity becomes the request's held lessons: semi-bandit
+    feedback for the policy and the lists for the ranker (``Lessons``). Returns the wanted
+    item's rank per strategy for a newly wanted entity, else ``None``.
     """
     reward = rewards.action_reward(action)
     if reward <= 0:
@@ -247,8 +262,10 @@ def learn_from_action(
         return None  # this entity was already learned from for this request
     ranks = found_rank(served.lists, action.entity_id)
     shown = action.entity_id in served.shown
-    lessons.hold(PlanFeedback(served.request, served.plan, ranks, reward, t, shown))
-    ranker.update(RankFeedback(query, served.lists, action.entity_id, served.scores))
+    lessons.hold(
+        PlanFeedback(served.request, served.plan, ranks, reward, t, shown),
+        RankFeedback(query, served.lists, action.entity_id, served.scores),
+    )
     return ranks
 
 
