@@ -26,6 +26,12 @@ click freely (40% of the non-relevant results they look at) the page fills with 
 stray clicks and a relevant result that was never shown can never get in; by probability, a
 stray click weighs what it is worth against the lexical and dense votes.
 
+Refits run off the request path: at every ``refit_every``-th update the windows are
+snapshotted and refitted on a background thread, and the new weights are swapped in exactly
+``apply_after`` updates later (waiting for the thread only if it is still running). Which
+snapshot is fitted and when it lands depend on the update count alone, so a replay of the log
+produces the same weights at the same requests as live traffic did.
+
 Clicks are position-biased (the wanted item was usually shown, so ranked high by the weights
 of the time); the bias makes the fit conservative, never wrong-footed, and found-elsewhere
 actions carry the unshown evidence. State: the two windows and weight vectors, rebuilt by
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +57,8 @@ from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery, query_key
 
 SECTION = "rank.fusion"
+#: One background thread runs every fusion's refits (numpy's matrix products release the GIL).
+_REFITS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltrr-fusion-refit")
 Array = NDArray[np.float64]
 
 
@@ -64,11 +73,17 @@ class FusionRankParams:
     min_improvement: float = 0.002
     n_passes: int = 2
     calibrated: tuple[str, ...] = ("memory",)
+    apply_after: int = 25
 
     def __post_init__(self) -> None:
-        for name in ("window", "refit_every", "cutoff", "n_passes"):
+        for name in ("window", "refit_every", "cutoff", "n_passes", "apply_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
+        if self.apply_after > self.refit_every:
+            raise ConfigError(
+                f"{SECTION}.apply_after ({self.apply_after}) must be <= refit_every "
+                f"({self.refit_every}): a refit must land before the next one starts"
+            )
         if not self.weight_grid or min(self.weight_grid) < 0:
             raise ConfigError(
                 f"{SECTION}.weight_grid must list weights >= 0, got {list(self.weight_grid)}"
@@ -145,6 +160,7 @@ class LearnedFusion:
         self._window: list[deque[_Example]] = [deque(maxlen=params.window) for _ in range(2)]
         self._seen: set[int] = set()
         self._n_updates = 0
+        self._refitting: tuple[Future[list[dict[str, float]]], int] | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> LearnedFusion:
@@ -198,9 +214,19 @@ class LearnedFusion:
         if key is not None:
             self._seen.add(key)
         self._n_updates += 1
+        if self._refitting is not None and self._n_updates >= self._refitting[1]:
+            self.weights = self._refitting[0].result()  # waits only if the refit is still running
+            self._refitting = None
         if self._n_updates % self.params.refit_every == 0:
-            for q in (0, 1):
-                self.weights[q] = self._refit(self.weights[q], list(self._window[q]))
+            snapshot = [(dict(self.weights[q]), list(self._window[q])) for q in (0, 1)]
+            job = _REFITS.submit(lambda: [self._refit(w, examples) for w, examples in snapshot])
+            self._refitting = (job, self._n_updates + self.params.apply_after)
+
+    def settle(self) -> None:
+        """Apply a refit still in the background now (tests; the end of a batch job)."""
+        if self._refitting is not None:
+            self.weights = self._refitting[0].result()
+            self._refitting = None
 
     def _refit(self, weights: dict[str, float], examples: list[_Example]) -> dict[str, float]:
         """Coordinate ascent on the window's mean DCG of the wanted item."""

@@ -28,7 +28,7 @@ def _lists(**named: str) -> dict[str, list[Candidate]]:
 
 
 def _fusion(**params: object) -> LearnedFusion:
-    values = {"refit_every": 20, "window": 100, **params}
+    values = {"refit_every": 20, "window": 100, "apply_after": 5, **params}
     return LearnedFusion(FusionRankParams(**values), {"lexical": 1.0, "dense": 1.0}, K)  # type: ignore[arg-type]
 
 
@@ -53,6 +53,7 @@ def test_a_strategy_whose_top_is_wanted_earns_weight() -> None:
     ranker = _fusion()
     for i in range(20):  # new queries: fuzzy's first result is the wanted one, lexical's 4th
         _teach(ranker, f"q{i}", f"z{i}", lexical=f"a{i} b{i} c{i} z{i}", fuzzy=f"z{i}")
+    ranker.settle()
     assert ranker.weights[0]["fuzzy"] > 0 and ranker.n_updates == 20
     ranked = ranker.rank(plain_query("fresh"), Context(), _lists(lexical="a b c z", fuzzy="z"))
     assert ranked[0].entity_id == "z"
@@ -62,6 +63,7 @@ def test_a_strategy_that_only_adds_noise_keeps_weight_zero() -> None:
     ranker = _fusion()
     for i in range(20):  # lexical's top is wanted; fuzzy's top never is
         _teach(ranker, f"q{i}", f"a{i}", lexical=f"a{i} b{i}", fuzzy=f"n{i}")
+    ranker.settle()
     assert ranker.weights[0].get("fuzzy", 0.0) == 0.0
 
 
@@ -71,6 +73,7 @@ def test_repeated_queries_get_their_own_weights() -> None:
         _teach(ranker, f"new {i}", f"a{i}", lexical=f"a{i} b{i} c{i}", memory=f"b{i}")
     for _ in range(20):  # one repeated query: memory remembers what lexical ranks third
         _teach(ranker, "again", "c", lexical="a b c", memory="c")
+    ranker.settle()
     lists = _lists(lexical="a b c", memory="c")
     assert ranker.rank(plain_query("again"), Context(), lists)[0].entity_id == "c"
     assert ranker.rank(plain_query("never asked"), Context(), lists)[0].entity_id == "a"
@@ -114,6 +117,15 @@ def test_refits_happen_at_fixed_counts_so_replays_agree() -> None:
     assert a.weights == b.weights
 
 
+def test_a_refit_lands_exactly_apply_after_updates_after_it_started() -> None:
+    ranker = _fusion(apply_after=5)
+    for i in range(24):  # the refit starts at update 20 (in the background) ...
+        _teach(ranker, f"q{i}", f"z{i}", lexical=f"a{i} b{i} c{i} z{i}", fuzzy=f"z{i}")
+    assert ranker.weights[0].get("fuzzy", 0.0) == 0.0
+    _teach(ranker, "q24", "z24", lexical="a24 z24", fuzzy="z24")  # ... and lands at 25
+    assert ranker.weights[0]["fuzzy"] > 0
+
+
 def test_feedback_without_a_wanted_item_counts_but_teaches_no_weights() -> None:
     ranker = _fusion()
     for i in range(20):
@@ -128,6 +140,7 @@ def test_feedback_without_a_wanted_item_counts_but_teaches_no_weights() -> None:
         ({"weight_grid": (-1.0, 1.0)}, "weight_grid must list weights >= 0"),
         ({"refit_every": 0}, "refit_every must be >= 1"),
         ({"cutoff": 0}, "cutoff must be >= 1"),
+        ({"refit_every": 10, "apply_after": 11}, "apply_after .11. must be <= refit_every"),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, object], message: str) -> None:
