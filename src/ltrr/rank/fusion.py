@@ -68,7 +68,7 @@ class FusionRankParams:
 
     window: int = 2000
     refit_every: int = 250
-    weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+    weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
     cutoff: int = 10
     min_improvement: float = 0.002
     n_passes: int = 2
