@@ -64,7 +64,7 @@ class LearnParams:
     """``[learn]``: how actions become learned state; see ``defaults.toml``."""
 
     superseded_weight: float = 0.0
-    skip_weight: float = 0.0
+    skip_weight: float = 0.5
     policy_actions: str = "last"
     ranker_actions: str = "last"
     settle_s: float = 120.0
