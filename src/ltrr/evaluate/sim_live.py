@@ -12,11 +12,11 @@ item was shown, with probability ``found_elsewhere`` the user reaches the query'
 highest-graded relevant item (the first such in qrels order) another way and acts on it
 (kind ``found``). Learning follows the engine's ``learn.Learner`` action by action
 (``_teach``): every positive action teaches ``memory.record``; the first positive action on
-each entity is a wanted item, a ``RankFeedback`` (the cut lists) for the ranker and the
-request's held semi-bandit ``PlanFeedback`` (its rank in each strategy's cut list, and whether
-it was shown), which the policy learns once it settles (``learn.Lessons``: the last
-wanted entity of a request, ``[learn] settle_s`` of event time later, checked before each
-search as the engine does). A click
+each entity is a wanted item and becomes the request's held lessons, a semi-bandit
+``PlanFeedback`` (its rank in each strategy's cut list, and whether it was shown) and a
+``RankFeedback`` (the cut lists), which the policy and the ranker learn once they settle
+(``learn.Lessons``: the last wanted entity of a request, ``[learn] settle_s`` of event time
+later, checked before each search as the engine does). A click
 on a non-relevant item teaches as it would in production: the learner sees actions only,
 never the qrels. ``explore`` counts the shown items as exposures. A search without a positive
 action teaches nothing. (The request's single wanted item, ``RewardMap.wanted_item``, is what

@@ -4,17 +4,18 @@
 rebuilds is, by construction, the state live traffic built: the same events in the same order
 with the same timestamps give the same memory statistics, exposure counts and policy.
 
-Per request and entity, the ranker learns once: when the first positive-reward action on an
-entity arrives, that entity is a wanted item and every strategy that ran reports the rank at
-which it held it (``None``: not within its depth; an item no strategy retrieved is a miss for
-all of them). The policy learns from the request's *last* wanted entity (``PolicyLessons``):
-in the dynamic Bayesian network click model (Chapelle & Zhang, WWW 2009) a user who acts
-again was not satisfied by the previous result, so an earlier click says the result looked
-attractive, not that the plan found what the user came for; a found-elsewhere action after a
-few clicks on shown results is a miss the clicks must not hide. Each request's lesson is held
-until ``settle_s`` seconds of event time have passed since its latest positive action, then
-taught. Every positive action also teaches the memory index the query -> entity pair, so a
-"found elsewhere" action (an entity no strategy retrieved) is remembered for the next query.
+When the first positive-reward action on an entity of a request arrives, that entity is a
+wanted item and every strategy that ran reports the rank at which it held it (``None``: not
+within its depth; an item no strategy retrieved is a miss for all of them). The policy and the
+ranker learn from the request's *last* wanted entity (``Lessons``): in the dynamic Bayesian
+network click model (Chapelle & Zhang, WWW 2009) a user who acts again was not satisfied by
+the previous result, so an earlier click says the result looked attractive, not that the plan
+found what the user came for; a found-elsewhere action after a few clicks on shown results is
+a miss the clicks must not hide. Each request's lessons are held until ``settle_s`` seconds of
+event time have passed since its latest wanted entity, then taught. Every positive action also
+teaches the memory index the query -> entity pair at once (and the results passed over above
+it, ``passed_over``), so a "found elsewhere" action (an entity no strategy retrieved) is
+remembered for the next such query.
 
 Everything here is a deterministic function of the events in log order and their timestamps
 (settling goes by event time, never the wall clock), so replay rebuilds the live state.
@@ -118,10 +119,11 @@ class Lessons:
             self._teach_plan(plan)
         if self.params.ranker_actions == "each":
             self.ranker.update(rank)
+        self.clock_s = max(self.clock_s, plan.event_time_s)
         held = _Held(
             plan if self.params.policy_actions == "last" else None,
             rank if self.params.ranker_actions == "last" else None,
-            plan.event_time_s + self.params.settle_s,
+            self.clock_s + self.params.settle_s,
         )
         request_id = plan.request.request_id
         self._held.pop(request_id, None)  # re-inserted last: settle order follows recency
@@ -130,16 +132,25 @@ class Lessons:
         self.settle(plan.event_time_s)
 
     def settle(self, now_s: float) -> int:
-        """Teach every held lesson whose time has come by ``now_s``; how many were taught."""
+        """Teach every held lesson whose time has come by ``now_s``; how many were taught.
+
+        Deadlines are set from the monotone event clock, so the held lessons are in deadline
+        order and only the due ones at the front are visited (a clock that ran backwards, a
+        client's late timestamp, delays a lesson instead of reordering the queue).
+        """
         self.clock_s = max(self.clock_s, now_s)
-        due = [r for r, h in self._held.items() if h.settles_at_s <= self.clock_s]
-        for request_id in due:
-            held = self._held.pop(request_id)
+        n = 0
+        while self._held:
+            request_id, held = next(iter(self._held.items()))
+            if held.settles_at_s > self.clock_s:
+                break
+            del self._held[request_id]
             if held.plan is not None:
                 self._teach_plan(held.plan)
             if held.rank is not None:
                 self.ranker.update(held.rank)
-        return len(due)
+            n += 1
+        return n
 
     def settle_all(self) -> int:
         """Teach every held lesson now (end of a batch job; tests)."""
@@ -193,7 +204,7 @@ class Learner:
         return self.lessons.n_taught
 
     def settle(self, now_s: float) -> None:
-        """Teach the policy every request lesson settled by event time ``now_s``."""
+        """Teach the policy and the ranker every request lesson settled by event time ``now_s``."""
         self.lessons.settle(now_s)
 
     def on_impression(self, impression: Impression) -> None:
