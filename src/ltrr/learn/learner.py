@@ -263,8 +263,8 @@ def learn_from_action(
         memory.record(query, context, action.entity_id, reward, t)  # type: ignore[attr-defined]
         for entity, taken in superseded(earlier, action, rewards, params):
             memory.withdraw(query, context, entity, taken, t)  # type: ignore[attr-defined]
-        skips, unskip = passed_over(served.shown, earlier, action, rewards)
         if params.skip_weight > 0:
+            skips, unskip = passed_over(served.shown, earlier, action, rewards)
             for entity in skips:
                 memory.record(query, context, entity, -params.skip_weight, t)  # type: ignore[attr-defined]
             if unskip:

@@ -215,8 +215,7 @@ class LearnedFusion:
             self._seen.add(key)
         self._n_updates += 1
         if self._refitting is not None and self._n_updates >= self._refitting[1]:
-            self.weights = self._refitting[0].result()  # waits only if the refit is still running
-            self._refitting = None
+            self.settle()  # waits only if the refit is still running
         if self._n_updates % self.params.refit_every == 0:
             snapshot = [(dict(self.weights[q]), list(self._window[q])) for q in (0, 1)]
             job = _REFITS.submit(lambda: [self._refit(w, examples) for w, examples in snapshot])
