@@ -23,13 +23,8 @@ from ltrr.cli.common import (
     stdout,
 )
 from ltrr.config import load_config
-from ltrr.evaluate.ope import (
-    OpeError,
-    logged_searches_from,
-    ope_params,
-    parse_target,
-    plan_ope,
-)
+from ltrr.evaluate.ope import OpeError, ope_params
+from ltrr.evaluate.ope_plans import logged_searches_from, parse_target, plan_ope
 from ltrr.evaluate.open_bandit import CAMPAIGNS, ActionDistSource, bts_from_random
 from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.storage.datadir import DataDir
@@ -87,13 +82,17 @@ def obd(
 def event_log_records(data_dir: Path) -> Iterator[dict[str, Any]]:
     """Logged searches of a data directory's event log, shaped for ``logged_searches_from``.
 
-    The wanted item of a search is the reward mapping's (``[log.rewards]``); searches with no
-    positive action are yielded with ``wanted = None`` and left out by the estimators.
+    The wanted item of a search is the reward mapping's (``[log.rewards]``), ``None`` when no
+    action is positive; ``positives`` are the entities whose actions sum to a positive reward,
+    in action order, and ``shown`` the page as displayed (for the click model that judges
+    relevance, ``ope_plans.judged_relevant``).
     """
     with DataDir(data_dir, load_config(data_dir=data_dir), writer=False) as dd:
         log = SqliteEventLog.open(dd)
         try:
             for impression in log.impressions():
+                actions = log.actions_for(impression.request_id)
+                rewards = log.rewards.entity_rewards(actions)
                 yield {
                     "request_id": impression.request_id,
                     "query": impression.query,
@@ -102,7 +101,9 @@ def event_log_records(data_dir: Path) -> Iterator[dict[str, Any]]:
                         s: [[e, score] for e, score in pairs]
                         for s, pairs in impression.strategy_results.items()
                     },
-                    "wanted": log.rewards.wanted_item(log.actions_for(impression.request_id)),
+                    "wanted": log.rewards.wanted_item(actions),
+                    "shown": list(impression.shown),
+                    "positives": [e for e, r in rewards.items() if r > 0],
                 }
         finally:
             log.close()

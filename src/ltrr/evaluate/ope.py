@@ -14,37 +14,36 @@ With importance weights ``iw_i = pi_e(a_i | x_i) / pscore_i``:
   where ``q_logged_i = q(x_i, a_i)`` and ``q_target_i = sum_a pi_e(a | x_i) q(x_i, a)`` come from
   a reward model ``q``; unbiased if either the model or the pscores are right.
 
-Each estimate carries a percentile bootstrap interval (rounds resampled with replacement; the
-reward model is held fixed, the usual approximation) and Kish's effective sample size
-``(sum iw)^2 / sum iw^2``: how many on-policy rounds the weighted log is worth.
+Each estimate carries a percentile bootstrap interval (rounds resampled with replacement, or
+whole clusters of rounds when ``groups`` are given; the reward model is held fixed, the usual
+approximation) and Kish's effective sample size ``(sum iw)^2 / sum iw^2``: how many on-policy
+rounds the weighted log is worth.
 
-The second half applies them to ltrr's logged plans (DESIGN.md, "Off-policy estimates for
-plans"): ``plan_ope`` estimates a target plan's (or policy's) found-rate from logged searches.
+``ope_plans`` applies them to ltrr's logged plans (DESIGN.md, "Off-policy estimates for
+plans").
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ltrr.config import Config, section_params
-from ltrr.errors import ConfigError, LtrrError, PlanError
-from ltrr.select import SelectParams
-from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
-from ltrr.select.fixed import parse_plan
-from ltrr.types import Context, EntityId
-from ltrr.understand.base import plain_query
+from ltrr.config import Config
+from ltrr.errors import ConfigError, LtrrError
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 ESTIMATORS = ("ips", "snips", "dr")
+#: What a logged search's outcome is for a target plan (``ope_plans.plan_ope``).
+OUTCOMES = ("relevant", "wanted")
+#: What the bootstrap resamples in ``plan_ope``: whole queries (clusters) or single searches.
+BOOTSTRAP_UNITS = ("query", "search")
 #: Resampled entries held in memory at once by the bootstrap (count matrices of 8 bytes each).
 _BOOTSTRAP_CELLS = 2_000_000
 
@@ -55,13 +54,17 @@ class OpeError(LtrrError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class OpeParams:
-    """``[ope]``: bootstrap size, interval level, seed, and the DR reward model's settings."""
+    """``[ope]``: bootstrap size, interval level, seed, the DR reward model's settings, and
+    what a logged search's outcome is for a target plan (``ope_plans``)."""
 
     n_bootstrap: int = 1000
     alpha: float = 0.05
     seed: int = 0
     n_folds: int = 2
     prior_weight: float = 10.0
+    outcome: str = "relevant"
+    relevance_threshold: float = 0.5
+    bootstrap_unit: str = "query"
 
     def __post_init__(self) -> None:
         if self.n_bootstrap < 2:
@@ -72,6 +75,19 @@ class OpeParams:
             raise ConfigError(f"ope.n_folds must be >= 1, got {self.n_folds}")
         if self.prior_weight < 0:
             raise ConfigError(f"ope.prior_weight must be >= 0, got {self.prior_weight}")
+        if self.outcome not in OUTCOMES:
+            raise ConfigError(
+                f"ope.outcome must be one of {', '.join(OUTCOMES)}, got {self.outcome!r}"
+            )
+        if not 0.0 <= self.relevance_threshold < 1.0:
+            raise ConfigError(
+                f"ope.relevance_threshold must be in [0, 1), got {self.relevance_threshold}"
+            )
+        if self.bootstrap_unit not in BOOTSTRAP_UNITS:
+            raise ConfigError(
+                f"ope.bootstrap_unit must be one of {', '.join(BOOTSTRAP_UNITS)}, "
+                f"got {self.bootstrap_unit!r}"
+            )
 
 
 def ope_params(config: Config) -> OpeParams:
@@ -139,6 +155,7 @@ def estimate_from_weights(
     q_logged: npt.ArrayLike | None = None,
     q_target: npt.ArrayLike | None = None,
     params: OpeParams | None = None,
+    groups: npt.ArrayLike | None = None,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and (given a reward model) DR from importance weights, sharing one bootstrap.
 
@@ -151,6 +168,10 @@ def estimate_from_weights(
     q_logged, q_target
         (n_rounds,) reward-model predictions q(x_i, a_i) and E_{a ~ pi_e}[q(x_i, a)]; DR is
         returned only when both are given.
+    groups
+        (n_rounds,) cluster ids >= 0: the bootstrap resamples whole clusters, as it must when
+        rounds within one cluster are dependent (searches of one query share its relevant
+        items and its ranked lists); ``None`` resamples rounds.
     """
     params = params or OpeParams()
     r = _vector(reward, "reward")
@@ -167,11 +188,31 @@ def estimate_from_weights(
         denominators.append(ones)
         names.append("dr")
     num, den = np.stack(numerators, axis=1), np.stack(denominators, axis=1)
-    return _summarise(names, num, den, effective_sample_size(w), params)
+    if groups is not None:
+        g = _indices(groups, "groups", len(r), np.iinfo(np.int64).max)
+        num, den = _cluster_sums(num, g), _cluster_sums(den, g)
+    return _summarise(names, num, den, effective_sample_size(w), len(r), params)
+
+
+def _cluster_sums(rows: FloatArray, groups: IntArray) -> FloatArray:
+    """Per cluster, the sum of its rows: (n_clusters_seen, n_columns), empty clusters dropped.
+
+    Every estimate is a ratio of sums, so summing within clusters first changes no estimate,
+    and resampling these rows is the cluster bootstrap.
+    """
+    _, codes = np.unique(groups, return_inverse=True)
+    out = np.zeros((int(codes.max()) + 1 if len(codes) else 0, rows.shape[1]))
+    np.add.at(out, codes, rows)
+    return out
 
 
 def _summarise(
-    names: Sequence[str], num: FloatArray, den: FloatArray, ess: float, params: OpeParams
+    names: Sequence[str],
+    num: FloatArray,
+    den: FloatArray,
+    ess: float,
+    n_rounds: int,
+    params: OpeParams,
 ) -> dict[str, Estimate]:
     totals = den.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -186,7 +227,7 @@ def _summarise(
         else:
             low, high = np.quantile(column, [params.alpha / 2, 1 - params.alpha / 2]).tolist()
             se = float(column.std(ddof=1))
-        out[name] = Estimate(name, float(values[j]), low, high, se, ess, len(num))
+        out[name] = Estimate(name, float(values[j]), low, high, se, ess, n_rounds)
     return out
 
 
@@ -390,204 +431,3 @@ def cross_fit_action_means(
         )
         tables[k] = cells.reshape(n_actions, len_list)
     return tables[folds]
-
-
-# --- Plan-level estimates on ltrr's logs -------------------------------------------------------
-
-#: A target: fixed depths per strategy, or a policy whose greedy plan is evaluated per search.
-Target = Mapping[str, int] | Policy
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedSearch:
-    """One logged search: the plan drawn, every strategy's ranked ids, and the wanted item.
-
-    ``strategy_results[s]`` lists entity ids best first, down to the depth ``s`` ran to in
-    ``plan``. ``wanted`` is the entity the user acted on positively, or ``None`` when no action
-    named one: such searches say nothing about a found-rate and ``plan_ope`` leaves them out.
-    ``request`` is what the policy saw; it is needed only when the target is a ``Policy``, and
-    its corrected query text groups searches in the DR reward model.
-    """
-
-    request_id: str
-    plan: Plan
-    strategy_results: Mapping[str, Sequence[str]]
-    wanted: EntityId | None
-    request: PlanRequest | None = None
-
-
-def parse_target(spec: str, config: Config | None = None) -> dict[str, int]:
-    """Depths of the fixed plan named ``spec``, as the simulator names them.
-
-    ``lexical@50``, ``lexical@25+dense@25``, ``hybrid@D`` (= lexical@D + dense@D: RRF
-    reorders candidates but draws the same set, and *found* depends only on the set),
-    ``hybrid`` and ``union`` (every ``[select]`` strategy at the deepest grid depth); parsed by
-    ``select.fixed.parse_plan`` so that names cannot drift.
-    """
-    return parse_plan(spec, section_params(config, "select", SelectParams))
-
-
-def _ids(value: object, where: str) -> tuple[str, ...]:
-    """Ranked ids from ``[[id, score], ...]``, ``[id, ...]`` or columns ``{"ids": [...]}``."""
-    if isinstance(value, Mapping):
-        value = value.get("ids")
-    if not isinstance(value, list | tuple):
-        raise OpeError(f"{where} must be a list of [entity_id, score], got {value!r}")
-    return tuple(str(item[0] if isinstance(item, list | tuple) else item) for item in value)
-
-
-def logged_searches_from(records: Iterable[Mapping[str, Any]]) -> list[LoggedSearch]:
-    """Logged searches from event-log records.
-
-    Each record is ``{"request_id", "plan": Plan.to_dict(), "strategy_results": {strategy:
-    [[entity_id, score], ...]}, "wanted": entity_id or None}`` (a strategy's list may also be
-    the event log's columns ``{"ids": [...], "scores": [...]}``), optionally with ``"query"``
-    (the raw text): the request is then rebuilt with plain normalisation (no spelling
-    correction, no features), enough to group searches in DR's reward model and to evaluate
-    fixed plans, not to replay a learned policy.
-    """
-    out = []
-    for n, record in enumerate(records, start=1):
-        rid = record.get("request_id")
-        if not isinstance(rid, str) or not rid:
-            raise OpeError(f"record {n}: request_id must be a non-empty string, got {rid!r}")
-        where = f"record {n} (request {rid})"
-        plan_in, results, wanted = (record.get(k) for k in ("plan", "strategy_results", "wanted"))
-        if not isinstance(plan_in, Mapping) or not isinstance(results, Mapping):
-            raise OpeError(f"{where}: plan and strategy_results must be objects")
-        if wanted is not None and not isinstance(wanted, str):
-            raise OpeError(f"{where}: wanted must be an entity id or null, got {wanted!r}")
-        try:
-            plan = plan_from_dict(plan_in)
-        except PlanError as exc:
-            raise OpeError(f"{where}: {exc}") from None
-        query = record.get("query")
-        budget = non_negative_int(record.get("budget", 0), f"{where}: budget")
-        request = (
-            PlanRequest(rid, plain_query(query), Context(), budget)
-            if isinstance(query, str)
-            else None
-        )
-        lists = {str(s): _ids(v, f"{where}: strategy_results.{s}") for s, v in results.items()}
-        wanted_id = EntityId(wanted) if wanted is not None else None
-        out.append(LoggedSearch(rid, plan, lists, wanted_id, request))
-    return out
-
-
-def _target_depths(searches: Sequence[LoggedSearch], target: Target) -> list[Mapping[str, int]]:
-    """Per search, the depths the target would run: fixed, or the policy's greedy plan."""
-    if not isinstance(target, Policy):
-        fixed = {s: int(d) for s, d in target.items() if d > 0}
-        return [fixed] * len(searches)
-    out: list[Mapping[str, int]] = []
-    for search in searches:
-        if search.request is None:
-            raise OpeError(
-                f"request {search.request_id} was logged without its request: a policy target "
-                "needs one per search (a fixed plan does not)"
-            )
-        out.append(target.plan(search.request).greedy)
-    return out
-
-
-def _observe(
-    searches: Sequence[LoggedSearch], targets: Sequence[Mapping[str, int]]
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], FloatArray]:
-    """(found, covered, pscore), each (n_rounds,); pscore = P(cover) where covered, else 1."""
-    strategies = sorted({s for t in targets for s, d in t.items() if d > 0})
-    ran = {s for x in searches for s in (*x.plan.depths, *x.plan.greedy, *x.plan.explore)}
-    never = [s for s in strategies if s not in ran]
-    if never:
-        raise OpeError(
-            f"the target runs {', '.join(never)}, which no logged plan could run; "
-            f"logged strategies: {', '.join(sorted(ran)) or 'none'}"
-        )
-    n, width = len(searches), len(strategies)
-    ranks, depths = np.full((n, width), np.inf), np.zeros((n, width), dtype=np.int64)
-    wanted_depths = np.zeros((n, width), dtype=np.int64)
-    for i, (search, target) in enumerate(zip(searches, targets, strict=True)):
-        for j, s in enumerate(strategies):
-            depths[i, j] = search.plan.depths.get(s, 0)
-            wanted_depths[i, j] = target.get(s, 0)
-            ids = search.strategy_results.get(s, ())
-            if search.wanted in ids:
-                ranks[i, j] = ids.index(search.wanted) + 1
-    ranks[ranks > depths] = np.inf  # a list longer than its depth counts only to the depth
-    asked = wanted_depths > 0
-    found = np.any(asked & (ranks <= wanted_depths), axis=1)
-    covered = np.all(~asked | (depths >= wanted_depths), axis=1)
-    pscore = np.ones(n)
-    for row in np.flatnonzero(covered).tolist():
-        pscore[row] = searches[row].plan.coverage_probability(targets[row])
-        if pscore[row] <= 0.0:
-            raise OpeError(
-                f"request {searches[row].request_id}: its plan covers the target but gives "
-                "that a coverage probability of 0; the logged distributions are inconsistent"
-            )
-    return found, covered, pscore
-
-
-def _group_keys(searches: Sequence[LoggedSearch]) -> tuple[IntArray, int]:
-    codes: dict[str, int] = {}
-    keys = [
-        codes.setdefault(s.request.query.corrected if s.request is not None else "", len(codes))
-        for s in searches
-    ]
-    return np.asarray(keys, dtype=np.int64), len(codes)
-
-
-def _plan_reward_model(
-    found: FloatArray, iw: FloatArray, keys: IntArray, n_keys: int, params: OpeParams
-) -> FloatArray:
-    """Cross-fitted q(x_i, target): the query's found-rate over covered searches of other folds.
-
-    Each query's mean is shrunk toward the other folds' SNIPS estimate by ``prior_weight``
-    pseudo-searches, so a query seen once or never predicts about the overall rate.
-    """
-    folds = fold_ids(len(found), params.n_folds, params.seed)
-    q = np.empty(len(found))
-    for k in range(params.n_folds):
-        test = folds == k
-        train = ~test if (~test).any() else np.ones_like(test)
-        weight = iw[train].sum()
-        prior = float(iw[train] @ found[train] / weight) if weight > 0 else 0.0
-        seen = train & (iw > 0)
-        means = shrunk_means(keys[seen], found[seen], n_keys, prior, params.prior_weight)
-        q[test] = means[keys[test]]
-    return q
-
-
-def plan_ope(
-    logged: Sequence[LoggedSearch], target: Target, params: OpeParams | None = None
-) -> dict[str, Estimate]:
-    """IPS, SNIPS and DR estimates of a target's found-rate from logged searches.
-
-    A target's outcome (found = the wanted item is in the union of its strategies' top-d
-    lists) is observed in a logged search whenever the logged plan *covers* the target: it ran
-    every strategy of the target at least as deep, and every strategy's ranked list is logged.
-    The importance weight is ``iw_i = 1[covered_i] / pscore_i`` with ``pscore_i =
-    plan_i.coverage_probability(target_i)``, the logging policy's probability of covering the
-    target (exact under ltrr's explicit greedy/explore mixture), which makes IPS unbiased.
-
-    A ``Policy`` target is evaluated through its deterministic greedy plan per search
-    (``target.plan(request).greedy``): for an exploring target this is its value with
-    exploration switched off. Searches without a wanted item are left out, so the estimand is
-    the found-rate over searches whose wanted item is known; it equals the on-policy found-rate
-    when which item is wanted does not depend on what the logged plan showed.
-
-    DR's reward model is each query's found-rate (grouped by corrected query text when the
-    request was logged, else one group), cross-fitted over ``params.n_folds`` folds. A
-    strategy's top ``d`` is taken as the first ``d`` of its deeper logged list, as holds for
-    top-k retrievers with deterministic tie-breaks.
-    """
-    params = params or OpeParams()
-    searches = [s for s in logged if s.wanted is not None]
-    if not searches:
-        raise OpeError(f"none of {len(logged)} logged searches has a wanted item")
-    targets = _target_depths(searches, target)
-    found, covered, pscore = _observe(searches, targets)
-    iw = covered / pscore
-    y = found.astype(np.float64)
-    keys, n_keys = _group_keys(searches)
-    q = _plan_reward_model(y, iw, keys, n_keys, params)
-    return estimate_from_weights(y, iw, q, q, params)

@@ -19,8 +19,8 @@ each entity is a wanted item and becomes the request's held lessons, a semi-band
 later, checked before each search as the engine does). A click
 on a non-relevant item teaches as it would in production: the learner sees actions only,
 never the qrels. ``explore`` counts the shown items as exposures. A search without a positive
-action teaches nothing. (The request's single wanted item, ``RewardMap.wanted_item``, is what
-``on_search`` hooks and off-policy logs see.)
+action teaches nothing. (``on_search`` hooks see the user's actions, as the event log holds
+them.)
 
 Tail (EVALUATION.md: the learned state at the end of each window, frozen, on the unseen
 pool): each unseen query is planned with request id ``unseen-<query id>`` and a context drawn
@@ -56,8 +56,8 @@ from ltrr.understand.base import UnderstoodQuery
 
 #: (stage, done, total) -> None.
 Progress = Callable[[str, int, int | None], None]
-#: Called after each search with what was asked, planned, retrieved and wanted.
-OnSearch = Callable[["PlanRequest", "Plan", "Outcome", EntityId | None], None]
+#: Called after each search with what was asked, planned, retrieved and done by the user.
+OnSearch = Callable[["PlanRequest", "Plan", "Outcome", Sequence[Action]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +255,8 @@ def run_live(
         run.ndcg[i], run.mrr[i] = outcome.ndcg, outcome.mrr
         actions = actions_of(world, query_id, outcome, traffic, i, context.user_id)
         run.n_found_elsewhere += any(a.kind == "found" for a in actions)
-        wanted = world.rewards.wanted_item(actions)
         if on_search is not None:
-            on_search(request, plan, outcome, wanted)
+            on_search(request, plan, outcome, actions)
         run.n_taught += _teach(learners, request, plan, outcome, actions, world.rewards)
         if explore is not None:
             explore.record_exposure(outcome.shown, t)  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ of fixed and policy targets must cover the truth.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping
@@ -25,7 +26,6 @@ from ltrr.cli import ope as ope_cli
 from ltrr.config import Config
 from ltrr.errors import ConfigError, PlanError, UnknownStrategyError
 from ltrr.evaluate.ope import (
-    LoggedSearch,
     OpeError,
     OpeParams,
     cross_fit_action_means,
@@ -34,11 +34,16 @@ from ltrr.evaluate.ope import (
     estimate_from_weights,
     estimate_policy_value,
     ips,
-    logged_searches_from,
     ope_params,
+    snips,
+)
+from ltrr.evaluate.ope_plans import (
+    LoggedSearch,
+    judged_relevant,
+    logged_searches_from,
     parse_target,
     plan_ope,
-    snips,
+    query_groups,
 )
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest, plan_from_dict
 from ltrr.types import Context, EntityId
@@ -186,6 +191,9 @@ def test_negative_weights_and_half_a_reward_model_are_rejected() -> None:
         ({"alpha": 1.0}, "alpha"),
         ({"n_folds": 0}, "n_folds"),
         ({"prior_weight": -1.0}, "prior_weight"),
+        ({"outcome": "clicked"}, "outcome"),
+        ({"relevance_threshold": 1.0}, "relevance_threshold"),
+        ({"bootstrap_unit": "user"}, "bootstrap_unit"),
     ],
 )
 def test_bad_params_raise_config_error(values: dict[str, float], message: str) -> None:
@@ -195,8 +203,12 @@ def test_bad_params_raise_config_error(values: dict[str, float], message: str) -
 
 def test_params_come_from_config_or_default() -> None:
     assert ope_params(Config({})) == OpeParams()
-    section = {"n_bootstrap": 50, "alpha": 0.1, "seed": 4, "n_folds": 3, "prior_weight": 2.0}
-    assert ope_params(Config({"ope": section})) == OpeParams(50, 0.1, 4, 3, 2.0)
+    section = {
+        "n_bootstrap": 50, "alpha": 0.1, "seed": 4, "n_folds": 3, "prior_weight": 2.0,
+        "outcome": "wanted", "relevance_threshold": 0.3, "bootstrap_unit": "search",
+    }  # fmt: skip
+    expected = OpeParams(50, 0.1, 4, 3, 2.0, "wanted", 0.3, "search")
+    assert ope_params(Config({"ope": section})) == expected
 
 
 # --- plans: targets, (de)serialisation, exact weights ---------------------------------------
@@ -341,14 +353,79 @@ def test_weights_are_exactly_unbiased_over_every_plan() -> None:
     assert total == pytest.approx(1.0)
 
 
-def test_searches_without_a_wanted_item_are_left_out() -> None:
+@pytest.mark.parametrize(
+    ("outcome", "message"),
+    [("wanted", "none of 2 logged searches has a wanted item"), ("relevant", "judged relevant")],
+)
+def test_searches_without_evidence_are_left_out(outcome: str, message: str) -> None:
+    """Without their query logged, silent searches have no evidence under either outcome."""
     plan = Plan(depths={"lexical": 10}, greedy={"lexical": 10})
     hit = LoggedSearch("a", plan, {"lexical": ("w",)}, EntityId("w"))
     silent = LoggedSearch("b", plan, {"lexical": ("x",)}, None)
-    out = plan_ope([hit, silent, silent], {"lexical": 10}, FAST)
+    params = dataclasses.replace(FAST, outcome=outcome)
+    out = plan_ope([hit, silent, silent], {"lexical": 10}, params)
     assert out["ips"].value == 1.0 and out["ips"].n_rounds == 1
-    with pytest.raises(OpeError, match="none of 2 logged searches"):
-        plan_ope([silent, silent], {"lexical": 10}, FAST)
+    with pytest.raises(OpeError, match=message):
+        plan_ope([silent, silent], {"lexical": 10}, params)
+
+
+def _search(
+    rid: str, query: str, shown: tuple[str, ...], acted: tuple[str, ...], lexical: tuple[str, ...]
+) -> LoggedSearch:
+    plan = Plan(depths={"lexical": 10}, greedy={"lexical": 10})
+    request = PlanRequest(rid, plain_query(query), Context(), budget=100)
+    wanted = EntityId(acted[0]) if acted else None
+    ids = tuple(EntityId(e) for e in shown)
+    positives = tuple(EntityId(e) for e in acted)
+    return LoggedSearch(rid, plan, {"lexical": lexical}, wanted, request, ids, positives)
+
+
+def test_relevance_is_judged_by_a_cascade_over_each_query() -> None:
+    """Examined = shown down to the last acted-on position; > half of examinations acted on."""
+    log = [
+        # "r" is clicked 3 times in 4 examinations; "n" once in 4 (a noise click above "r");
+        # "x" is examined 4 times and never clicked; "z" is below every click: never examined.
+        _search("1", "q", ("n", "r", "z"), ("n", "r"), ()),
+        _search("2", "q", ("x", "n", "r", "z"), ("r",), ()),
+        _search("3", "q", ("n", "x", "r", "z"), ("r",), ()),
+        _search("4", "q", ("x", "n", "r", "z"), (), ()),  # no click: the whole page examined
+        # another query: an item acted on without being shown (found elsewhere) is relevant
+        _search("5", "other", ("a", "b"), ("f",), ()),
+    ]
+    groups, n_groups = query_groups(log)
+    assert groups.tolist() == [0, 0, 0, 0, 1] and n_groups == 2
+    relevant = judged_relevant(log, groups, n_groups, threshold=0.5)
+    assert relevant == [frozenset({"r"}), frozenset({"f"})]
+    assert judged_relevant(log, groups, n_groups, threshold=0.2)[0] == {"r", "n"}
+
+
+def test_the_relevant_outcome_counts_silent_searches_of_a_known_query() -> None:
+    """A search without an action still has an outcome once its query's relevance is known,
+    and a noise click does not make the target's hit."""
+    log = [
+        _search("1", "q", ("r",), ("r",), ("r", "n")),
+        _search("2", "q", ("r",), ("r",), ("r", "n")),
+        _search("3", "q", ("n", "r"), ("n",), ("n", "x")),  # noise click; target misses "r"
+        _search("4", "q", ("n", "r"), (), ("n", "x")),  # silent
+    ]
+    relevant = plan_ope(log, {"lexical": 10}, FAST)
+    assert relevant["ips"].value == 0.5 and relevant["ips"].n_rounds == 4
+    wanted = plan_ope(log, {"lexical": 10}, dataclasses.replace(FAST, outcome="wanted"))
+    assert wanted["ips"].value == 1.0 and wanted["ips"].n_rounds == 3
+
+
+def test_cluster_bootstrap_widens_intervals_of_dependent_rounds() -> None:
+    """Rounds repeated in clusters carry one cluster's information: resampling clusters gives
+    an interval about sqrt(cluster size) wider than resampling rounds, and the same value."""
+    rng = np.random.default_rng(0)
+    base = rng.binomial(1, 0.6, 200).astype(float)
+    reward, groups = np.repeat(base, 16), np.repeat(np.arange(200), 16)
+    iw = np.ones_like(reward)
+    rounds = estimate_from_weights(reward, iw, params=FAST)["snips"]
+    clusters = estimate_from_weights(reward, iw, params=FAST, groups=groups)["snips"]
+    assert clusters.value == rounds.value and clusters.n_rounds == rounds.n_rounds == 3200
+    ratio = (clusters.high - clusters.low) / (rounds.high - rounds.low)
+    assert 3.0 < ratio < 5.5
 
 
 def test_a_target_strategy_the_log_never_ran_is_an_error() -> None:
@@ -494,6 +571,10 @@ def simulate_log(n_searches: int, seed: int) -> list[LoggedSearch]:
     return out
 
 
+#: In this world each search draws its wanted item's ranks afresh, so searches of one class are
+#: independent: the bootstrap resamples searches (Zipf traffic over real queries is not).
+IID = OpeParams(n_bootstrap=200, seed=7, bootstrap_unit="search")
+
 TARGETS: dict[str, Mapping[str, int] | ClassPolicy] = {
     "lexical@50": {"lexical": 50},
     "lexical@25+dense@25": {"lexical": 25, "dense": 25},
@@ -528,7 +609,7 @@ def test_truth_matches_a_big_on_policy_simulation() -> None:
 
 def test_plan_estimates_are_unbiased_fast() -> None:
     """Four 10,000-search logs: each estimator's mean error is within 3 standard errors."""
-    results = run_replications(4, 10_000, OpeParams(n_bootstrap=200, seed=7))
+    results = run_replications(4, 10_000, IID)
     for name, by_estimator in results.items():
         truth = true_found_rate(TARGETS[name])
         for est, rows in by_estimator.items():
@@ -542,7 +623,7 @@ def test_plan_estimates_are_unbiased_fast() -> None:
 @pytest.mark.slow
 def test_intervals_cover_the_truth_in_90_percent_of_replications() -> None:
     """The acceptance check: >= 50 replications of 10,000-search logs (about a minute)."""
-    results = run_replications(50, 10_000, OpeParams(n_bootstrap=400, seed=7))
+    results = run_replications(50, 10_000, dataclasses.replace(IID, n_bootstrap=400))
     for name, by_estimator in results.items():
         truth = true_found_rate(TARGETS[name])
         for est in ("snips", "dr"):

@@ -286,10 +286,12 @@ def test_off_policy_replications_report_every_estimator_against_every_truth(
     assert (ope["n_replications"], ope["n_searches"]) == (2, 600)
     for target in ("lexical@5", "lexical@5+fuzzy@5"):
         block = ope["targets"][target]
-        for truth in ("logged_wanted", "on_policy_live", "on_policy_relevant"):
+        for truth in ("logged_relevant", "logged_wanted", "on_policy_live", "on_policy_relevant"):
             assert 0.0 <= block[truth] <= 1.0
-        for est in ("ips", "snips", "dr"):
-            assert block[est]["mean_ess"] > 10 and block[est]["mean_width"] >= 0
-            assert 0.0 <= block[est]["coverage_logged_wanted"] <= 1.0
-        assert abs(block["snips"]["mean_error_logged_wanted"]) < 0.1
+        for outcome in ("relevant", "wanted"):
+            for est in ("ips", "snips", "dr"):
+                scores = block[outcome][est]
+                assert scores["mean_ess"] > 10 and scores["mean_width"] >= 0
+                assert 0.0 <= scores[f"coverage_logged_{outcome}"] <= 1.0
+            assert abs(block[outcome]["snips"][f"mean_error_logged_{outcome}"]) < 0.1
     assert result["timing_s"]["ope_s"] > 0

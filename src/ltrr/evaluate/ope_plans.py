@@ -1,0 +1,316 @@
+"""Off-policy estimates of a target plan's found-rate from ltrr's logged searches.
+
+DESIGN.md, "Off-policy estimates for plans": a target plan's outcome is observable from a
+logged search whenever the logged plan *covers* the target (ran every strategy of the target at
+least as deep), since every strategy's ranked list is logged; the importance weight is
+``1[covered] / P(covered)``. What the outcome is depends on ``[ope] outcome``:
+
+- ``"wanted"``: the target holds the search's wanted item (``[log.rewards]``). Searches with no
+  wanted item are left out. Simple, but the estimand depends on the logging policy: a user acts
+  on a miss only when finding the item elsewhere, so the logging policy's misses are
+  under-represented, and a noise click, or a click on one relevant item when the target holds
+  another, counts as the target's miss or hit.
+- ``"relevant"`` (default): the target holds an entity the log *judges relevant* to the
+  search's query. The judgement is a cascade click model over every logged search of the query
+  (Craswell et al., WSDM 2008): a user scans the shown list top down to the last acted-on
+  position, so each entity there was examined once; an entity acted on in more than
+  ``relevance_threshold`` of its examinations is relevant, and so is one acted on without being
+  shown (found elsewhere). Every search of a query with a judged-relevant entity then has an
+  outcome, acted on or not, so the estimand is the found-rate over those searches by the
+  log's relevance: EVALUATION.md's *found* with the qrels replaced by what the clicks reveal.
+  Searches of queries for which the whole log holds no evidence are left out.
+
+Searches are grouped by their corrected query text (a search logged without its request is its
+own group). The groups are the reward model's cells in DR and, with ``[ope] bootstrap_unit =
+"query"``, the bootstrap's clusters: searches of one query share its relevant entities and its
+ranked lists, so resampling them one by one understates the variance under Zipf traffic.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ltrr.config import Config, section_params
+from ltrr.errors import PlanError
+from ltrr.evaluate.ope import (
+    Estimate,
+    FloatArray,
+    IntArray,
+    OpeError,
+    OpeParams,
+    estimate_from_weights,
+    fold_ids,
+    shrunk_means,
+)
+from ltrr.select import SelectParams
+from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
+from ltrr.select.fixed import parse_plan
+from ltrr.types import Context, EntityId
+from ltrr.understand.base import plain_query
+
+#: A target: fixed depths per strategy, or a policy whose greedy plan is evaluated per search.
+Target = Mapping[str, int] | Policy
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedSearch:
+    """One logged search: the plan drawn, every strategy's ranked ids, what was shown and acted on.
+
+    ``strategy_results[s]`` lists entity ids best first, down to the depth ``s`` ran to in
+    ``plan``. ``wanted`` is the entity the user acted on positively (the reward mapping's
+    choice), or ``None``. ``shown`` is the displayed page, best first, and ``positives`` the
+    entities with a positive action, in action order (``(wanted,)`` when not logged).
+    ``request`` is what the policy saw; it is needed only when the target is a ``Policy``, and
+    its corrected query text groups searches.
+    """
+
+    request_id: str
+    plan: Plan
+    strategy_results: Mapping[str, Sequence[str]]
+    wanted: EntityId | None
+    request: PlanRequest | None = None
+    shown: Sequence[EntityId] = ()
+    positives: Sequence[EntityId] = ()
+
+    @property
+    def acted(self) -> Sequence[EntityId]:
+        """The entities acted on positively: ``positives``, else the wanted item if any."""
+        if self.positives:
+            return self.positives
+        return (self.wanted,) if self.wanted is not None else ()
+
+
+def parse_target(spec: str, config: Config | None = None) -> dict[str, int]:
+    """Depths of the fixed plan named ``spec``, as the simulator names them.
+
+    ``lexical@50``, ``lexical@25+dense@25``, ``hybrid@D`` (= lexical@D + dense@D: RRF
+    reorders candidates but draws the same set, and *found* depends only on the set),
+    ``hybrid`` and ``union`` (every ``[select]`` strategy at the deepest grid depth); parsed by
+    ``select.fixed.parse_plan`` so that names cannot drift.
+    """
+    return parse_plan(spec, section_params(config, "select", SelectParams))
+
+
+def _ids(value: object, where: str) -> tuple[str, ...]:
+    """Ranked ids from ``[[id, score], ...]``, ``[id, ...]`` or columns ``{"ids": [...]}``."""
+    if isinstance(value, Mapping):
+        value = value.get("ids")
+    if not isinstance(value, list | tuple):
+        raise OpeError(f"{where} must be a list of [entity_id, score], got {value!r}")
+    return tuple(str(item[0] if isinstance(item, list | tuple) else item) for item in value)
+
+
+def _entity_list(value: object, where: str) -> tuple[EntityId, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise OpeError(f"{where} must be a list of entity ids, got {value!r}")
+    return tuple(EntityId(v) for v in value)
+
+
+def logged_searches_from(records: Iterable[Mapping[str, Any]]) -> list[LoggedSearch]:
+    """Logged searches from event-log records.
+
+    Each record is ``{"request_id", "plan": Plan.to_dict(), "strategy_results": {strategy:
+    [[entity_id, score], ...]}, "wanted": entity_id or None}`` (a strategy's list may also be
+    the event log's columns ``{"ids": [...], "scores": [...]}``), optionally with ``"shown"``
+    and ``"positives"`` (entity ids) and ``"query"`` (the raw text): the request is then
+    rebuilt with plain normalisation (no spelling correction, no features), enough to group
+    searches and to evaluate fixed plans, not to replay a learned policy.
+    """
+    out = []
+    for n, record in enumerate(records, start=1):
+        rid = record.get("request_id")
+        if not isinstance(rid, str) or not rid:
+            raise OpeError(f"record {n}: request_id must be a non-empty string, got {rid!r}")
+        where = f"record {n} (request {rid})"
+        plan_in, results, wanted = (record.get(k) for k in ("plan", "strategy_results", "wanted"))
+        if not isinstance(plan_in, Mapping) or not isinstance(results, Mapping):
+            raise OpeError(f"{where}: plan and strategy_results must be objects")
+        if wanted is not None and not isinstance(wanted, str):
+            raise OpeError(f"{where}: wanted must be an entity id or null, got {wanted!r}")
+        try:
+            plan = plan_from_dict(plan_in)
+        except PlanError as exc:
+            raise OpeError(f"{where}: {exc}") from None
+        query = record.get("query")
+        budget = non_negative_int(record.get("budget", 0), f"{where}: budget")
+        request = (
+            PlanRequest(rid, plain_query(query), Context(), budget)
+            if isinstance(query, str)
+            else None
+        )
+        lists = {str(s): _ids(v, f"{where}: strategy_results.{s}") for s, v in results.items()}
+        wanted_id = EntityId(wanted) if wanted is not None else None
+        shown = _entity_list(record.get("shown"), f"{where}: shown")
+        positives = _entity_list(record.get("positives"), f"{where}: positives")
+        out.append(LoggedSearch(rid, plan, lists, wanted_id, request, shown, positives))
+    return out
+
+
+def query_groups(searches: Sequence[LoggedSearch]) -> tuple[IntArray, int]:
+    """Per search, a group id by corrected query text (no request: its own group); (ids, n)."""
+    codes: dict[str, int] = {}
+    keys = [
+        codes.setdefault(
+            "q:" + s.request.query.corrected if s.request is not None else "r:" + s.request_id,
+            len(codes),
+        )
+        for s in searches
+    ]
+    return np.asarray(keys, dtype=np.int64), len(codes)
+
+
+def judged_relevant(
+    searches: Sequence[LoggedSearch], groups: IntArray, n_groups: int, threshold: float
+) -> list[frozenset[EntityId]]:
+    """Per group, the entities the log judges relevant (cascade click model; module doc).
+
+    A search's examined entities are its shown ones down to the last acted-on position (all of
+    them when nothing shown was acted on); an entity is relevant to the group when acted on in
+    more than ``threshold`` of its examinations, or acted on without being shown.
+    """
+    examined: Counter[tuple[int, EntityId]] = Counter()
+    acted_on: Counter[tuple[int, EntityId]] = Counter()
+    relevant: list[set[EntityId]] = [set() for _ in range(n_groups)]
+    for search, g in zip(searches, groups.tolist(), strict=True):
+        acted = set(search.acted)
+        position = {e: j for j, e in enumerate(search.shown)}
+        last = max((position[e] for e in acted if e in position), default=len(search.shown) - 1)
+        for e in search.shown[: last + 1]:
+            examined[g, e] += 1
+            acted_on[g, e] += e in acted
+        relevant[g].update(e for e in acted if e not in position)
+    for (g, e), n in examined.items():
+        if acted_on[g, e] > threshold * n:
+            relevant[g].add(e)
+    return [frozenset(r) for r in relevant]
+
+
+def _target_depths(searches: Sequence[LoggedSearch], target: Target) -> list[Mapping[str, int]]:
+    """Per search, the depths the target would run: fixed, or the policy's greedy plan."""
+    if not isinstance(target, Policy):
+        fixed = {s: int(d) for s, d in target.items() if d > 0}
+        return [fixed] * len(searches)
+    out: list[Mapping[str, int]] = []
+    for search in searches:
+        if search.request is None:
+            raise OpeError(
+                f"request {search.request_id} was logged without its request: a policy target "
+                "needs one per search (a fixed plan does not)"
+            )
+        out.append(target.plan(search.request).greedy)
+    return out
+
+
+def _observe(
+    searches: Sequence[LoggedSearch],
+    targets: Sequence[Mapping[str, int]],
+    sought: Sequence[frozenset[EntityId]],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], FloatArray]:
+    """(found, covered, pscore), each (n_rounds,); pscore = P(cover) where covered, else 1.
+
+    ``found[i]``: the target's top-d lists hold an entity of ``sought[i]``.
+    """
+    strategies = sorted({s for t in targets for s, d in t.items() if d > 0})
+    ran = {s for x in searches for s in (*x.plan.depths, *x.plan.greedy, *x.plan.explore)}
+    never = [s for s in strategies if s not in ran]
+    if never:
+        raise OpeError(
+            f"the target runs {', '.join(never)}, which no logged plan could run; "
+            f"logged strategies: {', '.join(sorted(ran)) or 'none'}"
+        )
+    n, width = len(searches), len(strategies)
+    ranks, depths = np.full((n, width), np.inf), np.zeros((n, width), dtype=np.int64)
+    wanted_depths = np.zeros((n, width), dtype=np.int64)
+    for i, (search, target, entities) in enumerate(zip(searches, targets, sought, strict=True)):
+        for j, s in enumerate(strategies):
+            depths[i, j] = search.plan.depths.get(s, 0)
+            wanted_depths[i, j] = target.get(s, 0)
+            ids = search.strategy_results.get(s, ())
+            first = next((k for k, e in enumerate(ids) if e in entities), None)
+            if first is not None:
+                ranks[i, j] = first + 1
+    ranks[ranks > depths] = np.inf  # a list longer than its depth counts only to the depth
+    asked = wanted_depths > 0
+    found = np.any(asked & (ranks <= wanted_depths), axis=1)
+    covered = np.all(~asked | (depths >= wanted_depths), axis=1)
+    pscore = np.ones(n)
+    for row in np.flatnonzero(covered).tolist():
+        pscore[row] = searches[row].plan.coverage_probability(targets[row])
+        if pscore[row] <= 0.0:
+            raise OpeError(
+                f"request {searches[row].request_id}: its plan covers the target but gives "
+                "that a coverage probability of 0; the logged distributions are inconsistent"
+            )
+    return found, covered, pscore
+
+
+def _plan_reward_model(
+    found: FloatArray, iw: FloatArray, keys: IntArray, n_keys: int, params: OpeParams
+) -> FloatArray:
+    """Cross-fitted q(x_i, target): the query's found-rate over covered searches of other folds.
+
+    Each query's mean is shrunk toward the other folds' SNIPS estimate by ``prior_weight``
+    pseudo-searches, so a query seen once or never predicts about the overall rate.
+    """
+    folds = fold_ids(len(found), params.n_folds, params.seed)
+    q = np.empty(len(found))
+    for k in range(params.n_folds):
+        test = folds == k
+        train = ~test if (~test).any() else np.ones_like(test)
+        weight = iw[train].sum()
+        prior = float(iw[train] @ found[train] / weight) if weight > 0 else 0.0
+        seen = train & (iw > 0)
+        means = shrunk_means(keys[seen], found[seen], n_keys, prior, params.prior_weight)
+        q[test] = means[keys[test]]
+    return q
+
+
+def plan_ope(
+    logged: Sequence[LoggedSearch], target: Target, params: OpeParams | None = None
+) -> dict[str, Estimate]:
+    """IPS, SNIPS and DR estimates of a target's found-rate from logged searches.
+
+    The outcome of a search is ``[ope] outcome`` (module doc), observed whenever the logged
+    plan covers the target. The importance weight is ``iw_i = 1[covered_i] / pscore_i`` with
+    ``pscore_i = plan_i.coverage_probability(target_i)``, the logging policy's probability of
+    covering the target (exact under ltrr's explicit greedy/explore mixture), which makes IPS
+    unbiased for the estimand.
+
+    A ``Policy`` target is evaluated through its deterministic greedy plan per search
+    (``target.plan(request).greedy``): for an exploring target this is its value with
+    exploration switched off. DR's reward model is each query group's found-rate,
+    cross-fitted over ``params.n_folds`` folds. A strategy's top ``d`` is taken as the first
+    ``d`` of its deeper logged list, as holds for top-k retrievers with deterministic
+    tie-breaks.
+    """
+    params = params or OpeParams()
+    groups, n_groups = query_groups(logged)
+    if params.outcome == "relevant":
+        relevant = judged_relevant(logged, groups, n_groups, params.relevance_threshold)
+        sought = [relevant[g] for g in groups.tolist()]
+    else:
+        sought = [frozenset({s.wanted}) if s.wanted is not None else frozenset() for s in logged]
+    keep = [i for i, entities in enumerate(sought) if entities]
+    if not keep:
+        raise OpeError(
+            f"none of {len(logged)} logged searches has a wanted item"
+            if params.outcome == "wanted"
+            else f"no query of the {len(logged)} logged searches has an entity judged relevant"
+        )
+    searches = [logged[i] for i in keep]
+    targets = _target_depths(searches, target)
+    found, covered, pscore = _observe(searches, targets, [sought[i] for i in keep])
+    iw = covered / pscore
+    y = found.astype(np.float64)
+    keys = groups[keep]
+    q = _plan_reward_model(y, iw, keys, n_groups, params)
+    clusters = keys if params.bootstrap_unit == "query" else None
+    return estimate_from_weights(y, iw, q, q, params, clusters)
