@@ -23,7 +23,8 @@ import typer
 from typer.testing import CliRunner
 
 from ltrr.cli import ope as ope_cli
-from ltrr.config import Config
+from ltrr.config import Config, load_config
+from ltrr.engine import Engine
 from ltrr.errors import ConfigError, PlanError, UnknownStrategyError
 from ltrr.evaluate.ope import (
     OpeError,
@@ -45,8 +46,10 @@ from ltrr.evaluate.ope_plans import (
     plan_ope,
     query_groups,
 )
+from ltrr.log.events import Action
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest, plan_from_dict
-from ltrr.types import Context, EntityId
+from ltrr.storage.datadir import DataDir
+from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import plain_query
 
 FAST = OpeParams(n_bootstrap=200, seed=3)
@@ -630,3 +633,46 @@ def test_intervals_cover_the_truth_in_90_percent_of_replications() -> None:
             rows = by_estimator[est]
             covered = ((rows[:, 1] <= truth) & (truth <= rows[:, 2])).mean()
             assert covered >= 0.9, (name, est, covered)
+
+
+# --- the event log as the estimators' source --------------------------------------------------
+
+
+def test_event_log_records_carry_the_shown_page_and_positive_actions(tmp_path: Path) -> None:
+    """Searches served and acted on through the engine come back with what the click model
+    needs, and ``ltrr ope log`` estimates a target from the data directory itself."""
+    catalog = [
+        Entity(id=EntityId(f"t{i}"), type="track", title=title, fields={}, popularity=5)
+        for i, title in enumerate(("Love Story", "Love Song", "Night Drive", "Summer Love"))
+    ]
+    with DataDir(tmp_path, load_config(), writer=True) as dd, dd.catalog.change() as change:
+        change.upsert(catalog)
+    with Engine.open(tmp_path, load_config(), strategies=["lexical"], writer=True) as engine:
+        pages = []
+        for n in range(3):
+            response = engine.search("love", request_id=f"r{n}", event_time_s=10.0 * n)
+            shown = [r.entity.id for r in response.results]
+            pages.append(shown)
+            if n < 2:  # the third search is silent
+                click = Action(
+                    action_id=f"a{n}", request_id=f"r{n}", user_id=None,
+                    entity_id=shown[1], kind="click", event_time_s=10.0 * n + 1,
+                )  # fmt: skip
+                assert engine.feedback(click)
+    records = list(ope_cli.event_log_records(tmp_path))
+    assert [r["request_id"] for r in records] == ["r0", "r1", "r2"]
+    assert [r["shown"] for r in records] == pages
+    assert records[0]["positives"] == [pages[0][1]] and records[1]["positives"] == [pages[1][1]]
+    assert records[2]["positives"] == [] and records[2]["wanted"] is None
+    searches = logged_searches_from(records)
+    groups, n_groups = query_groups(searches)
+    assert n_groups == 1
+    assert judged_relevant(searches, groups, 1, 0.5) == [{pages[0][1], pages[1][1]}]
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    ope_cli.register(app)
+    args = ["ope", "log", "--data", str(tmp_path), "--target", "lexical@10", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.stdout)
+    assert report["targets"]["lexical@10"]["ips"]["n_rounds"] == 3  # the silent search counts
