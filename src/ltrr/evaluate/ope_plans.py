@@ -10,15 +10,14 @@ least as deep), since every strategy's ranked list is logged; the importance wei
   on a miss only when finding the item elsewhere, so the logging policy's misses are
   under-represented, and a noise click, or a click on one relevant item when the target holds
   another, counts as the target's miss or hit.
-- ``"relevant"`` (default): the target holds an entity the log *judges relevant* to the
-  search's query. The judgement is a cascade click model over every logged search of the query
-  (Craswell et al., WSDM 2008): a user scans the shown list top down to the last acted-on
-  position, so each entity there was examined once; an entity acted on in more than
-  ``relevance_threshold`` of its examinations is relevant, and so is one acted on without being
-  shown (found elsewhere). Every search of a query with a judged-relevant entity then has an
-  outcome, acted on or not, so the estimand is the found-rate over those searches by the
-  log's relevance: EVALUATION.md's *found* with the qrels replaced by what the clicks reveal.
-  Searches of queries for which the whole log holds no evidence are left out.
+- ``"relevant"`` (default): the target holds an entity relevant to the search's query, with
+  relevance judged per query from every logged search of it by a click model
+  (``ope_clicks``: cascade examination and a two-class mixture that learns the click noise).
+  The outcome is the probability ``1 - prod(1 - P(relevant))`` over the target's candidates
+  with evidence. Every search of a query the log judges to have a relevant entity (posterior
+  above ``relevance_threshold``) then has an outcome, acted on or not, so the estimand is the
+  found-rate over those searches by the log's relevance: EVALUATION.md's *found* with the
+  qrels replaced by what the clicks reveal. Searches of other queries are left out.
 
 Searches are grouped by their corrected query text (a search logged without its request is its
 own group). The groups are the reward model's cells in DR and, with ``[ope] bootstrap_unit =
@@ -28,7 +27,6 @@ ranked lists, so resampling them one by one understates the variance under Zipf 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +46,7 @@ from ltrr.evaluate.ope import (
     fold_ids,
     shrunk_means,
 )
+from ltrr.evaluate.ope_clicks import ClickFit, relevance
 from ltrr.select import SelectParams
 from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
 from ltrr.select.fixed import parse_plan
@@ -167,32 +166,6 @@ def query_groups(searches: Sequence[LoggedSearch]) -> tuple[IntArray, int]:
     return np.asarray(keys, dtype=np.int64), len(codes)
 
 
-def judged_relevant(
-    searches: Sequence[LoggedSearch], groups: IntArray, n_groups: int, threshold: float
-) -> list[frozenset[EntityId]]:
-    """Per group, the entities the log judges relevant (cascade click model; module doc).
-
-    A search's examined entities are its shown ones down to the last acted-on position (all of
-    them when nothing shown was acted on); an entity is relevant to the group when acted on in
-    more than ``threshold`` of its examinations, or acted on without being shown.
-    """
-    examined: Counter[tuple[int, EntityId]] = Counter()
-    acted_on: Counter[tuple[int, EntityId]] = Counter()
-    relevant: list[set[EntityId]] = [set() for _ in range(n_groups)]
-    for search, g in zip(searches, groups.tolist(), strict=True):
-        acted = set(search.acted)
-        position = {e: j for j, e in enumerate(search.shown)}
-        last = max((position[e] for e in acted if e in position), default=len(search.shown) - 1)
-        for e in search.shown[: last + 1]:
-            examined[g, e] += 1
-            acted_on[g, e] += e in acted
-        relevant[g].update(e for e in acted if e not in position)
-    for (g, e), n in examined.items():
-        if acted_on[g, e] > threshold * n:
-            relevant[g].add(e)
-    return [frozenset(r) for r in relevant]
-
-
 def _target_depths(searches: Sequence[LoggedSearch], target: Target) -> list[Mapping[str, int]]:
     """Per search, the depths the target would run: fixed, or the policy's greedy plan."""
     if not isinstance(target, Policy):
@@ -212,11 +185,12 @@ def _target_depths(searches: Sequence[LoggedSearch], target: Target) -> list[Map
 def _observe(
     searches: Sequence[LoggedSearch],
     targets: Sequence[Mapping[str, int]],
-    sought: Sequence[frozenset[EntityId]],
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], FloatArray]:
-    """(found, covered, pscore), each (n_rounds,); pscore = P(cover) where covered, else 1.
+    sought: Sequence[Mapping[EntityId, float]],
+) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray]:
+    """(outcome, covered, pscore), each (n_rounds,); pscore = P(cover) where covered, else 1.
 
-    ``found[i]``: the target's top-d lists hold an entity of ``sought[i]``.
+    ``outcome[i]`` (where covered): ``1 - prod(1 - sought[i][e])`` over the distinct entities
+    ``e`` of the target's top-d lists, so 1 when the lists hold a surely sought entity.
     """
     strategies = sorted({s for t in targets for s, d in t.items() if d > 0})
     ran = {s for x in searches for s in (*x.plan.depths, *x.plan.greedy, *x.plan.explore)}
@@ -226,30 +200,40 @@ def _observe(
             f"the target runs {', '.join(never)}, which no logged plan could run; "
             f"logged strategies: {', '.join(sorted(ran)) or 'none'}"
         )
-    n, width = len(searches), len(strategies)
-    ranks, depths = np.full((n, width), np.inf), np.zeros((n, width), dtype=np.int64)
-    wanted_depths = np.zeros((n, width), dtype=np.int64)
-    for i, (search, target, entities) in enumerate(zip(searches, targets, sought, strict=True)):
-        for j, s in enumerate(strategies):
-            depths[i, j] = search.plan.depths.get(s, 0)
-            wanted_depths[i, j] = target.get(s, 0)
-            ids = search.strategy_results.get(s, ())
-            first = next((k for k, e in enumerate(ids) if e in entities), None)
-            if first is not None:
-                ranks[i, j] = first + 1
-    ranks[ranks > depths] = np.inf  # a list longer than its depth counts only to the depth
-    asked = wanted_depths > 0
-    found = np.any(asked & (ranks <= wanted_depths), axis=1)
-    covered = np.all(~asked | (depths >= wanted_depths), axis=1)
-    pscore = np.ones(n)
-    for row in np.flatnonzero(covered).tolist():
-        pscore[row] = searches[row].plan.coverage_probability(targets[row])
-        if pscore[row] <= 0.0:
+    n = len(searches)
+    outcome, covered, pscore = np.zeros(n), np.zeros(n, dtype=np.bool_), np.ones(n)
+    for i, (search, target, weights) in enumerate(zip(searches, targets, sought, strict=True)):
+        asked = {s: d for s, d in target.items() if d > 0}
+        if any(search.plan.depths.get(s, 0) < d for s, d in asked.items()):
+            continue
+        covered[i] = True
+        held = {e for s, d in asked.items() for e in search.strategy_results.get(s, ())[:d]}
+        miss = 1.0
+        for e in held:
+            miss *= 1.0 - weights.get(EntityId(e), 0.0)
+        outcome[i] = 1.0 - miss
+        pscore[i] = search.plan.coverage_probability(target)
+        if pscore[i] <= 0.0:
             raise OpeError(
-                f"request {searches[row].request_id}: its plan covers the target but gives "
+                f"request {search.request_id}: its plan covers the target but gives "
                 "that a coverage probability of 0; the logged distributions are inconsistent"
             )
-    return found, covered, pscore
+    return outcome, covered, pscore
+
+
+def sought_entities(
+    logged: Sequence[LoggedSearch], groups: IntArray, n_groups: int, params: OpeParams
+) -> tuple[list[Mapping[EntityId, float]], ClickFit | None]:
+    """Per search, ``{entity: weight}`` its outcome looks for (module doc), and the click fit.
+
+    Empty for a search that has no outcome: no wanted item, or a query the log judges to have
+    no relevant entity.
+    """
+    if params.outcome == "wanted":
+        return [{s.wanted: 1.0} if s.wanted is not None else {} for s in logged], None
+    by_group, fit = relevance(logged, groups.tolist(), n_groups)
+    has_relevant = [max(r.values(), default=0.0) > params.relevance_threshold for r in by_group]
+    return [by_group[g] if has_relevant[g] else {} for g in groups.tolist()], fit
 
 
 def _plan_reward_model(
@@ -293,11 +277,7 @@ def plan_ope(
     """
     params = params or OpeParams()
     groups, n_groups = query_groups(logged)
-    if params.outcome == "relevant":
-        relevant = judged_relevant(logged, groups, n_groups, params.relevance_threshold)
-        sought = [relevant[g] for g in groups.tolist()]
-    else:
-        sought = [frozenset({s.wanted}) if s.wanted is not None else frozenset() for s in logged]
+    sought, _ = sought_entities(logged, groups, n_groups, params)
     keep = [i for i, entities in enumerate(sought) if entities]
     if not keep:
         raise OpeError(
@@ -307,9 +287,8 @@ def plan_ope(
         )
     searches = [logged[i] for i in keep]
     targets = _target_depths(searches, target)
-    found, covered, pscore = _observe(searches, targets, [sought[i] for i in keep])
+    y, covered, pscore = _observe(searches, targets, [sought[i] for i in keep])
     iw = covered / pscore
-    y = found.astype(np.float64)
     keys = groups[keep]
     q = _plan_reward_model(y, iw, keys, n_groups, params)
     clusters = keys if params.bootstrap_unit == "query" else None

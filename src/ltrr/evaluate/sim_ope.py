@@ -38,10 +38,10 @@ from ltrr.config import Config
 from ltrr.evaluate.ope import OUTCOMES, OpeParams, ope_params
 from ltrr.evaluate.ope_plans import (
     LoggedSearch,
-    judged_relevant,
     parse_target,
     plan_ope,
     query_groups,
+    sought_entities,
 )
 from ltrr.evaluate.sim_live import Outcome, Progress, World, learners_for, run_live
 from ltrr.evaluate.sim_traffic import Traffic, draw_traffic
@@ -150,24 +150,18 @@ def _logged_truths(
     target's lists for every search, since they are in the cache.
     """
     groups, n_groups = query_groups(log)
-    relevant = judged_relevant(log, groups, n_groups, params.relevance_threshold)
     out = []
-    for sought_of in (
-        lambda i: relevant[int(groups[i])],
-        lambda i: {log[i].wanted} if log[i].wanted is not None else set(),
-    ):
-        hits, n = 0, 0
-        for i, query_id in enumerate(query_of):
-            sought = sought_of(i)
-            if not sought:
+    for outcome in OUTCOMES:
+        each = dataclasses.replace(params, outcome=outcome)
+        sought, _ = sought_entities(log, groups, n_groups, each)
+        total, n = 0.0, 0
+        for query_id, weights in zip(query_of, sought, strict=True):
+            if not weights:
                 continue
+            held = {c.entity_id for s, d in depths.items() for c in world.cached[s][query_id][:d]}
             n += 1
-            hits += any(
-                c.entity_id in sought
-                for s, d in depths.items()
-                for c in world.cached[s][query_id][:d]
-            )
-        out.append(hits / max(n, 1))
+            total += 1.0 - float(np.prod([1.0 - weights.get(e, 0.0) for e in held]))
+        out.append(total / max(n, 1))
     return out[0], out[1]
 
 

@@ -38,9 +38,9 @@ from ltrr.evaluate.ope import (
     ope_params,
     snips,
 )
+from ltrr.evaluate.ope_clicks import relevance
 from ltrr.evaluate.ope_plans import (
     LoggedSearch,
-    judged_relevant,
     logged_searches_from,
     parse_target,
     plan_ope,
@@ -383,38 +383,17 @@ def _search(
     return LoggedSearch(rid, plan, {"lexical": lexical}, wanted, request, ids, positives)
 
 
-def test_relevance_is_judged_by_a_cascade_over_each_query() -> None:
-    """Examined = shown down to the last acted-on position; > half of examinations acted on."""
-    log = [
-        # "r" is clicked 3 times in 4 examinations; "n" once in 4 (a noise click above "r");
-        # "x" is examined 4 times and never clicked; "z" is below every click: never examined.
-        _search("1", "q", ("n", "r", "z"), ("n", "r"), ()),
-        _search("2", "q", ("x", "n", "r", "z"), ("r",), ()),
-        _search("3", "q", ("n", "x", "r", "z"), ("r",), ()),
-        _search("4", "q", ("x", "n", "r", "z"), (), ()),  # no click: the whole page examined
-        # another query: an item acted on without being shown (found elsewhere) is relevant
-        _search("5", "other", ("a", "b"), ("f",), ()),
-    ]
-    groups, n_groups = query_groups(log)
-    assert groups.tolist() == [0, 0, 0, 0, 1] and n_groups == 2
-    relevant = judged_relevant(log, groups, n_groups, threshold=0.5)
-    assert relevant == [frozenset({"r"}), frozenset({"f"})]
-    assert judged_relevant(log, groups, n_groups, threshold=0.2)[0] == {"r", "n"}
-
-
 def test_the_relevant_outcome_counts_silent_searches_of_a_known_query() -> None:
     """A search without an action still has an outcome once its query's relevance is known,
     and a noise click does not make the target's hit."""
-    log = [
-        _search("1", "q", ("r",), ("r",), ("r", "n")),
-        _search("2", "q", ("r",), ("r",), ("r", "n")),
-        _search("3", "q", ("n", "r"), ("n",), ("n", "x")),  # noise click; target misses "r"
-        _search("4", "q", ("n", "r"), (), ("n", "x")),  # silent
-    ]
-    relevant = plan_ope(log, {"lexical": 10}, FAST)
-    assert relevant["ips"].value == 0.5 and relevant["ips"].n_rounds == 4
-    wanted = plan_ope(log, {"lexical": 10}, dataclasses.replace(FAST, outcome="wanted"))
-    assert wanted["ips"].value == 1.0 and wanted["ips"].n_rounds == 3
+    log = [_search(f"c{i}", "q", ("r", "n"), ("r",), ("r", "n")) for i in range(18)]
+    log += [_search(f"m{i}", "q", ("r", "n"), (), ("n", "x")) for i in range(2)]  # skipped
+    log += [_search("noise", "q", ("n", "r"), ("n",), ("n", "x"))]  # target misses "r"
+    log += [_search(f"s{i}", "q", ("n", "r"), (), ("n", "x")) for i in range(19)]  # silent
+    relevant = plan_ope(log, {"lexical": 10}, FAST)["ips"]
+    assert relevant.n_rounds == 40 and relevant.value == pytest.approx(0.45, abs=0.01)
+    wanted = plan_ope(log, {"lexical": 10}, dataclasses.replace(FAST, outcome="wanted"))["ips"]
+    assert wanted.n_rounds == 19 and wanted.value == 1.0
 
 
 def test_cluster_bootstrap_widens_intervals_of_dependent_rounds() -> None:
@@ -666,8 +645,9 @@ def test_event_log_records_carry_the_shown_page_and_positive_actions(tmp_path: P
     assert records[2]["positives"] == [] and records[2]["wanted"] is None
     searches = logged_searches_from(records)
     groups, n_groups = query_groups(searches)
-    assert n_groups == 1
-    assert judged_relevant(searches, groups, 1, 0.5) == [{pages[0][1], pages[1][1]}]
+    by_group, _ = relevance(searches, groups.tolist(), n_groups)
+    examined = {*pages[0][:2], *pages[1][:2], *pages[2]}  # the silent page: all of it
+    assert n_groups == 1 and set(by_group[0]) == examined
     app = typer.Typer()
     app.callback()(lambda: None)
     ope_cli.register(app)

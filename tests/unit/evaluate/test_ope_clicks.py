@@ -1,0 +1,83 @@
+"""The click model that judges relevance for off-policy estimates: cascade examination to the
+first acted-on result, and a two-class binomial mixture whose EM fit learns the click noise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from ltrr.evaluate.ope_clicks import examinations, fit_mixture, posterior, relevance
+from ltrr.types import EntityId
+
+
+@dataclass(frozen=True)
+class Page:
+    shown: Sequence[EntityId]
+    acted: Sequence[EntityId]
+
+
+def page(shown: str, acted: str) -> Page:
+    return Page(tuple(EntityId(e) for e in shown), tuple(EntityId(e) for e in acted))
+
+
+def test_examination_stops_at_the_first_acted_on_result() -> None:
+    pages = [
+        page("abc", "b"),  # a, b examined; b acted on
+        page("abc", "bc"),  # a second click below does not extend examination
+        page("abc", ""),  # no action: the whole page
+        page("ab", "z"),  # found elsewhere: the page examined, z relevant for sure
+    ]
+    pairs, n, k, elsewhere = examinations(pages, [0, 0, 0, 1])
+    counts = {pair: (int(a), int(b)) for pair, a, b in zip(pairs, n, k, strict=True)}
+    assert counts == {
+        (0, "a"): (3, 0), (0, "b"): (3, 2), (0, "c"): (1, 0),
+        (1, "a"): (1, 0), (1, "b"): (1, 0),
+    }  # fmt: skip
+    assert elsewhere == [set(), {"z"}]
+
+
+@pytest.mark.parametrize(("c0", "c1"), [(0.05, 0.95), (0.4, 0.9)])
+def test_em_recovers_the_click_rates_and_separates_the_classes(c0: float, c1: float) -> None:
+    """Navigational-like and informational-like noise: rates within 0.03, and pairs examined
+    often enough are classified right."""
+    rng = np.random.default_rng(1)
+    n_pairs, prior = 4000, 0.2
+    relevant = rng.random(n_pairs) < prior
+    n = rng.integers(1, 40, n_pairs).astype(float)
+    k = rng.binomial(n.astype(int), np.where(relevant, c1, c0)).astype(float)
+    posterior, fit = fit_mixture(n, k)
+    assert abs(fit.click_other - c0) < 0.03 and abs(fit.click_relevant - c1) < 0.03
+    assert abs(fit.prior - prior) < 0.03
+    often = n >= 10
+    assert ((posterior[often] > 0.5) == relevant[often]).mean() > 0.97
+
+
+def test_one_click_is_weak_evidence_where_users_click_noise() -> None:
+    """The same single click means more when non-relevant results are rarely clicked."""
+    rng = np.random.default_rng(2)
+    one = np.array([1.0])
+    posteriors = []
+    for c0 in (0.05, 0.4):
+        relevant = rng.random(3000) < 0.2
+        n = rng.integers(1, 30, 3000).astype(float)
+        k = rng.binomial(n.astype(int), np.where(relevant, 0.9, c0)).astype(float)
+        _, fit = fit_mixture(n, k)
+        p = posterior(one, one, fit.prior, fit.click_relevant, fit.click_other)
+        posteriors.append(float(p[0]))
+    assert posteriors[0] > 0.5 > posteriors[1]
+
+
+def test_relevance_per_group_includes_found_elsewhere() -> None:
+    pages = [page("ab", "a")] * 30 + [page("ab", "")] * 3 + [page("cd", "x")]
+    by_group, fit = relevance(pages, [0] * 33 + [1], 2)
+    assert by_group[0]["a"] > 0.99 and by_group[0]["b"] < 0.01
+    assert by_group[1]["x"] == 1.0 and by_group[1]["c"] < 0.5
+    assert fit.n_pairs == 4
+
+
+def test_no_evidence_fits_nothing() -> None:
+    posterior, fit = fit_mixture(np.zeros(0), np.zeros(0))
+    assert len(posterior) == 0 and fit.n_pairs == 0
