@@ -24,7 +24,13 @@ from ltrr.cli.common import (
 )
 from ltrr.config import load_config
 from ltrr.evaluate.ope import OpeError, ope_params
-from ltrr.evaluate.ope_plans import logged_searches_from, parse_target, plan_ope
+from ltrr.evaluate.ope_plans import (
+    logged_searches_from,
+    parse_target,
+    plan_ope,
+    query_groups,
+    sought_entities,
+)
 from ltrr.evaluate.open_bandit import CAMPAIGNS, ActionDistSource, bts_from_random
 from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.storage.datadir import DataDir
@@ -85,7 +91,7 @@ def event_log_records(data_dir: Path) -> Iterator[dict[str, Any]]:
     The wanted item of a search is the reward mapping's (``[log.rewards]``), ``None`` when no
     action is positive; ``positives`` are the entities whose actions sum to a positive reward,
     in action order, and ``shown`` the page as displayed (for the click model that judges
-    relevance, ``ope_plans.judged_relevant``).
+    relevance, ``evaluate.ope_clicks``).
     """
     with DataDir(data_dir, load_config(data_dir=data_dir), writer=False) as dd:
         log = SqliteEventLog.open(dd)
@@ -153,21 +159,31 @@ def log(
         for spec, target in depths.items()
     }
     n_with_wanted = sum(s.wanted is not None for s in searches)
+    groups, n_groups = query_groups(searches)
+    sought, fit = sought_entities(searches, groups, n_groups, params)
+    n_with_outcome = sum(bool(x) for x in sought)
     if as_json:
         print_json(
             {
                 "command": _command(),
                 "n_searches": len(searches),
                 "n_with_wanted": n_with_wanted,
+                "n_with_outcome": n_with_outcome,
+                "click_model": asdict(fit) if fit is not None else None,
                 "targets": estimates,
                 "params": asdict(params),
             }
         )
         return
-    table = Table(
-        title=f"found-rate off-policy: {n_with_wanted:,} of {len(searches):,} logged searches "
-        "have a wanted item"
+    title = (
+        f"found-rate off-policy ({params.outcome} outcome): {n_with_outcome:,} of "
+        f"{len(searches):,} logged searches have an outcome"
     )
+    if fit is not None:
+        title += (
+            f"; clicks on relevant / other results {fit.click_relevant:.2f} / {fit.click_other:.2f}"
+        )
+    table = Table(title=title)
     for column in ("target", "estimator", "estimate", "95% interval", "ESS"):
         table.add_column(column, justify="left" if column in ("target", "estimator") else "right")
     for spec, by in estimates.items():

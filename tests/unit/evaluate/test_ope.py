@@ -444,7 +444,8 @@ def test_cli_log_estimates_targets_from_records(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args, "--data", str(tmp_path / "data"), "--json"])
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)
-    assert (report["n_searches"], report["n_with_wanted"]) == (4, 3)
+    assert (report["n_searches"], report["n_with_wanted"], report["n_with_outcome"]) == (4, 3, 3)
+    assert report["click_model"]["n_pairs"] == 0  # these records hold no shown pages
     assert report["targets"]["lexical@2"]["snips"]["value"] == pytest.approx(1 / 3)
     assert report["targets"]["lexical@4"]["dr"]["value"] == pytest.approx(2 / 3)
     table = CliRunner().invoke(app, args)
@@ -656,3 +657,4 @@ def test_event_log_records_carry_the_shown_page_and_positive_actions(tmp_path: P
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)
     assert report["targets"]["lexical@10"]["ips"]["n_rounds"] == 3  # the silent search counts
+    assert report["n_with_outcome"] == 3 and report["click_model"]["n_pairs"] == len(examined)
