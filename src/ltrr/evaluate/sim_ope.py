@@ -5,8 +5,8 @@ learned policy ``ltrr`` on it exactly as ``simulate`` does (exploring, learning,
 plan with its probabilities, the shown page and the user's actions), and keeps the log as
 ``ope_plans.LoggedSearch`` records. Each target (a fixed plan such as ``lexical@50`` or
 ``hybrid@25``) is then estimated by ``ope_plans.plan_ope`` from that log alone, once per
-outcome (``relevant``, ``wanted``; ``[ope]`` gives the rest), and compared with four true
-values:
+outcome (``relevant``, ``wanted``) and bootstrap unit (``query``, ``search``), reported as
+``"<outcome>/<unit>"`` (``[ope]`` gives the rest), and compared with four true values:
 
 - ``on_policy_relevant``: the target run on-policy on the same searches (same users, same
   click and found-elsewhere draws), its found-rate by the qrels: EVALUATION.md's truth;
@@ -22,8 +22,9 @@ clicks one relevant item where the target may hold another. The ``relevant`` out
 relevance per query from all of the log's clicks, which removes most of that difference; what
 remains is reported, not hidden.
 
-Per target, outcome and estimator: the share of replications whose 95% interval covers each
-truth, the mean error against each, the mean interval width and the mean effective sample size.
+Per target, variant and estimator: the share of replications whose 95% interval covers each
+truth, the mean and standard deviation of the error against each (a calibrated 95% interval is
+about 4 standard deviations wide), the mean interval width and the mean effective sample size.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ltrr.config import Config
-from ltrr.evaluate.ope import OUTCOMES, OpeParams, ope_params
+from ltrr.evaluate.ope import BOOTSTRAP_UNITS, OUTCOMES, OpeParams, ope_params
 from ltrr.evaluate.ope_plans import (
     LoggedSearch,
     parse_target,
@@ -74,7 +75,7 @@ def ope_replications(
     quiet = dataclasses.replace(world, params=dataclasses.replace(params, window=n_searches))
     targets = {name: parse_target(name, config) for name in params.ope_targets}
     rows: dict[str, dict[str, dict[str, list[list[float]]]]] = {
-        t: {o: {} for o in OUTCOMES} for t in targets
+        t: {f"{o}/{u}": {} for o in OUTCOMES for u in BOOTSTRAP_UNITS} for t in targets
     }
     truths: dict[str, list[tuple[float, ...]]] = {t: [] for t in targets}
     opep = dataclasses.replace(
@@ -92,9 +93,11 @@ def ope_replications(
             logged = _logged_truths(world, query_of, log.searches, depths, opep)
             truths[name].append((*on_policy, *logged))
             for outcome in OUTCOMES:
-                each = dataclasses.replace(opep, outcome=outcome)
-                for est, e in plan_ope(log.searches, depths, each).items():
-                    rows[name][outcome].setdefault(est, []).append([e.value, e.low, e.high, e.ess])
+                for unit in BOOTSTRAP_UNITS:
+                    each = dataclasses.replace(opep, outcome=outcome, bootstrap_unit=unit)
+                    variant = rows[name][f"{outcome}/{unit}"]
+                    for est, e in plan_ope(log.searches, depths, each).items():
+                        variant.setdefault(est, []).append([e.value, e.low, e.high, e.ess])
         tick("off-policy replications", rep + 1, n_reps)
     return _summary(rows, truths, n_reps, n_searches)
 
@@ -172,11 +175,11 @@ def _summary(
     n_searches: int,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"n_replications": n_reps, "n_searches": n_searches, "targets": {}}
-    for name, by_outcome in rows.items():
+    for name, by_variant in rows.items():
         truth = np.array(truths[name])  # (reps, len(TRUTHS))
         block: dict[str, Any] = {t: float(truth[:, j].mean()) for j, t in enumerate(TRUTHS)}
-        for outcome, by_est in by_outcome.items():
-            block[outcome] = {}
+        for variant, by_est in by_variant.items():
+            block[variant] = {}
             for est, values in by_est.items():
                 a = np.array(values)  # (reps, 4): value, low, high, ess
                 scores: dict[str, float] = {
@@ -186,7 +189,9 @@ def _summary(
                 for j, t in enumerate(TRUTHS):
                     cover = (a[:, 1] <= truth[:, j]) & (truth[:, j] <= a[:, 2])
                     scores[f"coverage_{t}"] = float(cover.mean())
-                    scores[f"mean_error_{t}"] = float((a[:, 0] - truth[:, j]).mean())
-                block[outcome][est] = scores
+                    error = a[:, 0] - truth[:, j]
+                    scores[f"mean_error_{t}"] = float(error.mean())
+                    scores[f"sd_error_{t}"] = float(error.std(ddof=1)) if len(error) > 1 else 0.0
+                block[variant][est] = scores
         out["targets"][name] = block
     return out

@@ -289,9 +289,11 @@ def test_off_policy_replications_report_every_estimator_against_every_truth(
         for truth in ("logged_relevant", "logged_wanted", "on_policy_live", "on_policy_relevant"):
             assert 0.0 <= block[truth] <= 1.0
         for outcome in ("relevant", "wanted"):
-            for est in ("ips", "snips", "dr"):
-                scores = block[outcome][est]
-                assert scores["mean_ess"] > 10 and scores["mean_width"] >= 0
-                assert 0.0 <= scores[f"coverage_logged_{outcome}"] <= 1.0
-            assert abs(block[outcome]["snips"][f"mean_error_logged_{outcome}"]) < 0.1
+            for unit in ("query", "search"):
+                variant = block[f"{outcome}/{unit}"]
+                for est in ("ips", "snips", "dr"):
+                    scores = variant[est]
+                    assert scores["mean_ess"] > 10 and scores["mean_width"] >= 0
+                    assert 0.0 <= scores[f"coverage_logged_{outcome}"] <= 1.0
+                assert abs(variant["snips"][f"mean_error_logged_{outcome}"]) < 0.1
     assert result["timing_s"]["ope_s"] > 0
