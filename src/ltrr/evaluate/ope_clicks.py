@@ -18,7 +18,12 @@ which entities are relevant from every logged search of that query, with two sta
   pair examined ``n`` times and acted on ``k`` times is relevant with posterior
   ``sigmoid(logit(prior) + k log(c1 / c0) + (n - k) log((1 - c1) / (1 - c0)))``. The noise
   rate is learned from the log itself: one click in one examination is strong evidence when
-  users rarely click non-relevant results, weak when they often do.
+  users rarely click non-relevant results, weak when they often do. The prior depends on the
+  best position the pair was examined at (buckets ``POSITION_BUCKETS``), shrunk toward the
+  overall prior by ``PRIOR_WEIGHT`` pseudo-pairs: a result the serving ranker put first is far
+  likelier relevant than one examined only deep in the page, and a single prior would credit
+  every thinly examined deep result with the top positions' relevance rate, which adds up over
+  the dozens of candidates a target holds.
 
 An entity acted on without being shown (found elsewhere) is relevant with probability 1.
 """
@@ -38,6 +43,11 @@ from ltrr.types import EntityId
 FloatArray = npt.NDArray[np.float64]
 #: Probabilities are kept inside (EPS, 1 - EPS) so that every log stays finite.
 EPS = 1e-6
+#: Upper edges of the best-examined-position buckets of the prior: 1st, 2nd, 3rd, 4-5, 6-8, 9+.
+POSITION_BUCKETS = (1, 2, 3, 5, 8)
+#: Pseudo-pairs shrinking each position bucket's prior toward the overall prior: one, enough to
+#: keep a bucket of few pairs off 0 without pulling a thinly examined bucket to the top's rate.
+PRIOR_WEIGHT = 1.0
 
 
 class ClickedSearch(Protocol):
@@ -52,44 +62,64 @@ class ClickedSearch(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ClickFit:
-    """The fitted mixture: relevant share of examined pairs and the two action rates."""
+    """The fitted mixture: relevant share of examined pairs (overall and per position bucket)
+    and the two action rates."""
 
     prior: float
     click_relevant: float
     click_other: float
     n_pairs: int
     n_iterations: int
+    prior_by_position: tuple[float, ...] = ()
 
 
-def examinations(
-    searches: Sequence[ClickedSearch], groups: Sequence[int]
-) -> tuple[list[tuple[int, EntityId]], FloatArray, FloatArray, list[set[EntityId]]]:
-    """Per (group, entity) pair: examinations and actions; per group, entities found elsewhere.
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Per (group, entity) pair: times examined, times acted on, best examined position
+    (0-based); per group, the entities acted on without being shown."""
 
-    Returns ``(pairs, n_examined, n_acted, elsewhere)``, the arrays aligned with ``pairs``.
-    """
+    pairs: list[tuple[int, EntityId]]
+    n_examined: FloatArray
+    n_acted: FloatArray
+    best_position: npt.NDArray[np.int64]
+    elsewhere: list[set[EntityId]]
+
+
+def examinations(searches: Sequence[ClickedSearch], groups: Sequence[int]) -> Evidence:
+    """The click evidence of ``searches``, pooled per group (a query)."""
     examined: Counter[tuple[int, EntityId]] = Counter()
     acted_on: Counter[tuple[int, EntityId]] = Counter()
+    best: dict[tuple[int, EntityId], int] = {}
     elsewhere: list[set[EntityId]] = [set() for _ in range(max(groups, default=-1) + 1)]
     for search, g in zip(searches, groups, strict=True):
         acted = set(search.acted)
         position = {e: j for j, e in enumerate(search.shown)}
         first = min((position[e] for e in acted if e in position), default=len(search.shown) - 1)
-        for e in search.shown[: first + 1]:
+        for j, e in enumerate(search.shown[: first + 1]):
             examined[g, e] += 1
             acted_on[g, e] += e in acted
+            best[g, e] = min(best.get((g, e), j), j)
         elsewhere[g].update(e for e in acted if e not in position)
     pairs = list(examined)
-    n = np.array([examined[p] for p in pairs], dtype=np.float64)
-    k = np.array([acted_on[p] for p in pairs], dtype=np.float64)
-    return pairs, n, k, elsewhere
+    return Evidence(
+        pairs,
+        np.array([examined[p] for p in pairs], dtype=np.float64),
+        np.array([acted_on[p] for p in pairs], dtype=np.float64),
+        np.array([best[p] for p in pairs], dtype=np.int64),
+        elsewhere,
+    )
 
 
-def posterior(n: FloatArray, k: FloatArray, prior: float, c1: float, c0: float) -> FloatArray:
+def posterior(
+    n: FloatArray, k: FloatArray, prior: FloatArray | float, c1: float, c0: float
+) -> FloatArray:
     """P(relevant) of pairs examined ``n`` and acted on ``k`` times, under the mixture
-    (``c1``, ``c0``: the action rates of relevant and other entities)."""
+    (``prior`` per pair or shared; ``c1``, ``c0``: the action rates of relevant and other
+    entities)."""
     logit = (
-        np.log(prior / (1 - prior)) + k * np.log(c1 / c0) + (n - k) * np.log((1 - c1) / (1 - c0))
+        np.log(prior / (1 - np.asarray(prior)))
+        + k * np.log(c1 / c0)
+        + (n - k) * np.log((1 - c1) / (1 - c0))
     )
     out: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(logit, -500, 500)))
     return out
@@ -102,40 +132,56 @@ def _rate(weight: FloatArray, n_acted: FloatArray, n_examined: FloatArray) -> fl
 
 
 def fit_mixture(
-    n_examined: FloatArray, n_acted: FloatArray, max_iter: int = 500, tol: float = 1e-9
+    n_examined: FloatArray,
+    n_acted: FloatArray,
+    bucket: npt.NDArray[np.int64] | None = None,
+    max_iter: int = 500,
+    tol: float = 1e-9,
 ) -> tuple[FloatArray, ClickFit]:
     """EM for the two-class binomial mixture: (posterior per pair, fit).
 
-    Starts from a relevant share of 0.1 with action rates 0.8 (relevant) and 0.1 (other), so
-    the class with the higher rate stays the relevant one.
+    ``bucket`` (per pair, >= 0) gives each bucket its own prior, shrunk toward the overall one
+    by ``PRIOR_WEIGHT`` pseudo-pairs; ``None`` shares one prior. Starts from a relevant share
+    of 0.1 with action rates 0.8 (relevant) and 0.1 (other), so the class with the higher rate
+    stays the relevant one.
     """
     prior, c1, c0 = 0.1, 0.8, 0.1
     if len(n_examined) == 0:
         return np.zeros(0), ClickFit(prior, c1, c0, 0, 0)
+    b = np.zeros(len(n_examined), dtype=np.int64) if bucket is None else bucket
+    n_buckets = int(b.max()) + 1
+    size = np.bincount(b, minlength=n_buckets).astype(np.float64)
+    priors = np.full(n_buckets, prior)
     n_iterations = 0
     while n_iterations < max_iter:
         n_iterations += 1
-        p = posterior(n_examined, n_acted, prior, c1, c0)
-        new_prior = float(np.clip(p.mean(), EPS, 1 - EPS))
+        p = posterior(n_examined, n_acted, priors[b], c1, c0)
+        prior = float(np.clip(p.mean(), EPS, 1 - EPS))
+        shrunk = (np.bincount(b, weights=p, minlength=n_buckets) + PRIOR_WEIGHT * prior) / (
+            size + PRIOR_WEIGHT
+        )
+        new_priors = np.clip(shrunk, EPS, 1 - EPS)
         new_c1 = _rate(p, n_acted, n_examined)
         new_c0 = _rate(1.0 - p, n_acted, n_examined)
-        change = max(abs(new_prior - prior), abs(new_c1 - c1), abs(new_c0 - c0))
-        prior, c1, c0 = new_prior, new_c1, new_c0
+        change = max(float(np.abs(new_priors - priors).max()), abs(new_c1 - c1), abs(new_c0 - c0))
+        priors, c1, c0 = new_priors, new_c1, new_c0
         if change < tol:
             break
-    fitted = posterior(n_examined, n_acted, prior, c1, c0)
-    return fitted, ClickFit(prior, c1, c0, len(n_examined), n_iterations)
+    fitted = posterior(n_examined, n_acted, priors[b], c1, c0)
+    by_position = tuple(priors.tolist()) if bucket is not None else ()
+    return fitted, ClickFit(prior, c1, c0, len(n_examined), n_iterations, by_position)
 
 
 def relevance(
     searches: Sequence[ClickedSearch], groups: Sequence[int], n_groups: int
 ) -> tuple[list[dict[EntityId, float]], ClickFit]:
     """Per group, ``{entity: P(relevant)}`` over the entities with evidence, and the fit."""
-    pairs, n, k, elsewhere = examinations(searches, groups)
-    fitted, fit = fit_mixture(n, k)
+    evidence = examinations(searches, groups)
+    bucket = np.searchsorted(POSITION_BUCKETS, evidence.best_position, side="right")
+    fitted, fit = fit_mixture(evidence.n_examined, evidence.n_acted, bucket.astype(np.int64))
     out: list[dict[EntityId, float]] = [{} for _ in range(n_groups)]
-    for (g, e), p in zip(pairs, fitted.tolist(), strict=True):
+    for (g, e), p in zip(evidence.pairs, fitted.tolist(), strict=True):
         out[g][e] = p
-    for g, found in enumerate(elsewhere):
+    for g, found in enumerate(evidence.elsewhere):
         out[g].update(dict.fromkeys(found, 1.0))
     return out, fit

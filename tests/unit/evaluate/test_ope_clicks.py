@@ -30,13 +30,38 @@ def test_examination_stops_at_the_first_acted_on_result() -> None:
         page("abc", ""),  # no action: the whole page
         page("ab", "z"),  # found elsewhere: the page examined, z relevant for sure
     ]
-    pairs, n, k, elsewhere = examinations(pages, [0, 0, 0, 1])
-    counts = {pair: (int(a), int(b)) for pair, a, b in zip(pairs, n, k, strict=True)}
-    assert counts == {
-        (0, "a"): (3, 0), (0, "b"): (3, 2), (0, "c"): (1, 0),
-        (1, "a"): (1, 0), (1, "b"): (1, 0),
+    evidence = examinations(pages, [0, 0, 0, 1])
+    counts = {
+        pair: (int(a), int(b), int(j))
+        for pair, a, b, j in zip(
+            evidence.pairs, evidence.n_examined, evidence.n_acted, evidence.best_position,
+            strict=True,
+        )
     }  # fmt: skip
-    assert elsewhere == [set(), {"z"}]
+    assert counts == {
+        (0, "a"): (3, 0, 0), (0, "b"): (3, 2, 1), (0, "c"): (1, 0, 2),
+        (1, "a"): (1, 0, 0), (1, "b"): (1, 0, 1),
+    }  # fmt: skip
+    assert evidence.elsewhere == [set(), {"z"}]
+
+
+def test_the_prior_depends_on_the_best_examined_position() -> None:
+    """Where relevant results sit first, a result examined only deep in the page needs more
+    clicks to be believed relevant than one shown first."""
+    rng = np.random.default_rng(3)
+    n_pairs = 4000
+    bucket = rng.integers(0, 3, n_pairs)
+    relevant = rng.random(n_pairs) < np.array([0.6, 0.1, 0.01])[bucket]
+    n = rng.integers(1, 20, n_pairs).astype(float)
+    k = rng.binomial(n.astype(int), np.where(relevant, 0.9, 0.4)).astype(float)
+    _, fit = fit_mixture(n, k, bucket)
+    top, middle, deep = fit.prior_by_position
+    assert top > 0.45 and deep < 0.05 and top > middle > deep
+    one = np.array([1.0])
+    p_top, p_deep = (
+        posterior(one, one, q, fit.click_relevant, fit.click_other)[0] for q in (top, deep)
+    )
+    assert p_top > 0.5 > p_deep
 
 
 @pytest.mark.parametrize(("c0", "c1"), [(0.05, 0.95), (0.4, 0.9)])
