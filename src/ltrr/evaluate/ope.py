@@ -26,7 +26,7 @@ plans").
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -42,8 +42,8 @@ IntArray = npt.NDArray[np.int64]
 ESTIMATORS = ("ips", "snips", "dr")
 #: What a logged search's outcome is for a target plan (``ope_plans.plan_ope``).
 OUTCOMES = ("relevant", "wanted")
-#: What the bootstrap resamples in ``plan_ope``: whole queries (clusters) or single searches.
-BOOTSTRAP_UNITS = ("query", "search")
+#: What the bootstrap resamples in ``plan_ope``: single searches or whole queries (clusters).
+BOOTSTRAP_UNITS = ("search", "query")
 #: Resampled entries held in memory at once by the bootstrap (count matrices of 8 bytes each).
 _BOOTSTRAP_CELLS = 2_000_000
 
@@ -64,7 +64,7 @@ class OpeParams:
     prior_weight: float = 10.0
     outcome: str = "relevant"
     relevance_threshold: float = 0.5
-    bootstrap_unit: str = "query"
+    bootstrap_unit: str = "search"
 
     def __post_init__(self) -> None:
         if self.n_bootstrap < 2:
@@ -149,6 +149,10 @@ def bootstrap_ratios(
     return out
 
 
+#: Draws one replicate of the rewards, (n_rounds,), from a generator (``estimate_from_weights``).
+RewardDraw = Callable[[np.random.Generator], FloatArray]
+
+
 def estimate_from_weights(
     reward: npt.ArrayLike,
     iw: npt.ArrayLike,
@@ -156,6 +160,7 @@ def estimate_from_weights(
     q_target: npt.ArrayLike | None = None,
     params: OpeParams | None = None,
     groups: npt.ArrayLike | None = None,
+    reward_draw: RewardDraw | None = None,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and (given a reward model) DR from importance weights, sharing one bootstrap.
 
@@ -169,29 +174,68 @@ def estimate_from_weights(
         (n_rounds,) reward-model predictions q(x_i, a_i) and E_{a ~ pi_e}[q(x_i, a)]; DR is
         returned only when both are given.
     groups
-        (n_rounds,) cluster ids >= 0: the bootstrap resamples whole clusters, as it must when
-        rounds within one cluster are dependent (searches of one query share its relevant
-        items and its ranked lists); ``None`` resamples rounds.
+        (n_rounds,) cluster ids >= 0: the bootstrap resamples whole clusters, for inference
+        about a population of clusters rather than about the logged ones; ``None`` resamples
+        rounds.
+    reward_draw
+        When the rewards are themselves estimates (``reward`` their expectation, e.g. a click
+        model's posterior), a sampler of one replicate: each bootstrap resample then redraws
+        the rewards too, so the interval carries their uncertainty as well as the rounds'.
     """
     params = params or OpeParams()
     r = _vector(reward, "reward")
     w = _vector(iw, "iw", len(r))
     if (w < 0).any():
         raise OpeError(f"iw must be >= 0, got {w[w < 0][0]} at round {int(np.argmax(w < 0))}")
-    ones = np.ones_like(r)
-    numerators, denominators, names = [w * r, w * r], [ones, w], ["ips", "snips"]
     if (q_logged is None) != (q_target is None):
         raise OpeError("DR needs both q_logged and q_target, got only one")
+    q = None
     if q_logged is not None and q_target is not None:
-        ql, qt = _vector(q_logged, "q_logged", len(r)), _vector(q_target, "q_target", len(r))
+        q = (_vector(q_logged, "q_logged", len(r)), _vector(q_target, "q_target", len(r)))
+    names = ["ips", "snips", "dr"] if q is not None else ["ips", "snips"]
+    num, den = _ratio_columns(r, w, q)
+    g = None if groups is None else _indices(groups, "groups", len(r), np.iinfo(np.int64).max)
+    ess = effective_sample_size(w)
+    if reward_draw is not None:
+        boot = _redrawn_bootstrap(reward_draw, w, q, g, params)
+        return _summarise(names, num, den, ess, len(r), params, boot)
+    if g is not None:
+        num, den = _cluster_sums(num, g), _cluster_sums(den, g)
+    return _summarise(names, num, den, ess, len(r), params)
+
+
+def _ratio_columns(
+    r: FloatArray, w: FloatArray, q: tuple[FloatArray, FloatArray] | None
+) -> tuple[FloatArray, FloatArray]:
+    """Per round, the numerator and denominator terms of IPS, SNIPS (and DR): (n_rounds, k)."""
+    ones = np.ones_like(r)
+    numerators, denominators = [w * r, w * r], [ones, w]
+    if q is not None:
+        ql, qt = q
         numerators.append(qt + w * (r - ql))
         denominators.append(ones)
-        names.append("dr")
-    num, den = np.stack(numerators, axis=1), np.stack(denominators, axis=1)
-    if groups is not None:
-        g = _indices(groups, "groups", len(r), np.iinfo(np.int64).max)
-        num, den = _cluster_sums(num, g), _cluster_sums(den, g)
-    return _summarise(names, num, den, effective_sample_size(w), len(r), params)
+    return np.stack(numerators, axis=1), np.stack(denominators, axis=1)
+
+
+def _redrawn_bootstrap(
+    draw: RewardDraw,
+    w: FloatArray,
+    q: tuple[FloatArray, FloatArray] | None,
+    groups: IntArray | None,
+    params: OpeParams,
+) -> FloatArray:
+    """(n_bootstrap, k) ratios, each from resampled rounds (or clusters) and redrawn rewards."""
+    rng = np.random.default_rng(params.seed)
+    unit = np.arange(len(w)) if groups is None else np.unique(groups, return_inverse=True)[1]
+    n_units = int(unit.max()) + 1
+    out = np.empty((params.n_bootstrap, 3 if q is not None else 2))
+    for b in range(params.n_bootstrap):
+        picks = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+        counts = picks[unit].astype(np.float64)
+        num, den = _ratio_columns(draw(rng), w, q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[b] = (counts @ num) / (counts @ den)
+    return out
 
 
 def _cluster_sums(rows: FloatArray, groups: IntArray) -> FloatArray:
@@ -213,11 +257,13 @@ def _summarise(
     ess: float,
     n_rounds: int,
     params: OpeParams,
+    boot: FloatArray | None = None,
 ) -> dict[str, Estimate]:
     totals = den.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         values = num.sum(axis=0) / totals
-    boot = bootstrap_ratios(num, den, params.n_bootstrap, params.seed)
+    if boot is None:
+        boot = bootstrap_ratios(num, den, params.n_bootstrap, params.seed)
     out: dict[str, Estimate] = {}
     for j, name in enumerate(names):
         column = boot[:, j][np.isfinite(boot[:, j])]

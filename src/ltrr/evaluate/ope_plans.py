@@ -19,10 +19,16 @@ least as deep), since every strategy's ranked list is logged; the importance wei
   found-rate over those searches by the log's relevance: EVALUATION.md's *found* with the
   qrels replaced by what the clicks reveal. Searches of other queries are left out.
 
-Searches are grouped by their corrected query text (a search logged without its request is its
-own group). The groups are the reward model's cells in DR and, with ``[ope] bootstrap_unit =
-"query"``, the bootstrap's clusters: searches of one query share its relevant entities and its
-ranked lists, so resampling them one by one understates the variance under Zipf traffic.
+Intervals come from a bootstrap that, for the ``relevant`` outcome, also redraws every
+(query, entity) pair's relevance from the click model's posterior in each resample: the
+judgements are estimates too, and an interval that held them fixed would cover what the log's
+clicks say, not the found-rate. Searches are grouped by their corrected query text (a search
+logged without its request is its own group); the groups are the click model's queries and
+the DR reward model's cells. ``[ope] bootstrap_unit`` = ``"search"`` (default) resamples
+searches: the estimate is about the logged traffic, whose searches are independent given
+their queries and the logged propensities. ``"query"`` resamples whole queries instead, for
+inference about a population of queries, and is far wider under Zipf traffic, where a few
+queries carry much of it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from ltrr.evaluate.ope import (
     IntArray,
     OpeError,
     OpeParams,
+    RewardDraw,
     estimate_from_weights,
     fold_ids,
     shrunk_means,
@@ -186,11 +193,12 @@ def _observe(
     searches: Sequence[LoggedSearch],
     targets: Sequence[Mapping[str, int]],
     sought: Sequence[Mapping[EntityId, float]],
-) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray]:
-    """(outcome, covered, pscore), each (n_rounds,); pscore = P(cover) where covered, else 1.
+) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray, list[list[EntityId]]]:
+    """(outcome, covered, pscore, held); pscore = P(cover) where covered, else 1.
 
     ``outcome[i]`` (where covered): ``1 - prod(1 - sought[i][e])`` over the distinct entities
-    ``e`` of the target's top-d lists, so 1 when the lists hold a surely sought entity.
+    ``e`` of the target's top-d lists, so 1 when the lists hold a surely sought entity;
+    ``held[i]``: those of the entities with a positive weight.
     """
     strategies = sorted({s for t in targets for s, d in t.items() if d > 0})
     ran = {s for x in searches for s in (*x.plan.depths, *x.plan.greedy, *x.plan.explore)}
@@ -202,15 +210,19 @@ def _observe(
         )
     n = len(searches)
     outcome, covered, pscore = np.zeros(n), np.zeros(n, dtype=np.bool_), np.ones(n)
+    held: list[list[EntityId]] = [[] for _ in range(n)]
     for i, (search, target, weights) in enumerate(zip(searches, targets, sought, strict=True)):
         asked = {s: d for s, d in target.items() if d > 0}
         if any(search.plan.depths.get(s, 0) < d for s, d in asked.items()):
             continue
         covered[i] = True
-        held = {e for s, d in asked.items() for e in search.strategy_results.get(s, ())[:d]}
+        lists = {
+            EntityId(e) for s, d in asked.items() for e in search.strategy_results.get(s, ())[:d]
+        }
+        held[i] = sorted(e for e in lists if weights.get(e, 0.0) > 0.0)
         miss = 1.0
-        for e in held:
-            miss *= 1.0 - weights.get(EntityId(e), 0.0)
+        for e in held[i]:
+            miss *= 1.0 - weights[e]
         outcome[i] = 1.0 - miss
         pscore[i] = search.plan.coverage_probability(target)
         if pscore[i] <= 0.0:
@@ -218,7 +230,40 @@ def _observe(
                 f"request {search.request_id}: its plan covers the target but gives "
                 "that a coverage probability of 0; the logged distributions are inconsistent"
             )
-    return outcome, covered, pscore
+    return outcome, covered, pscore, held
+
+
+def _relevance_draw(
+    held: Sequence[Sequence[EntityId]],
+    keys: IntArray,
+    sought: Sequence[Mapping[EntityId, float]],
+) -> RewardDraw:
+    """A sampler of the outcomes under the click model's posterior (``plan_ope``'s bootstrap).
+
+    Each (query, entity) pair is drawn relevant once per replicate with its posterior
+    probability, and shared by every search of the query; a search's outcome is whether the
+    target holds a drawn-relevant entity.
+    """
+    index: dict[tuple[int, EntityId], int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    probability: list[float] = []
+    for i, (entities, key, weights) in enumerate(zip(held, keys.tolist(), sought, strict=True)):
+        for e in entities:
+            j = index.setdefault((key, e), len(index))
+            if j == len(probability):
+                probability.append(weights[e])
+            rows.append(i)
+            cols.append(j)
+    p = np.asarray(probability, dtype=np.float64)
+    r, c, n = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), len(held)
+
+    def draw(rng: np.random.Generator) -> FloatArray:
+        relevant = (rng.random(len(p)) < p).astype(np.float64)
+        out: FloatArray = (np.bincount(r, weights=relevant[c], minlength=n) > 0).astype(np.float64)
+        return out
+
+    return draw
 
 
 def sought_entities(
@@ -287,9 +332,11 @@ def plan_ope(
         )
     searches = [logged[i] for i in keep]
     targets = _target_depths(searches, target)
-    y, covered, pscore = _observe(searches, targets, [sought[i] for i in keep])
+    kept = [sought[i] for i in keep]
+    y, covered, pscore, held = _observe(searches, targets, kept)
     iw = covered / pscore
     keys = groups[keep]
     q = _plan_reward_model(y, iw, keys, n_groups, params)
     clusters = keys if params.bootstrap_unit == "query" else None
-    return estimate_from_weights(y, iw, q, q, params, clusters)
+    draw = _relevance_draw(held, keys, kept) if params.outcome == "relevant" else None
+    return estimate_from_weights(y, iw, q, q, params, clusters, draw)

@@ -396,6 +396,21 @@ def test_the_relevant_outcome_counts_silent_searches_of_a_known_query() -> None:
     assert wanted.n_rounds == 19 and wanted.value == 1.0
 
 
+def test_redrawn_rewards_carry_their_own_uncertainty_into_the_interval() -> None:
+    """Rewards that are a model's expectation: when one uncertain judgement decides every
+    round, the interval spans what that judgement allows, not the rounds' sampling alone."""
+    n = 2000
+    reward, iw = np.full(n, 0.5), np.ones(n)
+
+    def shared_coin(rng: np.random.Generator) -> np.ndarray:
+        return np.full(n, float(rng.random() < 0.5))
+
+    fixed = estimate_from_weights(reward, iw, params=FAST)["snips"]
+    redrawn = estimate_from_weights(reward, iw, params=FAST, reward_draw=shared_coin)["snips"]
+    assert fixed.value == redrawn.value == 0.5 and fixed.high - fixed.low < 1e-9
+    assert (redrawn.low, redrawn.high) == (0.0, 1.0)
+
+
 def test_cluster_bootstrap_widens_intervals_of_dependent_rounds() -> None:
     """Rounds repeated in clusters carry one cluster's information: resampling clusters gives
     an interval about sqrt(cluster size) wider than resampling rounds, and the same value."""
@@ -554,9 +569,7 @@ def simulate_log(n_searches: int, seed: int) -> list[LoggedSearch]:
     return out
 
 
-#: In this world each search draws its wanted item's ranks afresh, so searches of one class are
-#: independent: the bootstrap resamples searches (Zipf traffic over real queries is not).
-IID = OpeParams(n_bootstrap=200, seed=7, bootstrap_unit="search")
+IID = OpeParams(n_bootstrap=200, seed=7)  # each search draws its ranks afresh
 
 TARGETS: dict[str, Mapping[str, int] | ClassPolicy] = {
     "lexical@50": {"lexical": 50},
