@@ -151,6 +151,8 @@ def bootstrap_ratios(
 
 #: Draws one replicate of the rewards, (n_rounds,), from a generator (``estimate_from_weights``).
 RewardDraw = Callable[[np.random.Generator], FloatArray]
+#: A reward model refitted to given rewards: (n_rounds,) -> (n_rounds,) predictions.
+RewardModel = Callable[[FloatArray], FloatArray]
 
 
 def estimate_from_weights(
@@ -161,6 +163,7 @@ def estimate_from_weights(
     params: OpeParams | None = None,
     groups: npt.ArrayLike | None = None,
     reward_draw: RewardDraw | None = None,
+    refit: RewardModel | None = None,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and (given a reward model) DR from importance weights, sharing one bootstrap.
 
@@ -181,6 +184,11 @@ def estimate_from_weights(
         When the rewards are themselves estimates (``reward`` their expectation, e.g. a click
         model's posterior), a sampler of one replicate: each bootstrap resample then redraws
         the rewards too, so the interval carries their uncertainty as well as the rounds'.
+    refit
+        With ``reward_draw`` and DR: the reward model refitted to redrawn rewards, returning
+        (n_rounds,) predictions used as both ``q_logged`` and ``q_target`` in that resample (a
+        model fitted on the rewards moves with them; held fixed, DR's interval would miss that
+        part of the spread).
     """
     params = params or OpeParams()
     r = _vector(reward, "reward")
@@ -197,7 +205,7 @@ def estimate_from_weights(
     g = None if groups is None else _indices(groups, "groups", len(r), np.iinfo(np.int64).max)
     ess = effective_sample_size(w)
     if reward_draw is not None:
-        boot = _redrawn_bootstrap(reward_draw, w, q, g, params)
+        boot = _redrawn_bootstrap(reward_draw, w, q, g, params, refit)
         return _summarise(names, num, den, ess, len(r), params, boot)
     if g is not None:
         num, den = _cluster_sums(num, g), _cluster_sums(den, g)
@@ -223,6 +231,7 @@ def _redrawn_bootstrap(
     q: tuple[FloatArray, FloatArray] | None,
     groups: IntArray | None,
     params: OpeParams,
+    refit: RewardModel | None = None,
 ) -> FloatArray:
     """(n_bootstrap, k) ratios, each from resampled rounds (or clusters) and redrawn rewards."""
     rng = np.random.default_rng(params.seed)
@@ -232,7 +241,12 @@ def _redrawn_bootstrap(
     for b in range(params.n_bootstrap):
         picks = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
         counts = picks[unit].astype(np.float64)
-        num, den = _ratio_columns(draw(rng), w, q)
+        rewards = draw(rng)
+        if q is not None and refit is not None:
+            fitted = refit(rewards)
+            num, den = _ratio_columns(rewards, w, (fitted, fitted))
+        else:
+            num, den = _ratio_columns(rewards, w, q)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[b] = (counts @ num) / (counts @ den)
     return out

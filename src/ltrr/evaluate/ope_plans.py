@@ -19,16 +19,16 @@ least as deep), since every strategy's ranked list is logged; the importance wei
   found-rate over those searches by the log's relevance: EVALUATION.md's *found* with the
   qrels replaced by what the clicks reveal. Searches of other queries are left out.
 
-Intervals come from a bootstrap that, for the ``relevant`` outcome, also redraws every
-(query, entity) pair's relevance from the click model's posterior in each resample: the
-judgements are estimates too, and an interval that held them fixed would cover what the log's
-clicks say, not the found-rate. Searches are grouped by their corrected query text (a search
-logged without its request is its own group); the groups are the click model's queries and
-the DR reward model's cells. ``[ope] bootstrap_unit`` = ``"search"`` (default) resamples
-searches: the estimate is about the logged traffic, whose searches are independent given
-their queries and the logged propensities. ``"query"`` resamples whole queries instead, for
-inference about a population of queries, and is far wider under Zipf traffic, where a few
-queries carry much of it.
+Intervals come from a bootstrap that, for the ``relevant`` outcome, also redraws every (query,
+entity) pair's relevance from the click model's posterior in each resample: the judgements are
+estimates too, and an interval that held them fixed would cover what the log's clicks say, not
+the found-rate. DR's reward model is refitted to each resample's judgements. Searches are
+grouped by their corrected query text (a search logged without its request is its own group);
+the groups are the click model's queries and the DR reward model's cells. ``[ope]
+bootstrap_unit`` = ``"search"`` (default) resamples searches: the estimate is about the logged
+traffic, whose searches are independent given their queries and the logged propensities.
+``"query"`` resamples whole queries instead, for inference about a population of queries, and
+is far wider under Zipf traffic, where a few queries carry much of it.
 """
 
 from __future__ import annotations
@@ -338,5 +338,11 @@ def plan_ope(
     keys = groups[keep]
     q = _plan_reward_model(y, iw, keys, n_groups, params)
     clusters = keys if params.bootstrap_unit == "query" else None
-    draw = _relevance_draw(held, keys, kept) if params.outcome == "relevant" else None
-    return estimate_from_weights(y, iw, q, q, params, clusters, draw)
+    if params.outcome != "relevant":
+        return estimate_from_weights(y, iw, q, q, params, clusters)
+    draw = _relevance_draw(held, keys, kept)
+
+    def refit(rewards: FloatArray) -> FloatArray:
+        return _plan_reward_model(rewards, iw, keys, n_groups, params)
+
+    return estimate_from_weights(y, iw, q, q, params, clusters, draw, refit)

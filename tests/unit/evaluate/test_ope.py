@@ -411,6 +411,28 @@ def test_redrawn_rewards_carry_their_own_uncertainty_into_the_interval() -> None
     assert (redrawn.low, redrawn.high) == (0.0, 1.0)
 
 
+def test_dr_refits_its_reward_model_to_redrawn_rewards() -> None:
+    """Half the rounds are unobserved (weight 0) and their rewards hang on one uncertain
+    judgement, which DR sees only through its reward model: held fixed, the model hides that
+    uncertainty; refitted to each redraw, it carries it into the interval."""
+    n = 2000
+    observed = np.arange(n) % 2 == 0
+    iw = np.where(observed, 2.0, 0.0)
+    reward = np.where(observed, 1.0, 0.5)  # the expectation; the model predicts it exactly
+
+    def shared_coin(rng: np.random.Generator) -> np.ndarray:
+        return np.where(observed, 1.0, float(rng.random() < 0.5))
+
+    def refit(rewards: np.ndarray) -> np.ndarray:
+        return rewards.copy()  # each round its own cell
+
+    held = estimate_from_weights(reward, iw, reward, reward, FAST, None, shared_coin)["dr"]
+    moved = estimate_from_weights(reward, iw, reward, reward, FAST, None, shared_coin, refit)
+    assert held.value == moved["dr"].value == 0.75
+    assert held.high - held.low < 0.05  # the rounds' resampling alone
+    assert moved["dr"].low < 0.55 and moved["dr"].high > 0.95
+
+
 def test_cluster_bootstrap_widens_intervals_of_dependent_rounds() -> None:
     """Rounds repeated in clusters carry one cluster's information: resampling clusters gives
     an interval about sqrt(cluster size) wider than resampling rounds, and the same value."""
