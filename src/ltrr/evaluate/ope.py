@@ -16,8 +16,9 @@ With importance weights ``iw_i = pi_e(a_i | x_i) / pscore_i``:
 
 Each estimate carries a percentile bootstrap interval (rounds resampled with replacement, or
 whole clusters of rounds when ``groups`` are given; the reward model is held fixed, the usual
-approximation) and Kish's effective sample size ``(sum iw)^2 / sum iw^2``: how many on-policy
-rounds the weighted log is worth.
+approximation, unless the rewards are redrawn per resample and a refit is given) and Kish's
+effective sample size ``(sum iw)^2 / sum iw^2``: how many on-policy rounds the weighted log is
+worth.
 
 ``ope_plans`` applies them to ltrr's logged plans (DESIGN.md, "Off-policy estimates for
 plans").
