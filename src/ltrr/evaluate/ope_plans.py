@@ -220,10 +220,7 @@ def _observe(
             EntityId(e) for s, d in asked.items() for e in search.strategy_results.get(s, ())[:d]
         }
         held[i] = sorted(e for e in lists if weights.get(e, 0.0) > 0.0)
-        miss = 1.0
-        for e in held[i]:
-            miss *= 1.0 - weights[e]
-        outcome[i] = 1.0 - miss
+        outcome[i] = found_probability(held[i], weights)
         pscore[i] = search.plan.coverage_probability(target)
         if pscore[i] <= 0.0:
             raise OpeError(
@@ -231,6 +228,15 @@ def _observe(
                 "that a coverage probability of 0; the logged distributions are inconsistent"
             )
     return outcome, covered, pscore, held
+
+
+def found_probability(held: Iterable[EntityId], weights: Mapping[EntityId, float]) -> float:
+    """``1 - prod(1 - weights[e])`` over the distinct ``held`` entities: the chance that they
+    include a sought one, when each is sought independently with its weight (0 if absent)."""
+    miss = 1.0
+    for e in set(held):
+        miss *= 1.0 - weights.get(e, 0.0)
+    return 1.0 - miss
 
 
 def _relevance_draw(

@@ -39,6 +39,7 @@ from ltrr.config import Config
 from ltrr.evaluate.ope import BOOTSTRAP_UNITS, OUTCOMES, OpeParams, ope_params
 from ltrr.evaluate.ope_plans import (
     LoggedSearch,
+    found_probability,
     parse_target,
     plan_ope,
     query_groups,
@@ -163,7 +164,7 @@ def _logged_truths(
                 continue
             held = {c.entity_id for s, d in depths.items() for c in world.cached[s][query_id][:d]}
             n += 1
-            total += 1.0 - float(np.prod([1.0 - weights.get(e, 0.0) for e in held]))
+            total += found_probability(held, weights)
         out.append(total / max(n, 1))
     return out[0], out[1]
 
