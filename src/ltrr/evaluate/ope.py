@@ -16,7 +16,7 @@ With importance weights ``iw_i = pi_e(a_i | x_i) / pscore_i``:
 
 Each estimate carries a percentile bootstrap interval (rounds resampled with replacement, or
 whole clusters of rounds when ``groups`` are given; the reward model is held fixed, the usual
-approximation, unless the rewards are redrawn per resample and a refit is given) and Kish's
+approximation, unless the caller replicates the whole fit per resample) and Kish's
 effective sample size ``(sum iw)^2 / sum iw^2``: how many on-policy rounds the weighted log is
 worth.
 
@@ -150,10 +150,33 @@ def bootstrap_ratios(
     return out
 
 
-#: Draws one replicate of the rewards, (n_rounds,), from a generator (``estimate_from_weights``).
-RewardDraw = Callable[[np.random.Generator], FloatArray]
-#: A reward model refitted to given rewards: (n_rounds,) -> (n_rounds,) predictions.
-RewardModel = Callable[[FloatArray], FloatArray]
+#: One bootstrap replicate of every estimate (IPS, SNIPS[, DR]), (k,), from a generator. For
+#: estimates whose rewards are themselves fitted to the log (``ope_plans``: a click model's
+#: relevance judgements), the caller resamples the log and refits everything in each replicate.
+Replicate = Callable[[np.random.Generator], FloatArray]
+
+
+def resample_counts(rng: np.random.Generator, units: IntArray, n_units: int) -> FloatArray:
+    """Per round, how often a bootstrap resample of the ``n_units`` units (rounds, or clusters
+    of rounds) drew its unit ``units[i]``."""
+    picks = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+    out: FloatArray = picks[units].astype(np.float64)
+    return out
+
+
+def ratio_estimates(
+    r: FloatArray,
+    w: FloatArray,
+    q: tuple[FloatArray, FloatArray] | None = None,
+    counts: FloatArray | None = None,
+) -> FloatArray:
+    """IPS, SNIPS (and DR, given q) of rounds repeated ``counts`` times (``None``: once), (k,);
+    NaN where a denominator is 0."""
+    num, den = _ratio_columns(r, w, q)
+    c = np.ones(len(r)) if counts is None else counts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = (c @ num) / (c @ den)
+    return out
 
 
 def estimate_from_weights(
@@ -163,8 +186,7 @@ def estimate_from_weights(
     q_target: npt.ArrayLike | None = None,
     params: OpeParams | None = None,
     groups: npt.ArrayLike | None = None,
-    reward_draw: RewardDraw | None = None,
-    refit: RewardModel | None = None,
+    replicate: Replicate | None = None,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and (given a reward model) DR from importance weights, sharing one bootstrap.
 
@@ -181,15 +203,11 @@ def estimate_from_weights(
         (n_rounds,) cluster ids >= 0: the bootstrap resamples whole clusters, for inference
         about a population of clusters rather than about the logged ones; ``None`` resamples
         rounds.
-    reward_draw
-        When the rewards are themselves estimates (``reward`` their expectation, e.g. a click
-        model's posterior), a sampler of one replicate: each bootstrap resample then redraws
-        the rewards too, so the interval carries their uncertainty as well as the rounds'.
-    refit
-        With ``reward_draw`` and DR: the reward model refitted to redrawn rewards, returning
-        (n_rounds,) predictions used as both ``q_logged`` and ``q_target`` in that resample (a
-        model fitted on the rewards moves with them; held fixed, DR's interval would miss that
-        part of the spread).
+    replicate
+        When the rewards are themselves estimates fitted to the same log (a click model's
+        posterior), one bootstrap replicate of the whole procedure: the interval then carries
+        the fit's uncertainty as well as the rounds', and ``groups`` is not used (the
+        replicate resamples itself).
     """
     params = params or OpeParams()
     r = _vector(reward, "reward")
@@ -205,8 +223,9 @@ def estimate_from_weights(
     num, den = _ratio_columns(r, w, q)
     g = None if groups is None else _indices(groups, "groups", len(r), np.iinfo(np.int64).max)
     ess = effective_sample_size(w)
-    if reward_draw is not None:
-        boot = _redrawn_bootstrap(reward_draw, w, q, g, params, refit)
+    if replicate is not None:
+        rng = np.random.default_rng(params.seed)
+        boot = np.stack([replicate(rng) for _ in range(params.n_bootstrap)])
         return _summarise(names, num, den, ess, len(r), params, boot)
     if g is not None:
         num, den = _cluster_sums(num, g), _cluster_sums(den, g)
@@ -224,33 +243,6 @@ def _ratio_columns(
         numerators.append(qt + w * (r - ql))
         denominators.append(ones)
     return np.stack(numerators, axis=1), np.stack(denominators, axis=1)
-
-
-def _redrawn_bootstrap(
-    draw: RewardDraw,
-    w: FloatArray,
-    q: tuple[FloatArray, FloatArray] | None,
-    groups: IntArray | None,
-    params: OpeParams,
-    refit: RewardModel | None = None,
-) -> FloatArray:
-    """(n_bootstrap, k) ratios, each from resampled rounds (or clusters) and redrawn rewards."""
-    rng = np.random.default_rng(params.seed)
-    unit = np.arange(len(w)) if groups is None else np.unique(groups, return_inverse=True)[1]
-    n_units = int(unit.max()) + 1
-    out = np.empty((params.n_bootstrap, 3 if q is not None else 2))
-    for b in range(params.n_bootstrap):
-        picks = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        counts = picks[unit].astype(np.float64)
-        rewards = draw(rng)
-        if q is not None and refit is not None:
-            fitted = refit(rewards)
-            num, den = _ratio_columns(rewards, w, (fitted, fitted))
-        else:
-            num, den = _ratio_columns(rewards, w, q)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[b] = (counts @ num) / (counts @ den)
-    return out
 
 
 def _cluster_sums(rows: FloatArray, groups: IntArray) -> FloatArray:

