@@ -35,7 +35,7 @@ is far wider under Zipf traffic, where a few queries carry much of it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -328,7 +328,24 @@ def plan_ope(
         clusters = groups[k] if params.bootstrap_unit == "query" else None
         return estimate_from_weights(y[k], iw[k], q, q, params, clusters)
     replicate = _replicate(judged, groups, n_groups, held, iw, params)
-    return estimate_from_weights(y[k], iw[k], q, q, params, replicate=replicate)
+    estimates = estimate_from_weights(y[k], iw[k], q, q, params, replicate=replicate)
+    return {name: _bounded(e, len(k) / len(logged)) for name, e in estimates.items()}
+
+
+def _bounded(estimate: Estimate, share: float) -> Estimate:
+    """The interval widened to the found-rate over every logged search, when only ``share``
+    of them have an outcome (the rest: queries with no entity judged relevant).
+
+    Nothing in the log says whether a target finds something relevant for a query whose
+    relevant entities were never clicked, so their found-rate could be anything in [0, 1]
+    (a worst-case bound, Manski 1989): the found-rate over all searches lies in
+    ``[share * V, share * V + 1 - share]`` where ``V`` is the rate over those with an
+    outcome. The value stays ``V``, which assumes the others are found alike. Without the
+    bound, the interval covered the judged searches' rate and missed the overall one
+    whenever the unjudged ones differ; in simulation they are the queries whose relevant
+    entities no strategy ranks high, found far less often.
+    """
+    return replace(estimate, low=estimate.low * share, high=estimate.high * share + 1 - share)
 
 
 def _included(

@@ -398,6 +398,18 @@ def test_the_relevant_outcome_counts_silent_searches_of_a_known_query() -> None:
     assert wanted.n_rounds == 19 and wanted.value == 1.0
 
 
+def test_unjudged_searches_widen_the_interval_to_what_they_could_be() -> None:
+    """A quarter of the searches are of a query nobody ever clicked for: the target's
+    found-rate on them is unknown, so the interval spans every value it could take overall
+    (0.75 if the target finds nothing there, 1 if it finds everything), while the value is
+    the rate over the judged searches."""
+    log = [_search(f"c{i}", "q", ("r", "n"), ("r",), ("r", "n")) for i in range(30)]
+    log += [_search(f"u{i}", "u", ("a", "b"), (), ("a", "b")) for i in range(10)]
+    for name, e in plan_ope(log, {"lexical": 10}, FAST).items():
+        assert e.value == pytest.approx(1.0, abs=1e-3), name
+        assert e.low == pytest.approx(0.75, abs=1e-3) and e.high == pytest.approx(1.0), name
+
+
 def test_a_replicate_carries_a_fitted_rewards_uncertainty_into_the_interval() -> None:
     """Rewards that are a model's expectation: when one uncertain judgement decides every
     round, an interval from replicates that redraw it spans what that judgement allows, not
