@@ -181,7 +181,8 @@ def log(
     )
     if fit is not None:
         title += (
-            f"; clicks on relevant / other results {fit.click_relevant:.2f} / {fit.click_other:.2f}"
+            f" (intervals allow the rest any found-rate); clicks on relevant / other results "
+            f"{fit.click_relevant:.2f} / {fit.click_other:.2f}"
         )
     table = Table(title=title)
     for column in ("target", "estimator", "estimate", "95% interval", "ESS"):

@@ -17,7 +17,9 @@ least as deep), since every strategy's ranked list is logged; the importance wei
   with evidence. Every search of a query the log judges to have a relevant entity (posterior
   above ``relevance_threshold``) then has an outcome, acted on or not, so the estimand is the
   found-rate over those searches by the log's relevance: EVALUATION.md's *found* with the
-  qrels replaced by what the clicks reveal. Searches of other queries are left out.
+  qrels replaced by what the clicks reveal. Searches of other queries have no outcome: the
+  value leaves them out, and the interval allows them any found-rate (``_bounded``), so that
+  it is about every logged search.
 
 Intervals come from a bootstrap that, for the ``relevant`` outcome, redoes every fit in each
 replicate (``_replicate``): the click model is refitted to resampled (query, entity) pairs, every
