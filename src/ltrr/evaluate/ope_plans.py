@@ -253,12 +253,25 @@ def sought_entities(
     Empty for a search that has no outcome: no wanted item, or a query the log judges to have
     no relevant entity.
     """
+    weights, kept, judged = _outcome_weights(logged, groups, n_groups, params)
+    sought = [w if k else {} for w, k in zip(weights, kept.tolist(), strict=True)]
+    return sought, judged.fit if judged is not None else None
+
+
+def _outcome_weights(
+    logged: Sequence[LoggedSearch], groups: IntArray, n_groups: int, params: OpeParams
+) -> tuple[list[Mapping[EntityId, float]], BoolArray, Judgements | None]:
+    """Per search, ``{entity: weight}`` its outcome would look for and whether it has an
+    outcome; the click model's judgements under the relevant outcome."""
     if params.outcome == "wanted":
-        return [{s.wanted: 1.0} if s.wanted is not None else {} for s in logged], None
+        weights: list[Mapping[EntityId, float]] = [
+            {s.wanted: 1.0} if s.wanted is not None else {} for s in logged
+        ]
+        return weights, np.array([bool(w) for w in weights], dtype=np.bool_), None
     judged = judge(examinations(logged, groups.tolist()))
     judgements = judged.by_group(n_groups)
-    included = _included(judged.pair_group, judged.relevant, n_groups, params)
-    return [judgements[g] if included[g] else {} for g in groups.tolist()], judged.fit
+    kept = _included(judged.pair_group, judged.relevant, n_groups, params)[groups]
+    return [judgements[g] for g in groups.tolist()], kept, judged
 
 
 def _plan_reward_model(
@@ -307,21 +320,11 @@ def plan_ope(
             raise OpeError(f"none of {n_logged} logged searches has a wanted item")
     groups, n_groups = query_groups(logged)
     targets = _target_depths(logged, target)
-    judged = None
-    if params.outcome == "wanted":
-        weights: list[Mapping[EntityId, float]] = [
-            {s.wanted: 1.0} if s.wanted is not None else {} for s in logged
-        ]
-        kept = np.ones(len(logged), dtype=np.bool_)
-    else:
-        judged = judge(examinations(logged, groups.tolist()))
-        judgements = judged.by_group(n_groups)
-        weights = [judgements[g] for g in groups.tolist()]
-        kept = _included(judged.pair_group, judged.relevant, n_groups, params)[groups]
-        if not kept.any():
-            raise OpeError(
-                f"no query of the {len(logged)} logged searches has an entity judged relevant"
-            )
+    weights, kept, judged = _outcome_weights(logged, groups, n_groups, params)
+    if not kept.any():
+        raise OpeError(
+            f"no query of the {len(logged)} logged searches has an entity judged relevant"
+        )
     y, covered, pscore, held = _observe(logged, targets, weights)
     iw = covered / pscore
     k = np.flatnonzero(kept)
