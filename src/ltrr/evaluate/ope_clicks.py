@@ -228,10 +228,17 @@ class Judgements:
         pick = rng.integers(0, len(n), len(n))
         _, fit = fit_mixture(n[pick], k[pick], self.bucket[pick], start=self.fit)
         priors = _bucket_priors(fit, int(self.bucket.max(initial=0)) + 1)[self.bucket]
-        out = np.ones(len(self.pairs))
-        out[: len(n)] = posterior(n, k, priors, fit.click_relevant, fit.click_other)
-        out[self.elsewhere] = 1.0
-        return out
+        examined = posterior(n, k, priors, fit.click_relevant, fit.click_other)
+        return _per_pair(examined, len(self.pairs), self.elsewhere)
+
+
+def _per_pair(examined: FloatArray, n_pairs: int, elsewhere: npt.NDArray[np.int64]) -> FloatArray:
+    """P(relevant) of every pair: the examined pairs' posteriors (they come first), and 1 for
+    every pair found elsewhere (examined or not)."""
+    out = np.ones(n_pairs)
+    out[: len(examined)] = examined
+    out[elsewhere] = 1.0
+    return out
 
 
 def judge(evidence: Evidence) -> Judgements:
@@ -242,13 +249,11 @@ def judge(evidence: Evidence) -> Judgements:
     for g, found in enumerate(evidence.elsewhere):
         for e in sorted(found):
             index.setdefault((g, e), len(index))
-    relevant = np.ones(len(index))
-    relevant[: len(fitted)] = fitted
     elsewhere = np.array(
         sorted(index[g, e] for g, found in enumerate(evidence.elsewhere) for e in found),
         dtype=np.int64,
     )
-    relevant[elsewhere] = 1.0
+    relevant = _per_pair(fitted, len(index), elsewhere)
     return Judgements(list(index), relevant, fit, evidence, bucket.astype(np.int64), elsewhere)
 
 
