@@ -23,16 +23,16 @@ from ltrr.cli.common import (
     stdout,
 )
 from ltrr.config import load_config
-from ltrr.evaluate.ope import OpeError, ope_params
-from ltrr.evaluate.ope_plans import (
+from ltrr.log.sqlite_log import SqliteEventLog
+from ltrr.ope.estimators import OpeError, ope_params
+from ltrr.ope.open_bandit import CAMPAIGNS, ActionDistSource, bts_from_random
+from ltrr.ope.plans import (
     logged_searches_from,
     parse_target,
     plan_ope,
     query_groups,
     sought_entities,
 )
-from ltrr.evaluate.open_bandit import CAMPAIGNS, ActionDistSource, bts_from_random
-from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.storage.datadir import DataDir
 
 
@@ -91,7 +91,7 @@ def event_log_records(data_dir: Path) -> Iterator[dict[str, Any]]:
     The wanted item of a search is the reward mapping's (``[log.rewards]``), ``None`` when no
     action is positive; ``positives`` are the entities whose actions sum to a positive reward,
     in action order, and ``shown`` the page as displayed (for the click model that judges
-    relevance, ``evaluate.ope_clicks``).
+    relevance, ``ope.clicks``).
     """
     with DataDir(data_dir, load_config(data_dir=data_dir), writer=False) as dd:
         log = SqliteEventLog.open(dd)

@@ -15,10 +15,11 @@ from rich.table import Table
 from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, stdout
 from ltrr.cli.evaluate import _stages
 from ltrr.evaluate.runner import CACHE_ENV
-from ltrr.evaluate.sim_clicks import CLICK_MODELS
-from ltrr.evaluate.sim_params import simulate_params
-from ltrr.evaluate.sim_plots import write_plots
-from ltrr.evaluate.simulate import HYBRID, ORACLE, UNION, simulate
+from ltrr.simulate.clicks import CLICK_MODELS
+from ltrr.simulate.params import simulate_params
+from ltrr.simulate.plots import write_plots
+from ltrr.simulate.policies import HYBRID, ORACLE, UNION
+from ltrr.simulate.run import simulate
 
 _COLUMNS = (
     ("head", "found_rate", "head found"),

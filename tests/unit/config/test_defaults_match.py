@@ -39,10 +39,10 @@ SECTIONS = [
     ("log", "ltrr.log.sqlite_log:LogParams"),
     ("select", "ltrr.select:SelectParams"),
     ("learn", "ltrr.learn.learner:LearnParams"),
-    ("simulate", "ltrr.evaluate.sim_params:SimulateParams"),
+    ("simulate", "ltrr.simulate.params:SimulateParams"),
     ("select.ltrr", "ltrr.select.bandit:BanditParams"),
     ("select.features", "ltrr.select.features:FeatureParams"),
-    ("ope", "ltrr.evaluate.ope:OpeParams"),
+    ("ope", "ltrr.ope.estimators:OpeParams"),
 ]
 
 

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from ltrr.evaluate.metrics import per_query
-from ltrr.evaluate.sim_fixed import (
+from ltrr.merge.rrf import rrf
+from ltrr.retrieve.base import Candidate
+from ltrr.select.fixed import plan_name
+from ltrr.simulate.fixed import (
     FixedSet,
     evaluate_plans,
     ideal_dcg,
@@ -14,9 +17,6 @@ from ltrr.evaluate.sim_fixed import (
     ranking_metrics,
     top_shown,
 )
-from ltrr.merge.rrf import rrf
-from ltrr.retrieve.base import Candidate
-from ltrr.select.fixed import plan_name
 from ltrr.types import EntityId
 
 

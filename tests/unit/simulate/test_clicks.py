@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from ltrr.errors import ConfigError
-from ltrr.evaluate.sim_clicks import ClickModel, click_model
+from ltrr.simulate.clicks import ClickModel, click_model
 
 
 def test_tables_are_the_published_ones() -> None:

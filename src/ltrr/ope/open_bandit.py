@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ltrr.evaluate.ope import (
+from ltrr.ope.estimators import (
     ESTIMATORS,
     FloatArray,
     IntArray,

@@ -23,17 +23,17 @@ from typer.testing import CliRunner
 
 from ltrr.cli.simulate import register
 from ltrr.config import Config, load_config
-from ltrr.evaluate.sim_clicks import click_model
-from ltrr.evaluate.sim_live import Judged, World, actions_of
-from ltrr.evaluate.sim_params import SimulateParams
-from ltrr.evaluate.sim_traffic import draw_traffic
-from ltrr.evaluate.simulate import simulate
 from ltrr.log.rewards import RewardMap
 from ltrr.rank.rrf import RrfRanker
 from ltrr.retrieve.base import Candidate
 from ltrr.select import POLICIES
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest
 from ltrr.select.fixed import FixedPolicy, parse_plan
+from ltrr.simulate.clicks import click_model
+from ltrr.simulate.live import Judged, World, actions_of
+from ltrr.simulate.params import SimulateParams
+from ltrr.simulate.run import simulate
+from ltrr.simulate.traffic import draw_traffic
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import plain_query
 

@@ -7,7 +7,7 @@ their lists change as the run learns); the candidates are the union of the cut l
 ranking shown is the ranker's order of them (``rank``: the learned fusion by default, trained
 on the same feedback as the policy), top ``SHOWN`` (10).
 
-Users act through a cascade click model (``sim_clicks``) on the shown list; when no relevant
+Users act through a cascade click model (``clicks``) on the shown list; when no relevant
 item was shown, with probability ``found_elsewhere`` the user reaches the query's
 highest-graded relevant item (the first such in qrels order) another way and acts on it
 (kind ``found``). Learning follows the engine's ``learn.Learner`` action by action
@@ -39,10 +39,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ltrr.config import Config
-from ltrr.evaluate.sim_clicks import ClickModel
-from ltrr.evaluate.sim_fixed import ranking_metrics
-from ltrr.evaluate.sim_params import SHOWN, SimulateParams
-from ltrr.evaluate.sim_traffic import Traffic
 from ltrr.learn.learner import LearnParams, Lessons, Served, learn_from_action
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
@@ -51,6 +47,10 @@ from ltrr.rank.base import Ranker
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.select.base import Depths, Plan, PlanRequest, Policy
 from ltrr.select.fixed import plan_name
+from ltrr.simulate.clicks import ClickModel
+from ltrr.simulate.fixed import ranking_metrics
+from ltrr.simulate.params import SHOWN, SimulateParams
+from ltrr.simulate.traffic import Traffic
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
 

@@ -26,7 +26,9 @@ from ltrr.cli import ope as ope_cli
 from ltrr.config import Config, load_config
 from ltrr.engine import Engine
 from ltrr.errors import ConfigError, PlanError, UnknownStrategyError
-from ltrr.evaluate.ope import (
+from ltrr.log.events import Action
+from ltrr.ope.clicks import relevance
+from ltrr.ope.estimators import (
     OpeError,
     OpeParams,
     cross_fit_action_means,
@@ -40,15 +42,13 @@ from ltrr.evaluate.ope import (
     resample_counts,
     snips,
 )
-from ltrr.evaluate.ope_clicks import relevance
-from ltrr.evaluate.ope_plans import (
+from ltrr.ope.plans import (
     LoggedSearch,
     logged_searches_from,
     parse_target,
     plan_ope,
     query_groups,
 )
-from ltrr.log.events import Action
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest, plan_from_dict
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity, EntityId

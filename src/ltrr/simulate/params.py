@@ -2,7 +2,7 @@
 
 Everything that shapes simulated traffic lives here, so a run is reproduced from the config,
 the command line and the seeds alone. Click-model tables are not parameters: they are the
-published ones (``evaluate.sim_clicks``).
+published ones (``simulate.clicks``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ SHOWN = 10
 
 @dataclass(frozen=True, slots=True)
 class SimulateParams:
-    """``[simulate]`` (see the module docstring of ``evaluate.simulate`` for the protocol)."""
+    """``[simulate]`` (see the module docstring of ``simulate.run`` for the protocol)."""
 
     n_searches: int = 20_000
     n_seeds: int = 3

@@ -13,8 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from ltrr.cli import ope as ope_cli
-from ltrr.evaluate.ope import ESTIMATORS, OpeError, OpeParams
-from ltrr.evaluate.open_bandit import (
+from ltrr.ope.estimators import ESTIMATORS, OpeError, OpeParams
+from ltrr.ope.open_bandit import (
     CAMPAIGNS,
     POLICIES,
     action_dist_of,

@@ -3,11 +3,11 @@
 Per policy: ``head`` and ``tail`` blocks (``found_rate``, ``candidates_per_search``,
 ``ndcg@10``, ``mrr@10``), ``cumulative_regret``, ``gap_closed`` (and ``gap_closed_head``),
 ``worst_window_vs_hybrid``, each ``{"mean", "std"}`` over seeds (sample std, 0 for one seed;
-definitions in ``sim_compare``). Plus the Pareto frontier of fixed plans (tail candidates vs
+definitions in ``compare``). Plus the Pareto frontier of fixed plans (tail candidates vs
 tail found-rate), paired bootstrap 95% intervals of each learned policy minus ``hybrid`` on
 the unseen pool (per query, learned values averaged over seeds; queries resampled), learning
-curves (``sim_plots``), the learned plans per query class, and ``checks``: issue 5's
-acceptance comparisons for the first learned policy (``sim_checks``).
+curves (``plots``), the learned plans per query class, and ``checks``: issue 5's
+acceptance comparisons for the first learned policy (``checks``).
 """
 
 from __future__ import annotations
@@ -15,31 +15,26 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ltrr import __version__
-from ltrr.evaluate.sim_checks import checks
-from ltrr.evaluate.sim_compare import (
-    HYBRID,
+from ltrr.simulate.checks import checks
+from ltrr.simulate.compare import (
     METRICS,
-    ORACLE,
-    UNION,
     Array,
     Compare,
     IntArray,
     Static,
     summary,
 )
-from ltrr.evaluate.sim_fixed import FixedSet, PlanTable
-from ltrr.evaluate.sim_live import LiveRun
-from ltrr.evaluate.sim_params import SimulateParams
-from ltrr.evaluate.sim_plots import curves
-from ltrr.evaluate.sim_pools import Pools
-
-if TYPE_CHECKING:
-    from ltrr.evaluate.simulate import PolicySpec
+from ltrr.simulate.fixed import FixedSet, PlanTable
+from ltrr.simulate.live import LiveRun
+from ltrr.simulate.params import SimulateParams
+from ltrr.simulate.plots import curves
+from ltrr.simulate.policies import HYBRID, ORACLE, UNION, PolicySpec
+from ltrr.simulate.pools import Pools
 
 
 def _entry(

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.evaluate.sim_fixed import FixedSet, PlanTable, oracle_rows
-from ltrr.evaluate.sim_live import LiveRun
-from ltrr.evaluate.sim_params import SimulateParams
+from ltrr.simulate.fixed import FixedSet, PlanTable, oracle_rows
+from ltrr.simulate.live import LiveRun
+from ltrr.simulate.params import SimulateParams
+from ltrr.simulate.policies import HYBRID
 
 Array = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -41,7 +42,6 @@ METRICS: dict[str, str] = {
     "ndcg@10": "ndcg",
     "mrr@10": "mrr",
 }
-HYBRID, UNION, ORACLE = "hybrid", "union", "oracle"
 _CHUNK = 128
 
 

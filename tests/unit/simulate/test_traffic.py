@@ -10,9 +10,9 @@ import pytest
 from scipy import stats
 
 from ltrr.errors import CatalogError, ConfigError
-from ltrr.evaluate.sim_params import SimulateParams
-from ltrr.evaluate.sim_pools import read_pools
-from ltrr.evaluate.sim_traffic import UNSEEN_STREAM, draw_traffic, zipf_probabilities
+from ltrr.simulate.params import SimulateParams
+from ltrr.simulate.pools import read_pools
+from ltrr.simulate.traffic import UNSEEN_STREAM, draw_traffic, zipf_probabilities
 
 
 def test_same_seed_same_traffic_other_seed_other_traffic() -> None:

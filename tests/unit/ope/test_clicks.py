@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from ltrr.evaluate.ope_clicks import (
+from ltrr.ope.clicks import (
     Evidence,
     examinations,
     fit_mixture,

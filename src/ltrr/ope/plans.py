@@ -45,7 +45,8 @@ import numpy.typing as npt
 
 from ltrr.config import Config, section_params
 from ltrr.errors import PlanError
-from ltrr.evaluate.ope import (
+from ltrr.ope.clicks import ClickFit, Judgements, examinations, judge
+from ltrr.ope.estimators import (
     Estimate,
     FloatArray,
     IntArray,
@@ -58,7 +59,6 @@ from ltrr.evaluate.ope import (
     resample_counts,
     shrunk_means,
 )
-from ltrr.evaluate.ope_clicks import ClickFit, Judgements, examinations, judge
 from ltrr.select import SelectParams
 from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
 from ltrr.select.fixed import parse_plan

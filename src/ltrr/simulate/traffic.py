@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.evaluate.sim_params import SHOWN, SimulateParams
+from ltrr.simulate.params import SHOWN, SimulateParams
 from ltrr.types import Context
 
 #: Stream ids of ``default_rng([seed, stream])``.

@@ -2,23 +2,23 @@
 
 Setup, once per benchmark. The corpus goes into the evaluation workspace of
 ``evaluate.runner`` (``WORKDIR/<fingerprint>``: the same catalog and saved indexes that
-``ltrr evaluate`` builds and reuses). Both pools (``sim_pools``) are understood once by the
+``ltrr evaluate`` builds and reuses). Both pools (``pools``) are understood once by the
 catalog's understander. Every strategy any plan may run is retrieved once per query at the
 deepest depth needed, with an empty context; a plan at depth ``d`` cuts that list at ``d``.
 ``memory`` and ``explore`` are cached too, in their cold-start state (no observations): those
 are the lists fixed plans use, since a fixed plan's learning memory would be a learned policy.
 
-Fixed plans (``sim_fixed``): every single strategy, pair and triple of ``[select]
+Fixed plans (``fixed``): every single strategy, pair and triple of ``[select]
 strategies`` at every grid depth, ``union``, ``hybrid`` and any fixed plan named in
 ``--policies``, evaluated on every pool query by set operations; ``oracle`` picks per query
 the cheapest of the single/pair/triple plans that finds.
 
-Learned policies (``sim_live``), per seed: ``make_policy(name, config, seed=seed)`` with fresh
+Learned policies (``live``), per seed: ``make_policy(name, config, seed=seed)`` with fresh
 state, fresh ``memory``/``explore`` (reloaded from the workspace), run over that seed's
-traffic (``sim_traffic``), with a frozen tail evaluation at the end of every window. The
+traffic (``traffic``), with a frozen tail evaluation at the end of every window. The
 event log is not written: the simulation needs no durability.
 
-The report (``sim_report``) is EVALUATION.md's JSON; ``sim_plots`` draws its learning curves.
+The report (``report``) is EVALUATION.md's JSON; ``plots`` draws its learning curves.
 """
 
 from __future__ import annotations
@@ -26,28 +26,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ltrr.config import Config, load_config, section_params
 from ltrr.errors import ConfigError
 from ltrr.evaluate.beir import Benchmark
 from ltrr.evaluate.runner import _index, _ingest, _retrieve, default_work_dir, fingerprint
-from ltrr.evaluate.sim_clicks import ClickModel
-from ltrr.evaluate.sim_clicks import click_model as make_click_model
-from ltrr.evaluate.sim_fixed import FixedSet, evaluate_plans, ideal_dcg
-from ltrr.evaluate.sim_live import Judged, LiveRun, World, learners_for, run_live
-from ltrr.evaluate.sim_ope import ope_replications
-from ltrr.evaluate.sim_params import SHOWN, SimulateParams, simulate_params
-from ltrr.evaluate.sim_pools import Pools, read_pools
-from ltrr.evaluate.sim_report import build_report
-from ltrr.evaluate.sim_traffic import UNSEEN_STREAM, Traffic, draw_traffic
 from ltrr.log.rewards import RewardMap
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.retrieve.indexes import INDEX_DIR, UNDERSTAND, component_class
 from ltrr.select import SelectParams, make_policy
-from ltrr.select.fixed import FixedPolicy, fixed_plan_names, parse_plan, plan_name
+from ltrr.select.fixed import fixed_plan_names, parse_plan, plan_name
+from ltrr.simulate.clicks import ClickModel
+from ltrr.simulate.clicks import click_model as make_click_model
+from ltrr.simulate.fixed import FixedSet, evaluate_plans, ideal_dcg
+from ltrr.simulate.live import Judged, LiveRun, World, learners_for, run_live
+from ltrr.simulate.ope import ope_replications
+from ltrr.simulate.params import SHOWN, SimulateParams, simulate_params
+from ltrr.simulate.policies import HYBRID, UNION, PolicySpec, resolve_policies
+from ltrr.simulate.pools import Pools, read_pools
+from ltrr.simulate.report import build_report
+from ltrr.simulate.traffic import UNSEEN_STREAM, Traffic, draw_traffic
 from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.datadir import DataDir
 from ltrr.types import EntityId
@@ -55,7 +55,6 @@ from ltrr.understand.base import UnderstoodQuery
 
 logger = logging.getLogger(__name__)
 
-LEARNED, ORACLE, HYBRID, UNION = "ltrr", "oracle", "hybrid", "union"
 #: Strategies whose lists change as the run learns: retrieved live, never from the cache.
 LEARNING_STRATEGIES = frozenset({"memory", "explore"})
 #: Strategies whose lists depend on the context: live for learned policies; cached with an
@@ -65,40 +64,6 @@ CONTEXT_STRATEGIES = frozenset({"popular"})
 LIVE_STRATEGIES = LEARNING_STRATEGIES | CONTEXT_STRATEGIES
 #: (stage, done, total or None) -> None.
 Progress = Callable[[str, int, int | None], None]
-
-
-@dataclass(frozen=True, slots=True)
-class PolicySpec:
-    """A requested policy: ``learned`` (simulated), ``fixed`` (set operations) or ``oracle``."""
-
-    name: str
-    kind: Literal["learned", "fixed", "oracle"]
-    depths: Mapping[str, int] = field(default_factory=dict)
-
-
-def resolve_policies(
-    requested: Sequence[str] | None, select: SelectParams, config: Config | None, n_parts: int
-) -> list[PolicySpec]:
-    """The policies to report, in order; default: ``ltrr``, ``hybrid``, ``union``,
-    ``oracle`` and every fixed plan of up to ``n_parts`` strategies."""
-    names = list(dict.fromkeys(n.strip() for n in (requested or ()) if n.strip()))
-    if not names:
-        names = [LEARNED, HYBRID, UNION, ORACLE]
-        names += fixed_plan_names(select.strategies, select.depths, n_parts)
-    specs = []
-    for name in names:
-        if name == ORACLE:
-            specs.append(PolicySpec(name, "oracle"))
-            continue
-        try:
-            policy = make_policy(name, config, seed=0)
-        except ConfigError as exc:
-            raise ConfigError(f"{exc}; simulate also accepts 'oracle'") from None
-        if isinstance(policy, FixedPolicy):
-            specs.append(PolicySpec(name, "fixed", dict(policy.depths)))
-        else:
-            specs.append(PolicySpec(name, "learned"))
-    return specs
 
 
 def simulate(

@@ -36,8 +36,10 @@ from typing import Any
 import numpy as np
 
 from ltrr.config import Config
-from ltrr.evaluate.ope import BOOTSTRAP_UNITS, OUTCOMES, OpeParams, ope_params
-from ltrr.evaluate.ope_plans import (
+from ltrr.log.events import Action
+from ltrr.log.rewards import RewardMap
+from ltrr.ope.estimators import BOOTSTRAP_UNITS, OUTCOMES, OpeParams, ope_params
+from ltrr.ope.plans import (
     LoggedSearch,
     found_probability,
     parse_target,
@@ -45,13 +47,11 @@ from ltrr.evaluate.ope_plans import (
     query_groups,
     sought_entities,
 )
-from ltrr.evaluate.sim_live import Outcome, Progress, World, learners_for, run_live
-from ltrr.evaluate.sim_traffic import Traffic, draw_traffic
-from ltrr.log.events import Action
-from ltrr.log.rewards import RewardMap
 from ltrr.retrieve.base import Retriever
 from ltrr.select import make_policy
 from ltrr.select.base import Plan, PlanRequest
+from ltrr.simulate.live import Outcome, Progress, World, learners_for, run_live
+from ltrr.simulate.traffic import Traffic, draw_traffic
 
 #: Replication r draws its traffic with seed ``SEED_BASE + r`` (apart from the main runs').
 SEED_BASE = 1000
