@@ -23,7 +23,8 @@ import orjson
 
 from ltrr.config import load_config
 from ltrr.evaluate.beir import read_benchmark
-from ltrr.evaluate.runner import evaluate, understand
+from ltrr.evaluate.runner import evaluate
+from ltrr.evaluate.workspace import Workspace
 from ltrr.retrieve.lexical import LexicalRetriever
 from ltrr.types import Context
 
@@ -48,10 +49,14 @@ def _ids(retriever: LexicalRetriever, search: Callable[[], Any]) -> list[int]:
     return retriever.ordinals([hit[1] for hit in search().hits])
 
 
-def lexical_speed(work_dir: Path, directory: Path, split: str, repeat: int) -> dict[str, object]:
-    config = load_config()
-    retriever = LexicalRetriever.load(work_dir / "data" / "indexes" / "lexical", config)
-    queries = [understand(q.text) for q in read_benchmark(directory, split).queries.values()]
+def lexical_speed(
+    work_dir: Path | None, directory: Path, split: str, repeat: int
+) -> dict[str, object]:
+    benchmark = read_benchmark(directory, split)
+    with Workspace.open(benchmark.corpus_path, load_config(), work_dir) as workspace:
+        understander = workspace.index("understand").component
+        retriever: LexicalRetriever = workspace.index("lexical").component
+    queries = [understander.understand(q.text) for q in benchmark.queries.values()]
     depth, context, searcher = 100, Context(), retriever.searcher
     timings: dict[str, list[float]] = {"bare_search": [], "search_and_ids": [], "retrieve": []}
     for query in queries:
@@ -94,9 +99,7 @@ def main() -> None:
         "latency_ms": report["latency_ms"],
     }
     if "lexical" in names:
-        result["lexical_speed"] = lexical_speed(
-            Path(report["work_dir"]), args.dir, args.split, args.repeat
-        )
+        result["lexical_speed"] = lexical_speed(args.work, args.dir, args.split, args.repeat)
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 

@@ -23,7 +23,8 @@ from rich.table import Table
 
 from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, stderr, stdout
 from ltrr.evaluate.metrics import CLASS_METRICS, METRICS
-from ltrr.evaluate.runner import CACHE_ENV, evaluate
+from ltrr.evaluate.runner import evaluate
+from ltrr.evaluate.workspace import CACHE_ENV
 
 
 @contextmanager

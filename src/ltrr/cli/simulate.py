@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, stdout
 from ltrr.cli.evaluate import _stages
-from ltrr.evaluate.runner import CACHE_ENV
+from ltrr.evaluate.workspace import CACHE_ENV
 from ltrr.simulate.clicks import CLICK_MODELS
 from ltrr.simulate.params import simulate_params
 from ltrr.simulate.plots import write_plots

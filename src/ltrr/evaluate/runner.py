@@ -1,11 +1,8 @@
 """``ltrr evaluate``: every strategy alone, and their fusion, on a BEIR-layout benchmark.
 
-The corpus is ingested into a data directory of its own under ``WORKDIR/<fingerprint>/data``,
-never the user's ``--data`` catalog. The fingerprint hashes the corpus bytes, the config
-sections that shape indexes (``catalog``, ``understand``, ``retrieve``) and the ltrr version:
-a changed corpus or parameter gets a fresh folder, an unchanged one reuses the catalog and every
-saved index (``data/indexes/<strategy>``, the layout of ``retrieve.indexes``). Fusion weights
-and the depth are not in it, since they change no index.
+The corpus goes into an evaluation workspace (``evaluate.workspace``: a data directory of its
+own keyed by a fingerprint of corpus and index settings, never the user's ``--data``), which
+reuses the catalog and every saved index while nothing that shapes them changed.
 
 Each judged query is understood once, by the catalog's own query understander (built and
 saved like an index), then every strategy retrieves at the configured depth, timed alone;
@@ -15,43 +12,31 @@ from pytrec_eval (``evaluate.metrics``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from ltrr import __version__
-from ltrr.catalog.ingest import ingest
-from ltrr.catalog.jsonl import load_jsonl
 from ltrr.config import Config, load_config
-from ltrr.errors import ConfigError, LtrrError, UnknownStrategyError
+from ltrr.errors import ConfigError, UnknownStrategyError
 from ltrr.evaluate.beir import Benchmark, read_benchmark
 from ltrr.evaluate.metrics import CLASS_METRICS, METRICS, mean, per_query
+from ltrr.evaluate.workspace import Opened, Progress, Workspace
 from ltrr.merge.rrf import fusion_params, rrf
 from ltrr.retrieve import RETRIEVERS, retriever_class
 from ltrr.retrieve.base import Candidate, Retriever
-from ltrr.retrieve.indexes import UNDERSTAND, component_class
-from ltrr.storage.datadir import DataDir
+from ltrr.retrieve.indexes import UNDERSTAND
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "LTRR_CACHE"
 FUSION = "fusion"
-#: Config sections whose values change what an index holds.
-FINGERPRINT_SECTIONS = ("catalog", "understand", "retrieve")
-_MARKER = "workspace.json"
-
-#: (stage, done, total or None) -> None; stages are "ingest", "build <strategy>", "query ...".
-Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,25 +66,6 @@ def _understand(
         queries[query_id] = understander.understand(query.text)
         latency.append((time.perf_counter_ns() - started) / 1e6)
     return queries, latency
-
-
-def default_work_dir() -> Path:
-    """``$LTRR_CACHE/eval``, else ``$XDG_CACHE_HOME/ltrr/eval``, else ``~/.cache/ltrr/eval``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]) / "eval"
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "ltrr" / "eval"
-
-
-def fingerprint(corpus_path: Path, config: Config) -> str:
-    """sha256 of the corpus bytes, the index-shaping config sections and the ltrr version."""
-    digest = hashlib.sha256()
-    with corpus_path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    settings = {name: config.values.get(name) for name in FINGERPRINT_SECTIONS}
-    digest.update(orjson.dumps({"ltrr": __version__, **settings}, option=orjson.OPT_SORT_KEYS))
-    return digest.hexdigest()
 
 
 def strategy_names(requested: Iterable[str]) -> list[str]:
@@ -133,26 +99,18 @@ def evaluate(
     names = strategy_names(strategies if strategies else params.strategies)
     kinds = {name: retriever_class(name) for name in names}  # import errors before any work
     benchmark = read_benchmark(directory, split)
-    root = (work_dir if work_dir is not None else default_work_dir()).expanduser()
-    workspace = root / fingerprint(benchmark.corpus_path, config)[:16]
-    with DataDir(workspace / "data", config, writer=True) as data:
-        ingest_s = _ingest(data, workspace, benchmark, config, tick)
+    with Workspace.open(benchmark.corpus_path, config, work_dir, tick) as workspace:
         runs: dict[str, dict[str, list[Candidate]]] = {}
         report: dict[str, Any] = {"build_s": {}, "reused": {}, "latency_ms": {}}
-        understander, build_s, reused = _index(
-            UNDERSTAND, component_class(UNDERSTAND), data, workspace, config, tick
-        )
-        queries, latency = _understand(understander, benchmark)
-        report["build_s"][UNDERSTAND] = build_s
-        report["reused"][UNDERSTAND] = reused
-        report["latency_ms"][UNDERSTAND] = _percentiles(latency)
-        for name, kind in kinds.items():
-            retriever, build_s, reused = _index(name, kind, data, workspace, config, tick)
-            runs[name], latency = _retrieve(name, retriever, queries, params.depth, tick)
-            report["build_s"][name] = build_s
-            report["reused"][name] = reused
-            report["latency_ms"][name] = _percentiles(latency)
-        n_entities = len(data.catalog)
+        opened = workspace.index(UNDERSTAND)
+        queries, latency = _understand(opened.component, benchmark)
+        _record(report, UNDERSTAND, opened, latency)
+        for name in kinds:
+            opened = workspace.index(name)
+            runs[name], latency = run_strategy(name, opened.component, queries, params.depth, tick)
+            _record(report, name, opened, latency)
+        n_entities = len(workspace.data.catalog)
+        ingest_s = workspace.ingest_s
     fusion = fusion_params(config)
     weights = {s: w for s, w in fusion.strategy_to_weight.items() if s in runs}
     if weights:
@@ -171,7 +129,7 @@ def evaluate(
             "depth": params.depth,
             "n_entities": n_entities,
             "n_unknown_queries": len(benchmark.unknown_query_ids),
-            "work_dir": str(workspace),
+            "work_dir": str(workspace.path),
             "ingest_s": ingest_s,
             "ltrr_version": __version__,
         }
@@ -179,69 +137,23 @@ def evaluate(
     return report
 
 
-def _ingest(
-    data: DataDir, workspace: Path, benchmark: Benchmark, config: Config, tick: Progress
-) -> float | None:
-    """Load the corpus unless this workspace already holds it; the seconds taken, or None."""
-    marker = workspace / _MARKER
-    if marker.is_file():
-        return None
-    started = time.perf_counter()
-    records = load_jsonl(benchmark.corpus_path, config.catalog, beir=True)
-    report = ingest(
-        data.catalog,
-        records,
-        strict=True,
-        replace=True,
-        batch_size=config.ingest.batch_size,
-        on_progress=lambda n: tick("ingest", n, None),
-        source=str(benchmark.corpus_path),
-    )
-    seconds = time.perf_counter() - started
-    content = {"corpus": str(benchmark.corpus_path), "ingest": report.to_dict(), "builds": {}}
-    marker.write_bytes(orjson.dumps(content, option=orjson.OPT_INDENT_2))
-    return seconds
+def _record(report: dict[str, Any], name: str, opened: Opened, latency: list[float]) -> None:
+    report["build_s"][name] = opened.build_s
+    report["reused"][name] = opened.reused
+    report["latency_ms"][name] = _percentiles(latency)
 
 
-def _index(
-    name: str, kind: Any, data: DataDir, workspace: Path, config: Config, tick: Progress
-) -> tuple[Retriever, float, bool]:
-    """Load strategy ``name``'s saved index if it matches the catalog, else build and save it."""
-    directory = data.path / "indexes" / name
-    version = data.catalog.version()
-    marker = workspace / _MARKER
-    builds = orjson.loads(marker.read_bytes())
-    if (directory / "manifest.json").is_file() and name in builds["builds"]:
-        try:
-            retriever: Retriever = kind.load(directory, config)
-        except LtrrError as exc:
-            logger.warning("rebuilding %s: %s", name, exc)
-        else:
-            if retriever.catalog_version == version:
-                return retriever, float(builds["builds"][name]), True
-    total = len(data.catalog)
-    started = time.perf_counter()
-    retriever = kind.build(
-        data.catalog.iter_entities(),
-        config,
-        catalog_version=version,
-        on_progress=lambda n: tick(f"build {name}", n, total),
-    )
-    build_s = time.perf_counter() - started
-    retriever.save(directory)
-    builds["builds"][name] = build_s
-    marker.write_bytes(orjson.dumps(builds, option=orjson.OPT_INDENT_2))
-    return retriever, build_s, False
-
-
-def _retrieve(
+def run_strategy(
     name: str,
     retriever: Retriever,
     queries: Mapping[str, UnderstoodQuery],
     depth: int,
     tick: Progress,
 ) -> tuple[dict[str, list[Candidate]], list[float]]:
-    """Each query's candidates and the milliseconds each retrieve took (after one warm-up)."""
+    """Each query's candidates from ``retriever`` and the milliseconds each retrieve took.
+
+    One warm-up call first; ``tick`` reports ``query <name>`` every 100 queries.
+    """
     context = Context()
     if queries:
         retriever.retrieve(next(iter(queries.values())), context, depth)

@@ -73,12 +73,12 @@ class IndexSet:
     ) -> IndexSet:
         """Load, catch up or build every index; ``save`` defaults to "if a writer opened it"."""
         save = data_dir.writer if save is None else save
-        store = data_dir.catalog
+        store, progress = data_dir.catalog, on_progress
         status: list[IndexStatus] = []
-        components = {
-            name: _open_one(name, data_dir.path, data_dir.config, store, save, on_progress, status)
-            for name in (UNDERSTAND, *strategies)
-        }
+        components = {}
+        for name in (UNDERSTAND, *strategies):
+            components[name], opened = open_index(name, data_dir, save=save, on_progress=progress)
+            status.append(opened)
         understander = components.pop(UNDERSTAND)
         return cls(understander, components, store.version(), status)
 
@@ -119,32 +119,34 @@ def _catch_up(index: Any, store: CatalogStore, version: int) -> int:
     return len(changes.deleted) + len(changes.upserted)
 
 
-def _open_one(
-    name: str,
-    root: Path,
-    config: Config,
-    store: CatalogStore,
-    save: bool,
-    on_progress: Progress | None,
-    status: list[IndexStatus],
-) -> Any:
+def open_index(
+    name: str, data_dir: DataDir, *, save: bool, on_progress: Progress | None = None
+) -> tuple[Any, IndexStatus]:
+    """Index ``name`` of ``data_dir`` at its catalog's version: loaded, caught up or built.
+
+    One path for the engine (through ``IndexSet``) and the evaluation workspace, so an index
+    that ``ltrr evaluate`` saved is exactly what a search would load. ``save`` writes it back
+    when it changed (only a writer may).
+    """
     started = time.perf_counter()
-    directory = root / INDEX_DIR / name
+    store = data_dir.catalog
+    directory = data_dir.path / INDEX_DIR / name
     kind = component_class(name)
     version = store.version()
     tick = (lambda n: on_progress(name, n)) if on_progress is not None else None
     how, n_changes = "loaded", 0
-    index = _load(kind, directory, config)
+    index = _load(kind, directory, data_dir.config)
     if index is not None and index.catalog_version != version:
         n_changes = _catch_up(index, store, version)
         how = "caught_up"
     if index is None:
-        index = kind.build(store.iter_entities(), config, catalog_version=version, on_progress=tick)
+        index = kind.build(
+            store.iter_entities(), data_dir.config, catalog_version=version, on_progress=tick
+        )
         how = "built"
     if save and how != "loaded":
         directory.parent.mkdir(parents=True, exist_ok=True)
         index.save(directory)
     seconds = time.perf_counter() - started
-    status.append(IndexStatus(name, how, seconds, n_changes))
     logger.info("index %s %s in %.2f s (%d changes)", name, how, seconds, n_changes)
-    return index
+    return index, IndexStatus(name, how, seconds, n_changes)

@@ -1,7 +1,7 @@
 """``ltrr simulate``: the learning loop on a BEIR-layout benchmark (EVALUATION.md section 3).
 
 Setup, once per benchmark. The corpus goes into the evaluation workspace of
-``evaluate.runner`` (``WORKDIR/<fingerprint>``: the same catalog and saved indexes that
+``evaluate.workspace`` (``WORKDIR/<fingerprint>``: the same catalog and saved indexes that
 ``ltrr evaluate`` builds and reuses). Both pools (``pools``) are understood once by the
 catalog's understander. Every strategy any plan may run is retrieved once per query at the
 deepest depth needed, with an empty context; a plan at depth ``d`` cuts that list at ``d``.
@@ -31,11 +31,11 @@ from typing import Any
 
 from ltrr.config import Config, load_config, section_params
 from ltrr.errors import ConfigError
-from ltrr.evaluate.beir import Benchmark
-from ltrr.evaluate.runner import _index, _ingest, _retrieve, default_work_dir, fingerprint
+from ltrr.evaluate.runner import run_strategy
+from ltrr.evaluate.workspace import Workspace
 from ltrr.log.rewards import RewardMap
 from ltrr.retrieve.base import Candidate, Retriever
-from ltrr.retrieve.indexes import INDEX_DIR, UNDERSTAND, component_class
+from ltrr.retrieve.indexes import UNDERSTAND
 from ltrr.select import SelectParams, make_policy
 from ltrr.select.fixed import fixed_plan_names, parse_plan, plan_name
 from ltrr.simulate.clicks import ClickModel
@@ -49,7 +49,6 @@ from ltrr.simulate.pools import Pools, read_pools
 from ltrr.simulate.report import build_report
 from ltrr.simulate.traffic import UNSEEN_STREAM, Traffic, draw_traffic
 from ltrr.storage.catalog import CatalogStore
-from ltrr.storage.datadir import DataDir
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -90,13 +89,9 @@ def simulate(
     model = make_click_model(click_model, max_grade)
     fixed = _fixed_set(specs, select, params)
     timing: dict[str, float] = {}
-    root = (work_dir if work_dir is not None else default_work_dir()).expanduser()
-    workspace = root / fingerprint(pools.corpus_path, config)[:16]
-    with DataDir(workspace / "data", config, writer=True) as data:
-        bench = Benchmark(directory, "", pools.corpus_path, {}, {})
-        _ingest(data, workspace, bench, config, tick)
-        understood, cached = _cache(data, workspace, config, pools, fixed, select, tick)
-        taste = _taste_pool(data.catalog, params.taste_values)
+    with Workspace.open(pools.corpus_path, config, work_dir, tick) as workspace:
+        understood, cached = _cache(workspace, pools, fixed, select, tick)
+        taste = _taste_pool(workspace.data.catalog, params.taste_values)
         timing["setup_s"] = time.perf_counter() - started
         mark = time.perf_counter()
         table = evaluate_plans(
@@ -115,7 +110,7 @@ def simulate(
             for seed in params.seeds
         }
         mark = time.perf_counter()
-        runs = _run_learned(specs, world, pools, traffic, config, data.path, taste, select, tick)
+        runs = _run_learned(specs, world, pools, traffic, config, workspace, taste, select, tick)
         timing["learned_s"] = time.perf_counter() - mark
         off_policy = None
         if params.ope_replications:
@@ -123,7 +118,7 @@ def simulate(
             live_names = [s for s in select.strategies if s in LIVE_STRATEGIES]
             off_policy = ope_replications(
                 world, pools.traffic, taste, config,
-                lambda: _live_retrievers(data.path, live_names, config), tick,
+                lambda: _live_retrievers(workspace, live_names), tick,
             )  # fmt: skip
             timing["ope_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
@@ -141,7 +136,7 @@ def simulate(
             "depths": list(select.depths),
             "budget": select.budget,
             "cache_depth": fixed.cache_depth,
-            "work_dir": str(workspace),
+            "work_dir": str(workspace.path),
             "timing_s": timing,
         }
     )
@@ -173,25 +168,20 @@ def _fixed_set(
 
 
 def _cache(
-    data: DataDir,
-    workspace: Path,
-    config: Config,
+    workspace: Workspace,
     pools: Pools,
     fixed: FixedSet,
     select: SelectParams,
     tick: Progress,
 ) -> tuple[dict[str, UnderstoodQuery], dict[str, dict[str, list[Candidate]]]]:
     """Understand every pool query once; cache each strategy's list at the deepest depth."""
-    understander: Any
-    understander, *_ = _index(
-        UNDERSTAND, component_class(UNDERSTAND), data, workspace, config, tick
-    )
+    understander = workspace.index(UNDERSTAND).component
     understood = {q: understander.understand(pools.texts[q]) for q in pools.query_ids}
     strategies = sorted({s for d in fixed.depths for s in d} | set(select.strategies))
     cached = {}
     for name in strategies:
-        retriever, *_ = _index(name, component_class(name), data, workspace, config, tick)
-        run, _ = _retrieve(name, retriever, understood, fixed.cache_depth, tick)
+        retriever = workspace.index(name).component
+        run, _ = run_strategy(name, retriever, understood, fixed.cache_depth, tick)
         cached[name] = {q: _unique(ranked) for q, ranked in run.items()}
     return understood, cached
 
@@ -247,11 +237,11 @@ def _taste_pool(catalog: CatalogStore, n_values: int) -> list[str]:
     return sorted(counts, key=lambda v: (-counts[v], v))[:n_values]
 
 
-def _live_retrievers(path: Path, names: Sequence[str], config: Config) -> dict[str, Retriever]:
+def _live_retrievers(workspace: Workspace, names: Sequence[str]) -> dict[str, Retriever]:
     """Fresh instances of the strategies retrieved live, learned state cleared."""
     live: dict[str, Retriever] = {}
     for name in names:
-        retriever = component_class(name).load(path / INDEX_DIR / name, config)
+        retriever: Retriever = workspace.fresh(name)
         for reset in ("clear_observed", "clear_exposure"):
             if hasattr(retriever, reset):
                 getattr(retriever, reset)()
@@ -265,7 +255,7 @@ def _run_learned(
     pools: Pools,
     traffic: Mapping[int, Traffic],
     config: Config,
-    data_path: Path,
+    workspace: Workspace,
     taste: Sequence[str],
     select: SelectParams,
     tick: Progress,
@@ -283,7 +273,7 @@ def _run_learned(
         contexts = [unseen.context(j) for j in range(len(pools.unseen))]
         for name in learned:
             policy = make_policy(name, config, seed=seed)
-            live = _live_retrievers(data_path, live_names, config)
+            live = _live_retrievers(workspace, live_names)
             learner = learners_for(policy, config, live)
             runs[name].append(
                 run_live(learner, world, searches, pools.traffic, pools.unseen, contexts, tick)

@@ -14,7 +14,8 @@ from ltrr.catalog.smart import convert_smart
 from ltrr.cli.evaluate import register
 from ltrr.config import Config, load_config
 from ltrr.errors import CatalogError, UnknownStrategyError
-from ltrr.evaluate.runner import evaluate, fingerprint
+from ltrr.evaluate.runner import evaluate
+from ltrr.evaluate.workspace import fingerprint
 from ltrr.retrieve.lexical import LexicalParams
 
 DATASETS = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets"
