@@ -16,12 +16,8 @@ from ltrr.catalog.spotify import REQUIRED_COLUMNS, load_spotify
 from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, progress, stdout
 from ltrr.config import Config
 from ltrr.errors import CatalogError
-from ltrr.evaluate.music import (
-    MusicBenchmark,
-    benchmark_params,
-    build_benchmark,
-    write_benchmark,
-)
+from ltrr.evaluate.music import MusicBenchmark, build_benchmark, write_benchmark
+from ltrr.evaluate.music_queries import benchmark_params
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.sqlite import DB_NAME
 from ltrr.types import Entity

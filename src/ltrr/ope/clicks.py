@@ -3,7 +3,7 @@
 A target plan's found-rate is about relevance (EVALUATION.md: *found* = a relevant item among
 the candidates), but a log holds clicks, and clicks are selective and noisy: a user acts on a
 miss only by finding the item elsewhere, clicks some non-relevant results, and clicks the one
-relevant result shown where the target may hold another. So ``ope_plans`` judges, per query,
+relevant result shown where the target may hold another. So ``ope.plans`` judges, per query,
 which entities are relevant from every logged search of that query, with two standard pieces:
 
 - **Examination by the cascade model** (Craswell et al., WSDM 2008): a user scans the page top

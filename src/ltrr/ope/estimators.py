@@ -20,8 +20,8 @@ approximation, unless the caller replicates the whole fit per resample) and Kish
 effective sample size ``(sum iw)^2 / sum iw^2``: how many on-policy rounds the weighted log is
 worth.
 
-``ope_plans`` applies them to ltrr's logged plans (DESIGN.md, "Off-policy estimates for
-plans").
+``ope.reward_model`` holds DR's cross-fitted reward model; ``ope.plans`` applies the
+estimators to ltrr's logged plans (DESIGN.md, "Off-policy estimates for plans").
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 ESTIMATORS = ("ips", "snips", "dr")
-#: What a logged search's outcome is for a target plan (``ope_plans.plan_ope``).
+#: What a logged search's outcome is for a target plan (``ope.plans.plan_ope``).
 OUTCOMES = ("relevant", "wanted")
 #: What the bootstrap resamples in ``plan_ope``: single searches or whole queries (clusters).
 BOOTSTRAP_UNITS = ("search", "query")
@@ -56,7 +56,7 @@ class OpeError(LtrrError, ValueError):
 @dataclass(frozen=True, slots=True)
 class OpeParams:
     """``[ope]``: bootstrap size, interval level, seed, the DR reward model's settings, and
-    what a logged search's outcome is for a target plan (``ope_plans``)."""
+    what a logged search's outcome is for a target plan (``ope.plans``)."""
 
     n_bootstrap: int = 1000
     alpha: float = 0.05
@@ -151,7 +151,7 @@ def bootstrap_ratios(
 
 
 #: One bootstrap replicate of every estimate (IPS, SNIPS[, DR]), (k,), from a generator. For
-#: estimates whose rewards are themselves fitted to the log (``ope_plans``: a click model's
+#: estimates whose rewards are themselves fitted to the log (``ope.plans``: a click model's
 #: relevance judgements), the caller resamples the log and refits everything in each replicate.
 Replicate = Callable[[np.random.Generator], FloatArray]
 
@@ -210,18 +210,18 @@ def estimate_from_weights(
         replicate resamples itself).
     """
     params = params or OpeParams()
-    r = _vector(reward, "reward")
-    w = _vector(iw, "iw", len(r))
+    r = as_rounds(reward, "reward")
+    w = as_rounds(iw, "iw", len(r))
     if (w < 0).any():
         raise OpeError(f"iw must be >= 0, got {w[w < 0][0]} at round {int(np.argmax(w < 0))}")
     if (q_logged is None) != (q_target is None):
         raise OpeError("DR needs both q_logged and q_target, got only one")
     q = None
     if q_logged is not None and q_target is not None:
-        q = (_vector(q_logged, "q_logged", len(r)), _vector(q_target, "q_target", len(r)))
+        q = (as_rounds(q_logged, "q_logged", len(r)), as_rounds(q_target, "q_target", len(r)))
     names = ["ips", "snips", "dr"] if q is not None else ["ips", "snips"]
     num, den = _ratio_columns(r, w, q)
-    g = None if groups is None else _indices(groups, "groups", len(r), np.iinfo(np.int64).max)
+    g = None if groups is None else as_indices(groups, "groups", len(r), np.iinfo(np.int64).max)
     ess = effective_sample_size(w)
     if replicate is not None:
         rng = np.random.default_rng(params.seed)
@@ -284,7 +284,7 @@ def _summarise(
     return out
 
 
-def _vector(values: npt.ArrayLike, name: str, n_rounds: int | None = None) -> FloatArray:
+def as_rounds(values: npt.ArrayLike, name: str, n_rounds: int | None = None) -> FloatArray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise OpeError(f"{name} must have shape (n_rounds,), got {array.shape}")
@@ -313,13 +313,13 @@ def _logged_columns(
             f"got {dist.shape}"
         )
     n_actions, len_list = dist.shape[1:]
-    a = _indices(action, "action", n_rounds, n_actions)
+    a = as_indices(action, "action", n_rounds, n_actions)
     pos = (
         np.zeros(n_rounds, dtype=np.int64)
         if position is None
-        else _indices(position, "position", n_rounds, len_list)
+        else as_indices(position, "position", n_rounds, len_list)
     )
-    p = _vector(pscore, "pscore", n_rounds)
+    p = as_rounds(pscore, "pscore", n_rounds)
     if ((p <= 0) | (p > 1)).any():
         bad = int(np.argmax((p <= 0) | (p > 1)))
         raise OpeError(f"pscore must be in (0, 1], got {p[bad]} at round {bad}")
@@ -332,7 +332,7 @@ def _logged_columns(
     return a, p, dist, pos
 
 
-def _indices(values: npt.ArrayLike, name: str, n_rounds: int, bound: int) -> IntArray:
+def as_indices(values: npt.ArrayLike, name: str, n_rounds: int, bound: int) -> IntArray:
     array = np.asarray(values)
     if array.shape != (n_rounds,) or not np.issubdtype(array.dtype, np.integer):
         raise OpeError(
@@ -367,7 +367,7 @@ def estimate_policy_value(
     position
         (n_rounds,) slots in ``[0, len_list)``; ``None`` means every round is slot 0.
     """
-    r = _vector(reward, "reward")
+    r = as_rounds(reward, "reward")
     a, p, dist, pos = _logged_columns(action, pscore, action_dist, position, len(r))
     rows = np.arange(len(r))
     iw = dist[rows, a, pos] / p
@@ -382,105 +382,3 @@ def estimate_policy_value(
     q_at_position = q[rows, :, pos]
     q_target = (dist[rows, :, pos] * q_at_position).sum(axis=1)
     return estimate_from_weights(r, iw, q_at_position[rows, a], q_target, params)
-
-
-def ips(
-    reward: npt.ArrayLike,
-    action: npt.ArrayLike,
-    pscore: npt.ArrayLike,
-    action_dist: npt.ArrayLike,
-    position: npt.ArrayLike | None = None,
-    params: OpeParams | None = None,
-) -> Estimate:
-    """Inverse propensity scoring; arguments as in ``estimate_policy_value``."""
-    return estimate_policy_value(
-        reward, action, pscore, action_dist, position=position, params=params
-    )["ips"]
-
-
-def snips(
-    reward: npt.ArrayLike,
-    action: npt.ArrayLike,
-    pscore: npt.ArrayLike,
-    action_dist: npt.ArrayLike,
-    position: npt.ArrayLike | None = None,
-    params: OpeParams | None = None,
-) -> Estimate:
-    """Self-normalised IPS; arguments as in ``estimate_policy_value``."""
-    return estimate_policy_value(
-        reward, action, pscore, action_dist, position=position, params=params
-    )["snips"]
-
-
-def dr(
-    reward: npt.ArrayLike,
-    action: npt.ArrayLike,
-    pscore: npt.ArrayLike,
-    action_dist: npt.ArrayLike,
-    estimated_rewards_by_reg_model: npt.ArrayLike,
-    position: npt.ArrayLike | None = None,
-    params: OpeParams | None = None,
-) -> Estimate:
-    """Doubly robust; arguments as in ``estimate_policy_value``."""
-    return estimate_policy_value(
-        reward, action, pscore, action_dist, estimated_rewards_by_reg_model, position, params
-    )["dr"]
-
-
-def fold_ids(n_rounds: int, n_folds: int, seed: int) -> IntArray:
-    """A seeded assignment of rounds to ``n_folds`` cross-fitting folds of near-equal size."""
-    rng = np.random.default_rng(seed)
-    return (rng.permutation(n_rounds) % n_folds).astype(np.int64)
-
-
-def shrunk_means(
-    keys: IntArray, reward: FloatArray, n_keys: int, prior: FloatArray | float, weight: float
-) -> FloatArray:
-    """Per-key mean reward, shrunk toward ``prior`` by ``weight`` pseudo-rounds: (n_keys,).
-
-    ``(sum_{i: key_i = k} r_i + weight * prior_k) / (n_k + weight)``; a key never seen gets
-    its prior. This is the reward model of DR: simple, and honest with cross-fitting.
-    """
-    sums = np.bincount(keys, weights=reward, minlength=n_keys)
-    counts = np.bincount(keys, minlength=n_keys).astype(np.float64)
-    prior_k = np.broadcast_to(np.asarray(prior, dtype=np.float64), (n_keys,))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        means = (sums + weight * prior_k) / (counts + weight)
-    return np.where(counts + weight > 0, means, prior_k)
-
-
-def cross_fit_action_means(
-    action: npt.ArrayLike,
-    position: npt.ArrayLike,
-    reward: npt.ArrayLike,
-    n_actions: int,
-    len_list: int,
-    params: OpeParams | None = None,
-) -> FloatArray:
-    """``estimated_rewards_by_reg_model`` (n_rounds, n_actions, len_list) from per-cell means.
-
-    The model of round i is fit on the other folds: per (action, position) mean reward shrunk
-    toward that position's mean by ``prior_weight`` pseudo-rounds. With ``n_folds = 1`` it is
-    fit and used on all rounds.
-    """
-    params = params or OpeParams()
-    r = _vector(reward, "reward")
-    a = _indices(action, "action", len(r), n_actions)
-    pos = _indices(position, "position", len(r), len_list)
-    folds = fold_ids(len(r), params.n_folds, params.seed)
-    tables = np.empty((params.n_folds, n_actions, len_list))
-    for k in range(params.n_folds):
-        train = folds != k
-        if not train.any():  # one fold, or fewer rounds than folds: fit in-sample
-            train = np.ones(len(r), dtype=bool)
-        # each slot's rate, kept off 0/0 by one pseudo-round at the overall rate
-        prior = shrunk_means(pos[train], r[train], len_list, float(r[train].mean()), 1.0)
-        cells = shrunk_means(
-            a[train] * len_list + pos[train],
-            r[train],
-            n_actions * len_list,
-            np.tile(prior, n_actions),
-            params.prior_weight,
-        )
-        tables[k] = cells.reshape(n_actions, len_list)
-    return tables[folds]

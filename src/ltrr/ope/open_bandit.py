@@ -31,10 +31,10 @@ from ltrr.ope.estimators import (
     IntArray,
     OpeError,
     OpeParams,
-    cross_fit_action_means,
     estimate_from_weights,
     estimate_policy_value,
 )
+from ltrr.ope.reward_model import cross_fit_action_means
 
 POLICIES = ("random", "bts")
 CAMPAIGNS = ("all", "men", "women")

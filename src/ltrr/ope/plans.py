@@ -12,7 +12,7 @@ least as deep), since every strategy's ranked list is logged; the importance wei
   another, counts as the target's miss or hit.
 - ``"relevant"`` (default): the target holds an entity relevant to the search's query, with
   relevance judged per query from every logged search of it by a click model
-  (``ope_clicks``: cascade examination and a two-class mixture that learns the click noise).
+  (``ope.clicks``: cascade examination and a two-class mixture that learns the click noise).
   The outcome is the probability ``1 - prod(1 - P(relevant))`` over the target's candidates
   with evidence. Every search of a query the log judges to have a relevant entity (posterior
   above ``relevance_threshold``) then has an outcome, acted on or not, so the estimand is the
@@ -54,11 +54,10 @@ from ltrr.ope.estimators import (
     OpeParams,
     Replicate,
     estimate_from_weights,
-    fold_ids,
     ratio_estimates,
     resample_counts,
-    shrunk_means,
 )
+from ltrr.ope.reward_model import fold_ids, shrunk_means
 from ltrr.select import SelectParams
 from ltrr.select.base import Plan, PlanRequest, Policy, non_negative_int, plan_from_dict
 from ltrr.select.fixed import parse_plan

@@ -3,8 +3,8 @@
 Each replication draws fresh traffic (``ope_searches`` searches, seed ``1000 + r``), runs the
 learned policy ``ltrr`` on it exactly as ``simulate`` does (exploring, learning, logging every
 plan with its probabilities, the shown page and the user's actions), and keeps the log as
-``ope_plans.LoggedSearch`` records. Each target (a fixed plan such as ``lexical@50`` or
-``hybrid@25``) is then estimated by ``ope_plans.plan_ope`` from that log alone, once per
+``ope.plans.LoggedSearch`` records. Each target (a fixed plan such as ``lexical@50`` or
+``hybrid@25``) is then estimated by ``ope.plans.plan_ope`` from that log alone, once per
 outcome (``relevant``, ``wanted``) and bootstrap unit (``search``, ``query``), reported as
 ``"<outcome>/<unit>"`` (``[ope]`` gives the rest), and compared with four true values:
 

@@ -22,16 +22,18 @@ from ltrr.config import CatalogConfig, Config, load_config
 from ltrr.errors import CatalogError, ConfigError
 from ltrr.evaluate.misspell import MisspellParams
 from ltrr.evaluate.music import (
-    CLASSES,
     MusicBenchmark,
-    MusicBenchmarkParams,
     MusicQuery,
-    benchmark_params,
     build_benchmark,
-    core_tokens,
     corpus_record,
-    sampling_order,
     write_benchmark,
+)
+from ltrr.evaluate.music_queries import (
+    CLASSES,
+    MusicBenchmarkParams,
+    benchmark_params,
+    core_tokens,
+    sampling_order,
 )
 from ltrr.types import Entity, EntityId
 from ltrr.understand.text import normalize, tokenize

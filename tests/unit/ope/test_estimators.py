@@ -31,16 +31,12 @@ from ltrr.ope.clicks import relevance
 from ltrr.ope.estimators import (
     OpeError,
     OpeParams,
-    cross_fit_action_means,
-    dr,
     effective_sample_size,
     estimate_from_weights,
     estimate_policy_value,
-    ips,
     ope_params,
     ratio_estimates,
     resample_counts,
-    snips,
 )
 from ltrr.ope.plans import (
     LoggedSearch,
@@ -49,6 +45,7 @@ from ltrr.ope.plans import (
     plan_ope,
     query_groups,
 )
+from ltrr.ope.reward_model import cross_fit_action_means
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest, plan_from_dict
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity, EntityId
@@ -73,9 +70,10 @@ def _two_arm_log() -> dict[str, np.ndarray]:
 def test_ips_and_snips_by_hand() -> None:
     log = _two_arm_log()
     # iw = [2, 4, 0, 0]: IPS = (2 * 1 + 4 * 0) / 4, SNIPS = 2 / (2 + 4)
-    assert ips(**log, params=FAST).value == pytest.approx(0.5)
-    assert snips(**log, params=FAST).value == pytest.approx(1 / 3)
-    assert ips(**log, params=FAST).ess == pytest.approx(36 / 20)
+    est = estimate_policy_value(**log, params=FAST)
+    assert est["ips"].value == pytest.approx(0.5)
+    assert est["snips"].value == pytest.approx(1 / 3)
+    assert est["ips"].ess == pytest.approx(36 / 20)
 
 
 def test_dr_by_hand() -> None:
@@ -83,13 +81,14 @@ def test_dr_by_hand() -> None:
     q = np.tile(np.array([[0.4], [0.9]]), (4, 1, 1))
     # per round: q_target = 0.4; rounds 0, 1 add iw * (r - 0.4) = 2 * 0.6 and 4 * -0.4
     expected = (0.4 + 1.2 + 0.4 - 1.6 + 0.4 + 0.4) / 4
-    assert dr(**log, estimated_rewards_by_reg_model=q, params=FAST).value == pytest.approx(expected)
+    est = estimate_policy_value(**log, estimated_rewards_by_reg_model=q, params=FAST)
+    assert est["dr"].value == pytest.approx(expected)
 
 
 def test_positions_index_the_slot_of_each_round() -> None:
     # 2 actions, 2 slots: the target plays action 1 in slot 0 and action 0 in slot 1.
     dist = np.tile(np.array([[0.0, 1.0], [1.0, 0.0]]), (3, 1, 1))
-    est = ips(
+    est = estimate_policy_value(
         reward=[1.0, 1.0, 1.0],
         action=np.array([1, 1, 0]),
         pscore=[0.5, 0.5, 0.5],
@@ -97,7 +96,7 @@ def test_positions_index_the_slot_of_each_round() -> None:
         position=np.array([0, 1, 1]),
         params=FAST,
     )
-    assert est.value == pytest.approx((2 + 0 + 2) / 3)
+    assert est["ips"].value == pytest.approx((2 + 0 + 2) / 3)
 
 
 def test_effective_sample_size_is_kish() -> None:
@@ -179,7 +178,7 @@ def test_cross_fit_means_shrink_toward_the_slot_mean() -> None:
 def test_bad_inputs_are_named(change: dict[str, np.ndarray], message: str) -> None:
     log = {**_two_arm_log(), **change}
     with pytest.raises(OpeError, match=message):
-        ips(**log, params=FAST)
+        estimate_policy_value(**log, params=FAST)
 
 
 def test_negative_weights_and_half_a_reward_model_are_rejected() -> None:
