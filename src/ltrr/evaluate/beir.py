@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
-from ltrr.catalog.jsonl import beir_corpus_path
+from ltrr.catalog.jsonl import beir_corpus_path, json_object
 from ltrr.catalog.sources import decoded_lines
 from ltrr.errors import CatalogError
 
@@ -110,12 +108,7 @@ def read_queries(path: Path) -> dict[str, BenchmarkQuery]:
 
 
 def _query(text: str) -> BenchmarkQuery:
-    try:
-        record = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise CatalogError(f"invalid JSON: {exc}") from None
-    if not isinstance(record, dict):
-        raise CatalogError(f"a line must be a JSON object, got {type(record).__name__}")
+    record = json_object(text)
     query_id = record.get("_id")
     if not isinstance(query_id, str | int) or isinstance(query_id, bool) or query_id == "":
         raise CatalogError(f"must be a non-empty string, got {query_id!r}", field="_id")
