@@ -40,8 +40,9 @@ import orjson
 
 from ltrr.log.events import Action, Impression
 from ltrr.log.sqlite_log import LogParams, SqliteEventLog
-from ltrr.log.sqlite_schema import SCHEMA, impression_row
+from ltrr.log.sqlite_schema import impression_row
 from ltrr.select.base import Plan
+from ltrr.storage.sqlite import migrate
 from ltrr.types import Context, EntityId
 
 STRATEGIES = ("lexical", "dense", "fuzzy", "memory", "structured", "popular")
@@ -88,7 +89,7 @@ def _bare(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.executescript(SCHEMA)
+    migrate(conn)
     return conn
 
 

@@ -126,6 +126,19 @@ def section_params(config: Config | None, dotted: str, cls: type[_T]) -> _T:
     return config.params(dotted, cls)
 
 
+def strategy_names(config: Config | None) -> tuple[str, ...]:
+    """Every strategy the settings describe (a ``[retrieve.<name>]`` section), in file order.
+
+    Stages that plan or name strategies (``select``) learn them here rather than from the
+    retrieve registry, so the policy never depends on the retrievers' code. Hand-made configs
+    without a ``[retrieve]`` section get the defaults' names.
+    """
+    section = config.values.get("retrieve") if config is not None else None
+    if not isinstance(section, Mapping) or not section:
+        section = defaults()["retrieve"]
+    return tuple(name for name, value in section.items() if isinstance(value, Mapping))
+
+
 def defaults() -> dict[str, Any]:
     text = resources.files("ltrr").joinpath("defaults.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)

@@ -1,4 +1,5 @@
-"""Catalog commands: generate the demo catalog, ingest files, import Spotify, stats, delete."""
+"""Catalog commands: generate the demo catalog, ingest files, import Spotify, stats, delete,
+migrate."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ from ltrr.cli.common import (
     open_data,
     print_json,
     progress,
+    resolve_data,
     stdout,
 )
 from ltrr.cli.search import index_progress
 from ltrr.config import section_params
-from ltrr.errors import CatalogError
+from ltrr.errors import CatalogError, StorageError
 from ltrr.retrieve.indexes import IndexSet
 from ltrr.select import SelectParams
 from ltrr.storage.datadir import DataDir
+from ltrr.storage.sqlite import DB_NAME
 from ltrr.types import Entity, EntityId
 
 catalog_app = typer.Typer(help="Inspect and edit the stored catalog.", no_args_is_help=True)
@@ -211,6 +214,22 @@ def delete(
         stdout.print(f"not in the catalog: {', '.join(missing)}", markup=False)
 
 
+def migrate(
+    data: DataOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Upgrade the data directory's database to this ltrr's schema (any writing command does)."""
+    if not (resolve_data(data) / DB_NAME).is_file():
+        raise StorageError(f"no catalog at {resolve_data(data)}: nothing to migrate")
+    with open_data(data, config, writer=True) as dd:
+        payload = {"data_dir": str(dd.path), "schema_version": dd.schema_version()}
+    if as_json:
+        print_json(payload)
+    else:
+        stdout.print(
+            f"{payload['data_dir']}: schema version {payload['schema_version']}", markup=False
+        )
+
+
 def demo(
     size: Annotated[int, typer.Option("--size", min=1, help="Number of entities.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -247,4 +266,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(import_app, name="import")
     catalog_app.command("stats")(stats)
     catalog_app.command("delete")(delete)
+    catalog_app.command("migrate")(migrate)
     app.add_typer(catalog_app, name="catalog")

@@ -24,17 +24,24 @@ from ltrr.cli.common import (
     stderr,
     stdout,
 )
-from ltrr.config import Config
+from ltrr.config import Config, defaults
 from ltrr.engine import Engine, SearchResponse
 from ltrr.errors import LockedError
 from ltrr.log.events import Action
+from ltrr.log.rewards import RewardMap
 from ltrr.retrieve.indexes import Progress
 from ltrr.types import Context, EntityId
 
+# Help texts are rich markup: a literal "[section]" is escaped, or rich drops it as a tag.
 StrategiesOption = Annotated[
     str | None,
-    typer.Option("--strategies", help="Comma-separated strategies (default: [search] strategies)."),
+    typer.Option(
+        "--strategies",
+        help=f"Comma-separated strategies (default: {escape('[select]')} strategies).",
+    ),
 ]
+#: The action kinds ``[log.rewards]`` of the default settings accepts, in their order there.
+DEFAULT_KINDS: tuple[str, ...] = tuple(RewardMap.from_config(Config(defaults())).kind_to_reward)
 
 
 def _names(strategies: str | None) -> list[str] | None:
@@ -125,7 +132,14 @@ def search(
 def feedback(
     request_id: Annotated[str, typer.Argument(help="The request id a search printed.")],
     entity_id: Annotated[str, typer.Argument(help="The entity acted on.")],
-    kind: Annotated[str, typer.Option("--kind", help="Action kind ([log.rewards]).")] = "click",
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help=f"Action kind: one of {', '.join(DEFAULT_KINDS)} (the kinds of "
+            f"{escape('[log.rewards]')} in the settings).",
+        ),
+    ] = "click",
     value: Annotated[float | None, typer.Option("--value", help="e.g. dwell seconds.")] = None,
     action_id: Annotated[
         str | None, typer.Option("--action-id", help="Idempotency key (default: random).")

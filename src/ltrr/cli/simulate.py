@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, stdout
@@ -146,7 +147,8 @@ def simulate_command(
         typer.Option(
             "--ope-replications",
             help="Also check off-policy estimates: this many logged ltrr runs of "
-            "[simulate] ope_searches searches, each target plan estimated from each log.",
+            f"{escape('[simulate]')} ope_searches searches, each target plan estimated from "
+            "each log.",
             show_default=False,
         ),
     ] = None,

@@ -20,18 +20,19 @@ the log order. ``replay`` yields impressions by ``(event_time_s, seq)`` and acti
 impression's if that is later (a client clock behind the server's), so an action is never
 replayed before the impression it answers.
 
-Threads. ``log_action`` calls ``is_known_entity`` in the caller's thread; readers use a
-connection per thread (point look-ups) or per iterator (scans), opened read-only.
+Threads. ``log_action`` calls ``is_known_entity`` in the caller's thread; reads go through
+``log.sqlite_reader`` (read-only connections, one per thread or per scan).
+
+Schema. The tables are migration 3 of ``storage.sqlite``: the writer migrates the database on
+open, like every writer of the data directory; a reader refuses a database of another version.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import heapq
 import sqlite3
-import threading
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,10 @@ from ltrr.log.events import (
 )
 from ltrr.log.group_commit import GroupCommitQueue, Job
 from ltrr.log.rewards import RewardMap
-from ltrr.log.sqlite_schema import (
-    ACT_COLS,
-    IMP_COLS,
-    INSERT_ACT,
-    INSERT_IMP,
-    SCHEMA,
-    action_from_row,
-    impression_from_row,
-    impression_row,
-)
+from ltrr.log.sqlite_reader import LogReader
+from ltrr.log.sqlite_schema import INSERT_ACT, INSERT_IMP, impression_row
 from ltrr.storage.datadir import DataDir
-from ltrr.storage.sqlite import DB_NAME
+from ltrr.storage.sqlite import DB_NAME, migrate
 from ltrr.types import EntityId
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -102,7 +95,7 @@ class SqliteEventLog:
     Parameters
     ----------
     path
-        The SQLite database file; the log's tables are created if absent.
+        The SQLite database file; a writer creates or migrates it (``storage.sqlite``).
     is_known_entity
         Catalog membership: a callable or a container (e.g. ``DataDir.catalog``). Checked in
         the caller's thread. ``None``: only entities the request showed or retrieved are known.
@@ -132,14 +125,11 @@ class SqliteEventLog:
             if isinstance(is_known_entity, Container)
             else is_known_entity
         )
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self._reads = LogReader(self.path, self._busy_timeout_ms)
         self._conn: sqlite3.Connection | None = None
         self._queue: GroupCommitQueue[Impression] | None = None
-        self._closed = False
         if readonly:
-            self._check_readable()
+            self._reads.check_readable()
         else:
             self._open_writer()
 
@@ -159,18 +149,23 @@ class SqliteEventLog:
     # -- opening and closing ------------------------------------------------------------------
 
     def _open_writer(self) -> None:
+        conn = None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.params.synchronous}")
-            conn.executescript(SCHEMA)
+            migrate(conn)  # a newer schema is refused (StorageError)
             row = conn.execute(
                 "SELECT max(coalesce((SELECT max(seq) FROM impressions), 0), "
                 "coalesce((SELECT max(seq) FROM actions), 0))"
             ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot open the event log in {self.path}: {exc}") from exc
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StorageError(f"cannot open the event log in {self.path}: {exc}") from exc
+            raise
         self._conn = conn
         self._next_seq = int(row[0]) + 1
         p = self.params
@@ -183,16 +178,9 @@ class SqliteEventLog:
         )
         atexit.register(self.close)
 
-    def _check_readable(self) -> None:
-        if not self.path.exists():
-            raise StorageError(f"no database at {self.path}: nothing was logged yet")
-        names = {r[0] for r in self._reader().execute("SELECT name FROM sqlite_master")}
-        if not {"impressions", "actions"} <= names:
-            raise StorageError(f"{self.path} has no event log: nothing was logged yet")
-
     def close(self) -> None:
         """Commit what is queued, stop the writer, close every connection."""
-        self._closed = True
+        self._reads.closed = True
         error = None
         if self._queue is not None:
             error = self._queue.close()
@@ -200,10 +188,7 @@ class SqliteEventLog:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
+        self._reads.close()
         self._raise(error)
 
     def __enter__(self) -> SqliteEventLog:
@@ -240,7 +225,7 @@ class SqliteEventLog:
             max_id_chars=self.params.max_id_chars,
         )
         queue = self._writer()
-        if self._one("SELECT 1 FROM actions WHERE action_id = ?", action.action_id) is not None:
+        if self._reads.has_action(action.action_id):
             return False
         self._check_request(action)
         time_s = float(action.event_time_s)
@@ -269,8 +254,7 @@ class SqliteEventLog:
         # The queue first, then the database: an impression leaves the queue only once it is
         # committed, so one of the two look-ups sees it.
         queued = self._queue.pending(action.request_id) if self._queue else None
-        sql = "SELECT 1 FROM impressions WHERE request_id = ?"
-        if queued is None and self._one(sql, action.request_id) is None:
+        if queued is None and not self._reads.has_impression(action.request_id):
             raise EventError(
                 "request_id",
                 f"unknown request id {action.request_id!r}: no impression was logged for it",
@@ -330,41 +314,6 @@ class SqliteEventLog:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _connect_ro(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StorageError(f"event log {self.path} is closed")
-        conn = sqlite3.connect(
-            f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-        return conn
-
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read-only connection for point look-ups (never left mid-statement)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._closed:
-            conn = self._connect_ro()
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
-
-    def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
-        cursor = self._reader().execute(sql, args)
-        try:
-            row: tuple[Any, ...] | None = cursor.fetchone()
-        finally:
-            cursor.close()
-        return row
-
-    def _scan(self, sql: str, args: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``sql`` read on a connection of their own (a consistent snapshot)."""
-        conn = self._connect_ro()
-        try:
-            yield from conn.execute(sql, args)
-        finally:
-            conn.close()
-
     def _flush_if_writing(self) -> None:
         if not self.readonly:
             self.flush()
@@ -375,14 +324,13 @@ class SqliteEventLog:
         The database is asked again after the queue, in case the impression was committed
         between the two look-ups.
         """
-        sql = f"SELECT {IMP_COLS} FROM impressions WHERE request_id = ?"
-        row = self._one(sql, request_id)
-        if row is None:
+        stored = self._reads.impression(request_id)
+        if stored is None:
             queued = self._queue.pending(request_id) if self._queue else None
             if queued is not None:
                 return queued
-            row = self._one(sql, request_id)
-        return None if row is None else impression_from_row(row)
+            stored = self._reads.impression(request_id)
+        return stored
 
     def impressions(
         self, since: float | None = None, until: float | None = None
@@ -390,18 +338,10 @@ class SqliteEventLog:
         self._flush_if_writing()
         lo = float("-inf") if since is None else since
         hi = float("inf") if until is None else until
-        sql = (
-            f"SELECT {IMP_COLS} FROM impressions WHERE event_time_s >= ? AND event_time_s < ? "
-            "ORDER BY event_time_s, seq"
-        )
-        return map(impression_from_row, self._scan(sql, (lo, hi)))
+        return self._reads.impressions(lo, hi)
 
     def actions_for(self, request_id: str) -> list[Action]:
-        cursor = self._reader().execute(
-            f"SELECT {ACT_COLS} FROM actions WHERE request_id = ? ORDER BY event_time_s, seq",
-            (request_id,),
-        )
-        return [action_from_row(row) for row in cursor.fetchall()]
+        return self._reads.actions_for(request_id)
 
     def replay(self, since: float | None = None) -> Iterator[Event]:
         """Impressions and actions merged by (event time, log order), from ``since`` on.
@@ -412,47 +352,7 @@ class SqliteEventLog:
         look it up with ``impression``).
         """
         self._flush_if_writing()
-        return self._replay(float("-inf") if since is None else since)
-
-    def _replay(self, lo: float) -> Iterator[Event]:
-        conn = self._connect_ro()
-        try:
-            conn.execute("BEGIN")  # one snapshot for both tables
-            imps = conn.execute(
-                f"SELECT event_time_s, seq, 0, {IMP_COLS} FROM impressions "
-                "WHERE event_time_s >= ? ORDER BY event_time_s, seq",
-                (lo,),
-            )
-            acts = conn.execute(
-                f"SELECT replay_time_s, seq, 1, {ACT_COLS} FROM actions "
-                "WHERE replay_time_s >= ? ORDER BY replay_time_s, seq",
-                (lo,),
-            )
-            for row in heapq.merge(imps, acts):
-                yield impression_from_row(row[3:]) if row[2] == 0 else action_from_row(row[3:])
-        finally:
-            conn.close()
+        return self._reads.replay(float("-inf") if since is None else since)
 
     def stats(self) -> LogStats:
-        one = self._one
-        n_imp, first_imp, last_imp = one(
-            "SELECT count(*), min(event_time_s), max(event_time_s) FROM impressions"
-        ) or (0, None, None)
-        n_act, n_req, first_act, last_act = one(
-            "SELECT count(*), count(DISTINCT request_id), min(event_time_s), "
-            "max(event_time_s) FROM actions"
-        ) or (0, 0, None, None)
-        by_kind = self._reader().execute(
-            "SELECT kind, count(*) FROM actions GROUP BY kind ORDER BY 2 DESC, 1"
-        )
-        times = [t for t in (first_imp, last_imp, first_act, last_act) if t is not None]
-        n_queued = self._queue.n_queued() if self._queue else 0
-        return LogStats(
-            n_impressions=int(n_imp),
-            n_actions=int(n_act),
-            n_requests_with_actions=int(n_req),
-            n_actions_by_kind={str(k): int(n) for k, n in by_kind.fetchall()},
-            n_queued=n_queued,
-            first_event_time_s=min(times) if times else None,
-            last_event_time_s=max(times) if times else None,
-        )
+        return self._reads.stats(self._queue.n_queued() if self._queue else 0)

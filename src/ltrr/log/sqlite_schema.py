@@ -4,6 +4,10 @@ Impressions keep their nested parts (context, plan, strategy lists, shown list, 
 as JSON text columns, readable with SQLite's JSON functions; ranked lists are stored by column
 (``{"lexical": {"ids": [...], "scores": [...]}}``), compact and cheap to turn into arrays.
 ``seq`` is shared by both tables: the order in which the log wrote the events.
+
+The tables themselves are created by migration 3 of ``storage.sqlite`` (with the rest of the
+data directory's schema, under one ``PRAGMA user_version``); this module only reads and writes
+their rows.
 """
 
 from __future__ import annotations
@@ -23,42 +27,6 @@ from ltrr.log.events import (
     results_to_dict,
 )
 from ltrr.select.base import plan_from_dict
-
-#: The log's tables; to become a numbered migration (kept ``IF NOT EXISTS`` so that databases
-#: created by this module before the migration existed still migrate).
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS impressions (
-    seq INTEGER PRIMARY KEY,
-    request_id TEXT NOT NULL UNIQUE,
-    user_id TEXT,
-    session_id TEXT,
-    query TEXT NOT NULL,
-    context TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    strategy_results TEXT NOT NULL,
-    shown TEXT NOT NULL,
-    page_offset INTEGER NOT NULL,
-    catalog_version INTEGER NOT NULL,
-    model_versions TEXT NOT NULL,
-    event_time_s REAL NOT NULL,
-    schema_version INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS impressions_time ON impressions (event_time_s, seq);
-CREATE TABLE IF NOT EXISTS actions (
-    seq INTEGER PRIMARY KEY,
-    action_id TEXT NOT NULL UNIQUE,
-    request_id TEXT NOT NULL,
-    user_id TEXT,
-    entity_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    value REAL,
-    event_time_s REAL NOT NULL,
-    replay_time_s REAL NOT NULL,
-    schema_version INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS actions_request ON actions (request_id, event_time_s, seq);
-CREATE INDEX IF NOT EXISTS actions_replay ON actions (replay_time_s, seq);
-"""
 
 IMP_COLS = (
     "seq, request_id, user_id, session_id, query, context, plan, strategy_results, shown, "

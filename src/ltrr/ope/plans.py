@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ltrr.config import Config, section_params
+from ltrr.config import Config, section_params, strategy_names
 from ltrr.errors import PlanError
 from ltrr.ope.clicks import ClickFit, Judgements, examinations, judge
 from ltrr.ope.estimators import (
@@ -105,7 +105,8 @@ def parse_target(spec: str, config: Config | None = None) -> dict[str, int]:
     ``hybrid`` and ``union`` (every ``[select]`` strategy at the deepest grid depth); parsed by
     ``select.fixed.parse_plan`` so that names cannot drift.
     """
-    return parse_plan(spec, section_params(config, "select", SelectParams))
+    select = section_params(config, "select", SelectParams)
+    return parse_plan(spec, select, strategy_names(config))
 
 
 def _ids(value: object, where: str) -> tuple[str, ...]:

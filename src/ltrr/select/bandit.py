@@ -15,18 +15,11 @@ non-decreasing in depth by construction.
 
 Model. Each band's hazard given x (from ``select.features``) combines two sources.
 
-1. *Context model*: a Bayesian logistic regression per band with a diagonal Gaussian posterior
-   N(m, diag(1 / q)), updated online by the Laplace approximation of Chapelle & Li (2011,
-   "An empirical evaluation of Thompson sampling", Algorithm 3). After (x, y) counted c times
-   (the feedback weight below) the new mode minimises
-   ``1/2 sum_i q_i (w_i - m_i)^2 - c log P(y | sigmoid(w . x))``; it lies on ``w = m + t x / q``,
-   so a safeguarded 1-D Newton solve of ``z = z0 + (y - sigmoid(z)) v`` (``z0 = m . x``,
-   ``v = c sum_i x_i^2 / q_i``) finds it; then ``q_i += c x_i^2 p (1 - p)`` at the new mode.
-2. *The query's own history* (the strategy's success on the same query): per hashed corrected
-   query text, success and at-risk counts per band (capped at ``key_max_trials``, so old
-   outcomes fade). The context model's h_ctx acts as a Beta prior of strength k:
-   ``h = (S + k h_ctx) / (N + k)`` -- the memory retriever's empirical-Bayes shrinkage -- so a
-   repeated query is planned from its own outcomes and an unseen one from the context model.
+1. *Context model* (``select.laplace``): a Bayesian logistic regression per band with a diagonal
+   Gaussian posterior, updated online by the Laplace approximation of Chapelle & Li (2011).
+2. *The query's own history* (``select.history``): per hashed corrected query text, success and
+   at-risk counts per band; the context model's hazard is their Beta prior, so a repeated
+   query is planned from its own outcomes and an unseen one from the context model.
 
 Feedback weights. Learning sees only searches with a positive action, and an action on an
 item that was shown (a click) is far likelier than one on an item found elsewhere -- the
@@ -53,7 +46,6 @@ shown top is always ranked with them, whatever else the plan adds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -66,11 +58,12 @@ from ltrr.errors import ConfigError, StorageError
 from ltrr.select import SelectParams, read_policy, write_policy
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
 from ltrr.select.features import FeatureMap, FeatureParams
+from ltrr.select.history import QueryHistory
+from ltrr.select.laplace import laplace_update, success_probability
 from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss
 from ltrr.understand.base import query_key
 
 GREEDY_MODES: tuple[str, ...] = ("thompson", "mean")
-_SOLVER_STEPS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,31 +112,23 @@ class BanditParams:
                 raise ConfigError(f"select.ltrr.{name} must be >= 1, got {getattr(self, name)}")
 
 
-def _sigmoid(z: Array) -> Array:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 @dataclass(slots=True)
 class _State:
     """Everything ``update`` learns; rebuilt by replaying the event log."""
 
     mean: Array  # (A, F) posterior means m
     precision: Array  # (A, F) posterior precisions q
-    key_hash: NDArray[np.uint64]  # (B,) query key owning each bucket, 0 = empty
-    key_success: NDArray[np.float32]  # (B, A)
-    key_trials: NDArray[np.float32]  # (B, A)
+    history: QueryHistory  # per-query counts, (B, A)
     overlap: OverlapState
     n_updates: int = 0
 
     @classmethod
     def prior(cls, n_s: int, n_g: int, n_features: int, params: BanditParams) -> _State:
-        b, n_arms = params.key_buckets, n_s * n_g
+        n_arms = n_s * n_g
         return cls(
             mean=np.zeros((n_arms, n_features)),
             precision=np.full((n_arms, n_features), params.prior_precision),
-            key_hash=np.zeros(b, dtype=np.uint64),
-            key_success=np.zeros((b, n_arms), dtype=np.float32),
-            key_trials=np.zeros((b, n_arms), dtype=np.float32),
+            history=QueryHistory.empty(params.key_buckets, n_arms),
             overlap=OverlapState.empty(n_s, n_g, params.overlap_window),
         )
 
@@ -280,7 +265,7 @@ class BanditPolicy:
 
     def _x(self, request: PlanRequest, key: int | None) -> Array:
         """The feature vector of ``request``: context features and the query-seen bit."""
-        seen = float(self._key_counts(key)[1].sum() > 0)
+        seen = float(self._state.history.seen(key))
         return np.append(self.features.vector(request.query, request.context), seen)
 
     def found_probability(self, request: PlanRequest, depths: Depths) -> float:
@@ -295,36 +280,13 @@ class BanditPolicy:
         return float(1.0 - miss[0])
 
     def _probabilities(self, x: Array, key: int | None, rng: np.random.Generator | None) -> Array:
+        """P(found in s's top grid[g]), (S, G): each band's hazard, compounded over the bands."""
         st = self._state
-        z = st.mean @ x
-        v = (x * x) @ (1.0 / st.precision).T
-        p: Array
-        if rng is None:  # predictive mean, probit approximation (MacKay 1992)
-            p = _sigmoid(z / np.sqrt(1.0 + math.pi * v / 8.0))
-        else:
-            p = _sigmoid(z + np.sqrt(v) * rng.standard_normal(len(z)))
-        success, trials = self._key_counts(key)
-        if trials.any():
-            k = self.params.key_prior_strength
-            if rng is None:
-                shrunk = (success + k * p) / np.maximum(trials + k, 1e-12)
-            else:
-                a = np.maximum(success + k * p, 1e-6)
-                b = np.maximum(trials - success + k * (1.0 - p), 1e-6)
-                shrunk = rng.beta(a, b).astype(np.float64)
-            p = np.where(trials > 0, shrunk, p)
+        p = success_probability(st.mean, st.precision, x, rng)
+        p = st.history.shrink(p, key, self.params.key_prior_strength, rng)
         hazard = p.reshape(len(self.select.strategies), len(self._grid))
         found = 1.0 - np.cumprod(1.0 - hazard, axis=1)
         return found.astype(np.float64, copy=False)
-
-    def _key_counts(self, key: int | None) -> tuple[Array, Array]:
-        st = self._state
-        if key is not None:
-            b = key % len(st.key_hash)
-            if int(st.key_hash[b]) == key:
-                return st.key_success[b].astype(np.float64), st.key_trials[b].astype(np.float64)
-        zeros = np.zeros(st.key_success.shape[1])
-        return zeros, zeros
 
     def _overlap(self) -> Overlap:
         return self._state.overlap.view(self.params.overlap_prior_strength)
@@ -353,13 +315,15 @@ class BanditPolicy:
             context_risk = at_risk & ~self._history_rows[:, None]
         arms = np.flatnonzero(context_risk.ravel())
         w = self._weight(feedback)
+        st = self._state
         if len(arms):
-            self._learn_context(arms, hit.ravel()[arms].astype(np.float64), x, w)
-        self._learn_key(key, at_risk.ravel(), hit.ravel(), w)
+            y = hit.ravel()[arms].astype(np.float64)
+            laplace_update(st.mean, st.precision, arms, y, x, w)
+        st.history.add(key, at_risk.ravel(), hit.ravel(), w, self.params.key_max_trials)
         seen = upper <= ran[:, None]
         inside = seen & found[:, None] & (rank[:, None] <= upper)
-        self._state.overlap.add(self._state.n_updates, seen.ravel(), inside.ravel(), w)
-        self._state.n_updates += 1
+        st.overlap.add(st.n_updates, seen.ravel(), inside.ravel(), w)
+        st.n_updates += 1
         return None
 
     def _weight(self, feedback: PlanFeedback) -> float:
@@ -367,59 +331,14 @@ class BanditPolicy:
         shown = bool(getattr(feedback, "shown", True))
         return float(feedback.reward) * (1.0 if shown else self.params.elsewhere_weight)
 
-    def _learn_context(self, arms: NDArray[np.int64], y: Array, x: Array, w: float) -> None:
-        """One Laplace step per arm (Chapelle & Li 2011, Algorithm 3) for one observation."""
-        st = self._state
-        m, q = st.mean[arms], st.precision[arms]
-        x2 = x * x
-        z0 = m @ x
-        v = w * (x2[None, :] / q).sum(axis=1)
-        far = z0 + (y - _sigmoid(z0)) * v  # the mode lies between z0 and far
-        lo, hi = np.minimum(z0, far), np.maximum(z0, far)
-        z = z0.copy()
-        for _ in range(_SOLVER_STEPS):  # Newton, bisecting when a step leaves the bracket
-            s = _sigmoid(z)
-            f = z - z0 - (y - s) * v  # increasing in z: f' = 1 + v s (1 - s)
-            if np.abs(f).max() < 1e-12:
-                break
-            lo, hi = np.where(f < 0, z, lo), np.where(f > 0, z, hi)
-            newton = z - f / (1.0 + v * s * (1.0 - s))
-            z = np.where((newton > lo) & (newton < hi), newton, 0.5 * (lo + hi))
-        s = _sigmoid(z)
-        st.mean[arms] = m + (w * (y - s))[:, None] * x[None, :] / q
-        st.precision[arms] = q + x2[None, :] * (w * s * (1.0 - s))[:, None]
-
-    def _learn_key(
-        self, key: int | None, at_risk: NDArray[np.bool_], hit: NDArray[np.bool_], w: float
-    ) -> None:
-        if key is None:
-            return
-        st = self._state
-        b = key % len(st.key_hash)
-        if int(st.key_hash[b]) != key:  # a new query takes the bucket over
-            st.key_hash[b] = np.uint64(key)
-            st.key_success[b] = 0.0
-            st.key_trials[b] = 0.0
-        success, trials = st.key_success[b], st.key_trials[b]
-        success[at_risk] += np.float32(w) * hit[at_risk]
-        trials[at_risk] += np.float32(w)
-        cap = np.float32(self.params.key_max_trials)
-        over = trials > cap
-        if over.any():
-            success[over] *= cap / trials[over]
-            trials[over] = cap
-
     # -- persistence ---------------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
         st = self._state
-        rows = np.flatnonzero(st.key_hash)
         arrays: dict[str, NDArray[Any]] = {
             "mean": st.mean,
             "precision": st.precision,
-            "key_hash": st.key_hash[rows],
-            "key_success": st.key_success[rows],
-            "key_trials": st.key_trials[rows],
+            **st.history.arrays(),
             **st.overlap.arrays(),
         }
         state = {"n_updates": st.n_updates, "feature_names": list(self._feature_names)}
@@ -479,11 +398,7 @@ class BanditPolicy:
         st.mean[:] = arrays["mean"]
         st.precision[:] = arrays["precision"]
         st.overlap.restore(arrays)
-        hashes = arrays["key_hash"].astype(np.uint64)
-        buckets = (hashes % np.uint64(len(st.key_hash))).astype(np.int64)
-        st.key_hash[buckets] = hashes
-        st.key_success[buckets] = arrays["key_success"]
-        st.key_trials[buckets] = arrays["key_trials"]
+        st.history.restore(arrays)
         st.n_updates = int(state["n_updates"])
 
     def __repr__(self) -> str:

@@ -50,8 +50,10 @@ class Plan:
     def _explore_p(self, strategy: str, depth: int) -> float:
         return float(self.explore.get(strategy, {0: 1.0}).get(depth, 0.0))
 
-    def _all_strategies(self) -> set[str]:
-        return set(self.depths) | set(self.greedy) | set(self.explore)
+    def _all_strategies(self) -> list[str]:
+        """Sorted, so products over strategies are the same float in every process (a set's
+        order follows the string hash seed)."""
+        return sorted(set(self.depths) | set(self.greedy) | set(self.explore))
 
     @property
     def probability(self) -> float:

@@ -7,6 +7,10 @@ Names (EVALUATION.md section 3):
   just the two depths); ``"hybrid"`` = ``"hybrid@100"``;
 - ``"union"``: every strategy of ``[select]`` at the deepest depth of its grid.
 
+A named strategy must be one the settings describe (``config.strategy_names``: a
+``[retrieve.<name>]`` section, or one of ``[select] strategies``): the config says what exists,
+so this stage never asks the ``retrieve`` registry.
+
 A fixed plan has ``epsilon = 0``: its one plan has probability 1, and ``update`` learns nothing.
 
 >>> FixedPolicy.from_name("lexical@50+dense@25").plan(None).depths
@@ -22,9 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ltrr.config import Config, section_params
+from ltrr.config import Config, section_params, strategy_names
 from ltrr.errors import ConfigError, StorageError, UnknownStrategyError
-from ltrr.retrieve import RETRIEVERS
 from ltrr.select import SelectParams, read_manifest, write_policy
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest
 
@@ -41,15 +44,21 @@ def _depth(text: str, name: str) -> int:
     return depth
 
 
-def parse_plan(name: str, select: SelectParams | None = None) -> dict[str, int]:
-    """The depths of the fixed plan called ``name`` (``select`` supplies ``union``'s).
+def parse_plan(
+    name: str, select: SelectParams | None = None, known: Sequence[str] | None = None
+) -> dict[str, int]:
+    """The depths of the fixed plan called ``name``.
+
+    ``select`` (``[select]``, the defaults when ``None``) supplies ``union``'s depths; a plan may
+    name ``known`` strategies (default: the defaults' ``strategy_names``) and those of
+    ``select``.
 
     Raises
     ------
     ConfigError
         If ``name`` is none of the fixed-plan forms, names a strategy twice or a depth < 1.
     UnknownStrategyError
-        If it names a strategy that is not registered.
+        If it names a strategy neither ``known`` nor in ``select.strategies``.
     """
     select = select or SelectParams()
     text = name.strip()
@@ -65,9 +74,11 @@ def parse_plan(name: str, select: SelectParams | None = None) -> dict[str, int]:
         if match is None:
             raise ConfigError(f"unknown policy {name!r}; allowed: 'ltrr', {_FORMS}")
         strategy, depth = match.group(1), _depth(match.group(2), name)
-        if strategy not in RETRIEVERS:
+        allowed_names = dict.fromkeys((*(known or strategy_names(None)), *select.strategies))
+        if strategy not in allowed_names:
+            allowed = ", ".join(allowed_names)
             raise UnknownStrategyError(
-                f"policy {name!r}: unknown strategy {strategy!r}; allowed: {', '.join(RETRIEVERS)}"
+                f"policy {name!r}: unknown strategy {strategy!r}; allowed: {allowed}"
             )
         if strategy in depths:
             raise ConfigError(f"policy {name!r} names strategy {strategy!r} twice")
@@ -109,7 +120,7 @@ class FixedPolicy:
     def from_name(cls, name: str, config: Config | None = None) -> FixedPolicy:
         """The fixed plan called ``name`` (see the module docstring for the forms)."""
         select = section_params(config, "select", SelectParams)
-        return cls(name.strip(), parse_plan(name, select))
+        return cls(name.strip(), parse_plan(name, select, strategy_names(config)))
 
     def plan(self, request: PlanRequest | None) -> Plan:
         """The same plan for every request, with probability 1."""

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ltrr.config import Config, load_config, section_params
+from ltrr.config import Config, load_config, section_params, strategy_names
 from ltrr.errors import ConfigError
 from ltrr.evaluate.runner import run_strategy
 from ltrr.evaluate.workspace import Workspace
@@ -87,7 +87,7 @@ def simulate(
     )  # fmt: skip
     max_grade = max((g for judged in pools.qrels.values() for g in judged.values()), default=1)
     model = make_click_model(click_model, max_grade)
-    fixed = _fixed_set(specs, select, params)
+    fixed = _fixed_set(specs, select, params, strategy_names(config))
     timing: dict[str, float] = {}
     with Workspace.open(pools.corpus_path, config, work_dir, tick) as workspace:
         understood, cached = _cache(workspace, pools, fixed, select, tick)
@@ -146,17 +146,17 @@ def simulate(
 
 
 def _fixed_set(
-    specs: Sequence[PolicySpec], select: SelectParams, params: SimulateParams
+    specs: Sequence[PolicySpec], select: SelectParams, params: SimulateParams, known: Sequence[str]
 ) -> FixedSet:
     """Every fixed plan evaluated: the grid's plans, union, hybrid and the requested ones."""
     names = fixed_plan_names(select.strategies, select.depths, params.max_plan_strategies)
     n_grid = len(names)
     extra = [HYBRID, UNION] + [s.name for s in specs if s.kind == "fixed"]
-    depths = [parse_plan(n, select) for n in names]
+    depths = [parse_plan(n, select, known) for n in names]
     row_of = {n: i for i, n in enumerate(names)}
     alias: dict[str, int] = {}
     for name in extra:
-        plan = parse_plan(name, select)
+        plan = parse_plan(name, select, known)
         canonical = plan_name(plan)
         if canonical not in row_of:
             row_of[canonical] = len(names)

@@ -40,6 +40,42 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX entities_version ON entities (version);
     CREATE INDEX tombstones_version ON tombstones (version);
     """,
+    # 3: the event log (``log.sqlite_schema`` maps events to these rows; ``seq``, shared by
+    # both tables, is the log order). ``IF NOT EXISTS`` because before this migration the log
+    # created the same tables itself, whatever the version: such a database keeps its events.
+    """
+    CREATE TABLE IF NOT EXISTS impressions (
+        seq INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        user_id TEXT,
+        session_id TEXT,
+        query TEXT NOT NULL,
+        context TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        strategy_results TEXT NOT NULL,
+        shown TEXT NOT NULL,
+        page_offset INTEGER NOT NULL,
+        catalog_version INTEGER NOT NULL,
+        model_versions TEXT NOT NULL,
+        event_time_s REAL NOT NULL,
+        schema_version INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS impressions_time ON impressions (event_time_s, seq);
+    CREATE TABLE IF NOT EXISTS actions (
+        seq INTEGER PRIMARY KEY,
+        action_id TEXT NOT NULL UNIQUE,
+        request_id TEXT NOT NULL,
+        user_id TEXT,
+        entity_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value REAL,
+        event_time_s REAL NOT NULL,
+        replay_time_s REAL NOT NULL,
+        schema_version INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS actions_request ON actions (request_id, event_time_s, seq);
+    CREATE INDEX IF NOT EXISTS actions_replay ON actions (replay_time_s, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -64,14 +100,27 @@ def connect(path: Path, config: StorageConfig, *, readonly: bool) -> sqlite3.Con
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {config.synchronous}")
             migrate(conn)
-        elif _check_version(conn, path) < SCHEMA_VERSION:
-            raise StorageError(
-                f"{path} has schema version {_check_version(conn, path)}; run any writing "
-                "command once (e.g. 'ltrr catalog migrate') to upgrade it"
-            )
+        else:
+            check_current(conn, path)
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
     return conn
+
+
+def check_current(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, for a reader, a database below ``SCHEMA_VERSION`` (a writer upgrades it) or above.
+
+    Raises
+    ------
+    StorageError
+        Naming the database's version and what to do.
+    """
+    version = _check_version(conn, path)
+    if version < SCHEMA_VERSION:
+        raise StorageError(
+            f"{path} has schema version {version}; run any writing command once (e.g. "
+            "'ltrr catalog migrate') to upgrade it"
+        )
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> int:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from ltrr.storage.sqlite import SCHEMA_VERSION
 
 DATASETS = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets"
 needs_shared = pytest.mark.skipif(
@@ -151,6 +154,26 @@ def test_locked_data_dir_names_holder(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_migrate_upgrades_what_readers_refuse(tmp_path: Path) -> None:
+    """The command the readers' error message names exists and upgrades the database."""
+    golden = Path(__file__).resolve().parents[2] / "golden" / "catalog-schema-v1.sql"
+    (tmp_path / "d").mkdir()
+    conn = sqlite3.connect(tmp_path / "d" / "ltrr.sqlite")
+    conn.executescript(golden.read_text())
+    conn.close()
+    refused = ltrr("catalog", "stats", "--data", "d", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "schema version 1; run any writing command once (e.g. 'ltrr catalog migrate')" in (
+        refused.stderr
+    )
+    migrated = _json(ltrr("catalog", "migrate", "--data", "d", "--json", cwd=tmp_path))
+    assert migrated["schema_version"] == SCHEMA_VERSION
+    assert _json(ltrr("catalog", "stats", "--data", "d", "--json", cwd=tmp_path))["n_entities"] == 2
+    missing = ltrr("catalog", "migrate", "--data", "nothing", cwd=tmp_path)
+    assert (missing.returncode, "no catalog at nothing" in missing.stderr) == (1, True)
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_delete_by_id(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import optimize, stats
+from scipy import stats
 
 from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
@@ -229,9 +229,9 @@ def test_semi_bandit_labels_are_band_hazards() -> None:
     plan = Plan({"lexical": 50, "dense": 50, "fuzzy": 0}, {"lexical": 50, "dense": 50})
     policy.update(PlanFeedback(request, plan, {"lexical": 20, "dense": None}))
     st = policy._state
-    row = np.flatnonzero(st.key_hash)[0]
-    trials = st.key_trials[row].reshape(3, 5)
-    success = st.key_success[row].reshape(3, 5)
+    row = np.flatnonzero(st.history.key_hash)[0]
+    trials = st.history.trials[row].reshape(3, 5)
+    success = st.history.success[row].reshape(3, 5)
     assert trials.tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]]
     assert success.tolist() == [[0, 1, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]
     prior = BanditParams().prior_precision
@@ -244,7 +244,7 @@ def test_semi_bandit_labels_are_band_hazards() -> None:
     assert co.co_missed_found[5, 0] == 0  # lexical@10 missed too (rank 20)
     # an off-grid depth (a fixed plan lexical@30) observes only the bands inside it
     policy.update(PlanFeedback(request, Plan({"lexical": 30}, {"lexical": 30}), {"lexical": 28}))
-    assert st.key_trials[row].reshape(3, 5)[0].tolist() == [2, 2, 0, 0, 0]
+    assert st.history.trials[row].reshape(3, 5)[0].tolist() == [2, 2, 0, 0, 0]
 
 
 def test_deep_arms_are_not_overrated_by_censoring() -> None:
@@ -283,8 +283,8 @@ def test_feedback_counts_reward_times_and_more_when_found_elsewhere() -> None:
     def trials(feedback: PlanFeedback) -> float:
         policy = _policy()
         policy.update(feedback)
-        st = policy._state
-        return float(st.key_trials[np.flatnonzero(st.key_hash)[0]][0])
+        history = policy._state.history
+        return float(history.trials[np.flatnonzero(history.key_hash)[0]][0])
 
     request = _request("w", "love", 0)
     assert trials(PlanFeedback(request, plan, {"lexical": 3})) == 1.0
@@ -301,32 +301,6 @@ def test_no_positive_reward_or_nothing_run_teaches_nothing(tmp_path: Path) -> No
     assert policy.update(PlanFeedback(request, Plan({}, {}), {"lexical": 3})) is None
     assert policy.n_updates == 0
     assert (policy._state.precision == BanditParams().prior_precision).all()
-
-
-@pytest.mark.parametrize("weight", [1.0, 2.5])
-def test_context_update_is_the_exact_laplace_mode(weight: float) -> None:
-    """Against scipy: argmin 1/2 sum q (w - m)^2 - c log P(y | w . x), then
-    q += c x^2 p (1 - p), for an observation counted c times."""
-    policy = _policy()
-    rng = np.random.default_rng(0)
-    n_features = policy._state.mean.shape[1]
-    x = rng.normal(size=n_features)
-    policy._state.mean[0] = rng.normal(size=n_features) * 0.3
-    policy._state.precision[0] = rng.uniform(0.5, 3.0, size=n_features)
-    for y in (1.0, 0.0):
-        st = policy._state
-        m, q = st.mean[0].copy(), st.precision[0].copy()
-
-        def loss(w: np.ndarray, m: np.ndarray = m, q: np.ndarray = q, y: float = y) -> float:
-            z = float(w @ x)
-            nll = float(np.logaddexp(0, -z if y else z))
-            return 0.5 * float((q * (w - m) ** 2).sum()) + weight * nll
-
-        exact = optimize.minimize(loss, m, method="BFGS", options={"gtol": 1e-10}).x
-        policy._learn_context(np.array([0]), np.array([y]), x, weight)
-        assert np.allclose(st.mean[0], exact, atol=1e-5)
-        p = 1 / (1 + np.exp(-exact @ x))
-        assert np.allclose(st.precision[0], q + weight * x * x * p * (1 - p), atol=1e-5)
 
 
 def test_same_seed_and_feedback_give_the_same_state_and_plans(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ltrr.config import Config
+from ltrr.config import Config, load_config
 from ltrr.errors import ConfigError, StorageError, UnknownStrategyError
 from ltrr.select import SelectParams, load_policy, make_policy
 from ltrr.select.base import PlanFeedback, PlanRequest
@@ -38,6 +38,21 @@ def test_union_follows_the_config() -> None:
     assert parse_plan("union", select) == {"lexical": 40, "popular": 40}
     config = Config({"select": {"strategies": ["dense", "fuzzy"], "depths": [10, 30], "budget": 9}})
     assert make_policy("union", config).plan(REQUEST).depths == {"dense": 30, "fuzzy": 30}
+
+
+def test_named_strategies_come_from_the_config() -> None:
+    select = SelectParams(strategies=("lexical", "popular"))
+    known = ("lexical", "dense")
+    assert parse_plan("popular@10+lexical@5", select, known) == {"popular": 10, "lexical": 5}
+    assert parse_plan("dense@10", select, known) == {"dense": 10}
+    with pytest.raises(UnknownStrategyError, match=r"'fuzzy'; allowed: lexical, dense, popular$"):
+        parse_plan("fuzzy@10", select, known)
+    # without ``known``: every strategy of the defaults' [retrieve.<name>] sections
+    assert parse_plan("explore@10") == {"explore": 10}
+    with pytest.raises(UnknownStrategyError, match="allowed: lexical, fuzzy, structured, memory"):
+        parse_plan("bogus@10")
+    config = Config({**load_config().values, "retrieve": {"lexical": {}, "mine": {}}})
+    assert FixedPolicy.from_name("mine@10", config).depths == {"mine": 10}
 
 
 @pytest.mark.parametrize(

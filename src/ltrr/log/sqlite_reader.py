@@ -1,0 +1,162 @@
+"""The read side of the SQLite event log: read-only connections and the queries on them.
+
+A module of its own because reading shares nothing with the group-commit writer but the file:
+``SqliteEventLog`` writes through one connection on its writer thread, and reads through this
+class, which any number of threads (and processes) use beside the writer under WAL.
+
+Threads. Point look-ups use a connection per thread, never left mid-statement; scans (replay,
+impressions) get a connection of their own for the life of the iterator, so that a scan is one
+consistent snapshot and a slow consumer never blocks another thread's look-ups.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ltrr.errors import StorageError
+from ltrr.log.events import Action, Event, Impression, LogStats
+from ltrr.log.sqlite_schema import ACT_COLS, IMP_COLS, action_from_row, impression_from_row
+from ltrr.storage.sqlite import check_current
+
+
+class LogReader:
+    """Read-only access to the event log in the SQLite database at ``path``."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int) -> None:
+        self.path = path
+        self.closed = False
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+
+    def check_readable(self) -> None:
+        """Raise ``StorageError`` unless ``path`` holds an event log at this ltrr's version."""
+        if not self.path.exists():
+            raise StorageError(f"no database at {self.path}: nothing was logged yet")
+        conn = self._conn()
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        if not {"impressions", "actions"} <= names:
+            raise StorageError(f"{self.path} has no event log: nothing was logged yet")
+        check_current(conn, self.path)
+
+    def close(self) -> None:
+        self.closed = True
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.closed:
+            raise StorageError(f"event log {self.path} is closed")
+        conn = sqlite3.connect(
+            f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's read-only connection for point look-ups (never left mid-statement)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self.closed:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        cursor = self._conn().execute(sql, args)
+        try:
+            row: tuple[Any, ...] | None = cursor.fetchone()
+        finally:
+            cursor.close()
+        return row
+
+    def _scan(self, sql: str, args: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` read on a connection of their own (a consistent snapshot)."""
+        conn = self._connect()
+        try:
+            yield from conn.execute(sql, args)
+        finally:
+            conn.close()
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def has_action(self, action_id: str) -> bool:
+        return self._one("SELECT 1 FROM actions WHERE action_id = ?", action_id) is not None
+
+    def has_impression(self, request_id: str) -> bool:
+        return self._one("SELECT 1 FROM impressions WHERE request_id = ?", request_id) is not None
+
+    def impression(self, request_id: str) -> Impression | None:
+        """The stored impression of ``request_id`` (queued ones are the writer's business)."""
+        row = self._one(f"SELECT {IMP_COLS} FROM impressions WHERE request_id = ?", request_id)
+        return None if row is None else impression_from_row(row)
+
+    def impressions(self, lo: float, hi: float) -> Iterator[Impression]:
+        """Impressions with ``lo <= event_time_s < hi`` by (event time, log order)."""
+        sql = (
+            f"SELECT {IMP_COLS} FROM impressions WHERE event_time_s >= ? AND event_time_s < ? "
+            "ORDER BY event_time_s, seq"
+        )
+        return map(impression_from_row, self._scan(sql, (lo, hi)))
+
+    def actions_for(self, request_id: str) -> list[Action]:
+        cursor = self._conn().execute(
+            f"SELECT {ACT_COLS} FROM actions WHERE request_id = ? ORDER BY event_time_s, seq",
+            (request_id,),
+        )
+        return [action_from_row(row) for row in cursor.fetchall()]
+
+    def replay(self, lo: float) -> Iterator[Event]:
+        """Impressions by (event time, seq) merged with actions by (replay time, seq), from lo."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")  # one snapshot for both tables
+            imps = conn.execute(
+                f"SELECT event_time_s, seq, 0, {IMP_COLS} FROM impressions "
+                "WHERE event_time_s >= ? ORDER BY event_time_s, seq",
+                (lo,),
+            )
+            acts = conn.execute(
+                f"SELECT replay_time_s, seq, 1, {ACT_COLS} FROM actions "
+                "WHERE replay_time_s >= ? ORDER BY replay_time_s, seq",
+                (lo,),
+            )
+            for row in heapq.merge(imps, acts):
+                yield impression_from_row(row[3:]) if row[2] == 0 else action_from_row(row[3:])
+        finally:
+            conn.close()
+
+    def stats(self, n_queued: int) -> LogStats:
+        """Counts and time span of what is stored; ``n_queued`` is the writer's queue."""
+        one = self._one
+        n_imp, first_imp, last_imp = one(
+            "SELECT count(*), min(event_time_s), max(event_time_s) FROM impressions"
+        ) or (0, None, None)
+        n_act, n_req, first_act, last_act = one(
+            "SELECT count(*), count(DISTINCT request_id), min(event_time_s), "
+            "max(event_time_s) FROM actions"
+        ) or (0, 0, None, None)
+        by_kind = self._conn().execute(
+            "SELECT kind, count(*) FROM actions GROUP BY kind ORDER BY 2 DESC, 1"
+        )
+        times = [t for t in (first_imp, last_imp, first_act, last_act) if t is not None]
+        return LogStats(
+            n_impressions=int(n_imp),
+            n_actions=int(n_act),
+            n_requests_with_actions=int(n_req),
+            n_actions_by_kind={str(k): int(n) for k, n in by_kind.fetchall()},
+            n_queued=n_queued,
+            first_event_time_s=min(times) if times else None,
+            last_event_time_s=max(times) if times else None,
+        )
