@@ -18,13 +18,25 @@ from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
 
 
-def _record(text: str, beir: bool) -> dict[str, object]:
+def json_object(text: str) -> dict[str, object]:
+    """One line of a JSON Lines file, which must hold a JSON object.
+
+    Raises
+    ------
+    CatalogError
+        If the line is not JSON or not an object (the caller adds path and line).
+    """
     try:
         record = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise CatalogError(f"invalid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise CatalogError(f"a line must be a JSON object, got {type(record).__name__}")
+    return record
+
+
+def _record(text: str, beir: bool) -> dict[str, object]:
+    record = json_object(text)
     if "_id" in record:
         if "id" in record:
             raise CatalogError("both 'id' and '_id' given; use one", field="_id")

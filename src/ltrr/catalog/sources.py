@@ -97,3 +97,20 @@ def csv_rows(path: Path) -> Iterator[tuple[int, list[str] | CatalogError]]:
             yield line, bad[0]
         elif row:
             yield line, row
+
+
+def csv_with_header(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str] | CatalogError]]]:
+    """The header of a CSV file and ``csv_rows`` of the rows after it.
+
+    Raises
+    ------
+    CatalogError
+        When the file is missing, empty, or its header row cannot be read.
+    """
+    rows = csv_rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise CatalogError("empty file, expected a header line", path=str(path))
+    if isinstance(first[1], CatalogError):
+        raise first[1]
+    return first[1], rows

@@ -17,152 +17,31 @@ ever titled "NA".
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from ltrr.catalog.model import entity_from_record
-from ltrr.catalog.sources import Parsed, csv_rows
+from ltrr.catalog.sources import Parsed, csv_with_header
+from ltrr.catalog.spotify_rows import (
+    REQUIRED_COLUMNS,
+    Row,
+    artist_slug,
+    columns_of,
+    mood,
+    parse_row,
+    release_time,
+)
 from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
 
-#: Columns the loader reads; the other columns of the file (audio features) are ignored.
-REQUIRED_COLUMNS = (
-    "track_id",
-    "track_name",
-    "track_artist",
-    "track_popularity",
-    "track_album_id",
-    "track_album_name",
-    "track_album_release_date",
-    "playlist_name",
-    "playlist_id",
-    "playlist_genre",
-    "playlist_subgenre",
-    "energy",
-    "valence",
-)
-
-#: Cells that mean "no value": R writes a missing value as the literal ``NA``.
-MISSING = frozenset({"", "NA"})
+__all__ = ["MAX_RELATED", "REQUIRED_COLUMNS", "artist_slug", "load_spotify", "mood", "release_time"]
 
 #: Most related ids an artist, album or playlist lists. Related lists feed graph features and
 #: the popularity generator; the 200 most popular neighbours carry the signal, and a bound keeps
 #: every entity small (the largest playlist holds 247 rows, the most prolific artist 130 tracks).
 MAX_RELATED = 200
-
-_DATE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def mood(valence: float, energy: float) -> str:
-    """The quadrant of Russell's circumplex of affect (Russell 1980) a track falls in.
-
-    Spotify's ``valence`` (musical positiveness) stands for the pleasure axis and ``energy``
-    for arousal, both in [0, 1] and split at 0.5: high/high -> "happy", low valence with high
-    energy -> "intense" (angry, tense), high valence with low energy -> "chill" (calm,
-    content), low/low -> "sad".
-    """
-    if energy >= 0.5:
-        return "happy" if valence >= 0.5 else "intense"
-    return "chill" if valence >= 0.5 else "sad"
-
-
-def artist_slug(name: str) -> str:
-    """The id part of an artist: NFKC, case-folded, runs of non-letters/digits as ``-``.
-
-    Letters of every script are kept ("Beyoncé" -> "beyoncé"); a name with no letter or digit
-    at all ("!!!") is percent-encoded instead, so that it still gets an id of its own.
-    """
-    folded = unicodedata.normalize("NFKC", name).casefold().strip()
-    return _NON_WORD.sub("-", folded).strip("-") or quote(folded, safe="")
-
-
-def release_time(value: str) -> float:
-    """Epoch seconds (UTC) of ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; a year is its 1 January."""
-    match = _DATE.fullmatch(value.strip())
-    if match is None:
-        raise CatalogError(
-            f"must be YYYY, YYYY-MM or YYYY-MM-DD, got {value!r}", field="track_album_release_date"
-        )
-    year, month, day = (int(part) if part else 1 for part in match.groups())
-    try:
-        return datetime(year, month, day, tzinfo=UTC).timestamp()
-    except ValueError as exc:
-        raise CatalogError(
-            f"is not a date ({exc}), got {value!r}", field="track_album_release_date"
-        ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """The cells of one CSV row the catalog needs, checked; ``None`` for a missing value."""
-
-    track_id: str
-    name: str
-    artist: str | None
-    album_id: str | None
-    album_name: str | None
-    popularity: float
-    released_s: float | None
-    mood: str | None
-    playlist_id: str | None
-    playlist_name: str | None
-    genre: str | None
-    subgenre: str | None
-
-
-def _cell(row: list[str], columns: Mapping[str, int], name: str) -> str | None:
-    value = row[columns[name]].strip()
-    return None if value in MISSING else value
-
-
-def _number(row: list[str], columns: Mapping[str, int], name: str) -> float | None:
-    cell = _cell(row, columns, name)
-    if cell is None:
-        return None
-    try:
-        value = float(cell)
-    except ValueError:
-        raise CatalogError(f"must be a number, got {cell!r}", field=name) from None
-    if not math.isfinite(value) or value < 0:
-        raise CatalogError(f"must be a finite number >= 0, got {cell!r}", field=name)
-    return value
-
-
-def _parse_row(row: list[str], columns: Mapping[str, int], n_header: int) -> _Row:
-    if len(row) != n_header:
-        raise CatalogError(f"has {len(row)} columns, the header has {n_header}")
-    track_id, name = _cell(row, columns, "track_id"), _cell(row, columns, "track_name")
-    if track_id is None:
-        raise CatalogError(f"missing value {row[columns['track_id']]!r}", field="track_id")
-    if name is None:
-        raise CatalogError(f"missing value {row[columns['track_name']]!r}", field="track_name")
-    popularity = _number(row, columns, "track_popularity")
-    if popularity is None:
-        raise CatalogError("missing value", field="track_popularity")
-    valence, energy = _number(row, columns, "valence"), _number(row, columns, "energy")
-    released = _cell(row, columns, "track_album_release_date")
-    return _Row(
-        track_id=track_id,
-        name=name,
-        artist=_cell(row, columns, "track_artist"),
-        album_id=_cell(row, columns, "track_album_id"),
-        album_name=_cell(row, columns, "track_album_name"),
-        popularity=popularity,
-        released_s=None if released is None else release_time(released),
-        mood=None if valence is None or energy is None else mood(valence, energy),
-        playlist_id=_cell(row, columns, "playlist_id"),
-        playlist_name=_cell(row, columns, "playlist_name"),
-        genre=_cell(row, columns, "playlist_genre"),
-        subgenre=_cell(row, columns, "playlist_subgenre"),
-    )
 
 
 def _shares(counts: Mapping[str, float]) -> dict[str, float]:
@@ -191,7 +70,7 @@ def _rounded(attributes: Mapping[str, Mapping[str, float]]) -> dict[str, dict[st
 @dataclass(slots=True)
 class _Track:
     line: int
-    row: _Row
+    row: Row
     genres: Counter[str] = field(default_factory=Counter)
     subgenres: Counter[str] = field(default_factory=Counter)
 
@@ -225,7 +104,7 @@ class _Catalog:
     albums: dict[str, _Group] = field(default_factory=dict)
     playlists: dict[str, _Group] = field(default_factory=dict)
 
-    def add(self, row: _Row, line: int) -> None:
+    def add(self, row: Row, line: int) -> None:
         track = self.tracks.setdefault(row.track_id, _Track(line, row))
         if row.genre is not None:
             track.genres[row.genre] += 1
@@ -241,7 +120,7 @@ class _Catalog:
 
     @staticmethod
     def _add_group(
-        groups: dict[str, _Group], key: str | None, name: str | None, row: _Row, line: int
+        groups: dict[str, _Group], key: str | None, name: str | None, row: Row, line: int
     ) -> _Group | None:
         if key is None:
             return None
@@ -256,19 +135,6 @@ def _artist_key(name: str | None) -> str | None:
     return None if name is None else artist_slug(name)
 
 
-def _columns(header: list[str], path: str) -> dict[str, int]:
-    index = {name.strip(): i for i, name in enumerate(header)}
-    for name in REQUIRED_COLUMNS:
-        if name not in index:
-            raise CatalogError(
-                f"missing column {name!r}; a Spotify songs CSV needs {', '.join(REQUIRED_COLUMNS)}",
-                path=path,
-                line=1,
-                field=name,
-            )
-    return index
-
-
 def load_spotify(path: Path, config: CatalogConfig) -> Iterator[Parsed]:
     """Yield the row errors of ``path`` (plain or ``.gz``), then its entities.
 
@@ -280,21 +146,15 @@ def load_spotify(path: Path, config: CatalogConfig) -> Iterator[Parsed]:
     CatalogError
         When the file is missing, empty, or its header lacks one of ``REQUIRED_COLUMNS``.
     """
-    rows = csv_rows(path)
-    first = next(rows, None)
-    if first is None:
-        raise CatalogError("empty file, expected a header line", path=str(path))
-    if isinstance(first[1], CatalogError):
-        raise first[1]
-    header = first[1]
-    columns = _columns(header, str(path))
+    header, rows = csv_with_header(path)
+    columns = columns_of(header, str(path))
     catalog = _Catalog()
     for line, cells in rows:
         if isinstance(cells, CatalogError):
             yield Parsed(line, cells)
             continue
         try:
-            catalog.add(_parse_row(cells, columns, len(header)), line)
+            catalog.add(parse_row(cells, columns, len(header)), line)
         except CatalogError as exc:
             yield Parsed(line, exc.at(path=str(path), line=line))
     yield from _entities(catalog, config, str(path))

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ltrr.catalog.model import RECORD_KEYS, entity_from_record
-from ltrr.catalog.sources import Parsed, csv_rows
+from ltrr.catalog.sources import Parsed, csv_with_header
 from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
 
@@ -133,13 +133,8 @@ def load_csv(
     path: Path, config: CatalogConfig, mapping: Mapping[str, str] | None = None
 ) -> Iterator[Parsed]:
     """Yield one ``Parsed`` per CSV row; a row's line is where it starts."""
-    rows = csv_rows(path)
-    first = next(rows, None)
-    if first is None:
-        raise CatalogError("empty file, expected a header line", path=str(path))
-    if isinstance(first[1], CatalogError):
-        raise first[1]
-    header = [h.strip() for h in first[1]]
+    raw_header, rows = csv_with_header(path)
+    header = [h.strip() for h in raw_header]
     columns = _resolve(header, mapping, str(path))
     for line, cells in rows:
         if isinstance(cells, CatalogError):
