@@ -33,10 +33,16 @@ StrategyResults = Mapping[str, Sequence[tuple[EntityId, float]]]
 class EventError(LtrrError, ValueError):
     """An impression or action is malformed; ``field`` names the offending field."""
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, index: int | None = None) -> None:
         self.field = field
         self.reason = reason
-        super().__init__(f"field '{field}': {reason}")
+        self.index = index
+        where = "" if index is None else f"event {index}: "
+        super().__init__(f"{where}field '{field}': {reason}")
+
+    def at(self, index: int) -> EventError:
+        """The same error located at position ``index`` of a batch."""
+        return EventError(self.field, self.reason, index)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

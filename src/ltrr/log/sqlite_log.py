@@ -32,7 +32,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import sqlite3
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,37 +217,48 @@ class SqliteEventLog:
         # A request id already stored is dropped by the database (INSERT OR IGNORE).
 
     def log_action(self, action: Action) -> bool:
+        return self.submit_actions([action]).wait()[0]
+
+    def log_actions(self, actions: Sequence[Action]) -> list[bool]:
+        """Durably store ``actions`` in one commit; per action, ``False`` for a duplicate id.
+
+        Every action is checked before any is queued: an ``EventError`` (its message naming
+        the action's index) leaves the log unchanged.
+        """
+        return self.submit_actions(actions).wait()
+
+    def submit_actions(self, actions: Sequence[Action]) -> ActionReceipt:
+        """Check ``actions`` and queue them as one urgent batch; ``wait`` on the receipt.
+
+        Split from the wait so that a caller holding a lock (the engine's) can release it while
+        the commit's fsync runs, sharing that fsync with concurrent callers (group commit).
+        """
         rewards = self.rewards
-        check_action(
-            action,
-            rewards.kinds,
-            needs_value=rewards.kind_to_min_value.keys(),
-            max_id_chars=self.params.max_id_chars,
-        )
+        rows: list[tuple[Any, ...] | None] = []
+        seen: set[str] = set()
+        for i, action in enumerate(actions):
+            try:
+                check_action(
+                    action,
+                    rewards.kinds,
+                    needs_value=rewards.kind_to_min_value.keys(),
+                    max_id_chars=self.params.max_id_chars,
+                )
+                duplicate = action.action_id in seen or self._reads.has_action(action.action_id)
+                if not duplicate:
+                    self._check_request(action)
+            except EventError as exc:
+                raise (exc.at(i) if len(actions) > 1 else exc) from None
+            seen.add(action.action_id)
+            rows.append(None if duplicate else _action_row(action))
         queue = self._writer()
-        if self._reads.has_action(action.action_id):
-            return False
-        self._check_request(action)
-        time_s = float(action.event_time_s)
-        row = (
-            action.action_id,
-            action.request_id,
-            action.user_id,
-            action.entity_id,
-            action.kind,
-            None if action.value is None else float(action.value),
-            time_s,
-            time_s,
-            action.schema_version,
-            action.request_id,
-        )
-        job = queue.put(row, urgent=True)
-        queue.wait(job)
-        if isinstance(job.error, EventError):
-            raise job.error
-        if job.error is not None:
-            raise StorageError(f"action {action.action_id!r} was not stored: {job.error}")
-        return job.inserted
+        jobs = [
+            None if row is None else queue.put(row, urgent=i == len(rows) - 1)
+            for i, row in enumerate(rows)
+        ]
+        if jobs and jobs[-1] is None:  # the last one was a duplicate: still commit the rest now
+            queue.flush()
+        return ActionReceipt(self, list(actions), jobs)
 
     def _check_request(self, action: Action) -> None:
         """Raise ``EventError`` if the request of ``action`` or its entity is unknown."""
@@ -356,3 +367,45 @@ class SqliteEventLog:
 
     def stats(self) -> LogStats:
         return self._reads.stats(self._queue.n_queued() if self._queue else 0)
+
+
+def _action_row(action: Action) -> tuple[Any, ...]:
+    time_s = float(action.event_time_s)
+    return (
+        action.action_id,
+        action.request_id,
+        action.user_id,
+        action.entity_id,
+        action.kind,
+        None if action.value is None else float(action.value),
+        time_s,
+        time_s,
+        action.schema_version,
+        action.request_id,
+    )
+
+
+@dataclass(slots=True)
+class ActionReceipt:
+    """Queued actions; ``wait`` returns, once they are durable, which ones were new."""
+
+    log: SqliteEventLog
+    actions: list[Action]
+    jobs: list[Job[Impression] | None]
+
+    def wait(self) -> list[bool]:
+        queue = self.log._writer()
+        for job in self.jobs:
+            if job is not None:
+                queue.wait(job)
+        out = []
+        for action, job in zip(self.actions, self.jobs, strict=True):
+            if job is None:
+                out.append(False)
+                continue
+            if isinstance(job.error, EventError):
+                raise job.error
+            if job.error is not None:
+                raise StorageError(f"action {action.action_id!r} was not stored: {job.error}")
+            out.append(job.inserted)
+        return out
