@@ -13,6 +13,7 @@ this class.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ltrr.catalog.ingest import IngestReport, ingest, parse_records
 from ltrr.config import Config, load_config, section_params
 from ltrr.errors import LtrrError, UnknownStrategyError
 from ltrr.learn.learner import Learner, LearnParams
@@ -35,7 +37,7 @@ from ltrr.retrieve.indexes import IndexSet, Progress
 from ltrr.select import SelectParams, make_policy
 from ltrr.select.base import Plan, PlanRequest, Policy
 from ltrr.storage.datadir import DataDir
-from ltrr.types import Context, Entity
+from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
 #: field -> accepted values: "type" filters on the entity type, any other key on an attribute.
@@ -88,6 +90,10 @@ class Engine:
         self.params = params
         self.select = select
         self.log = log
+        #: Serialises the request and learning paths: the service calls from a thread pool.
+        #: The durable wait of feedback runs outside it, so concurrent actions share a commit.
+        self._lock = threading.RLock()
+        self._indexes_changed = False
         self.learner = Learner(
             indexes.understander.understand,
             indexes.retrievers,
@@ -148,6 +154,11 @@ class Engine:
         return engine
 
     def close(self) -> None:
+        """Flush the log; a writer whose catalog changed through it saves the caught-up indexes
+        (the next open loads them instead of replaying the changes again)."""
+        if self._indexes_changed and self.data_dir.writer:
+            self.indexes.save(self.data_dir.path)
+            self._indexes_changed = False
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -177,8 +188,25 @@ class Engine:
         """The top ``k`` results after ``offset``, with provenance; logged when writing.
 
         ``strategies`` bypasses the policy with a fixed plan (each at ``depth``, default
-        ``[search] depth``), for debugging and evaluation.
+        ``[search] depth``), for debugging and evaluation. Thread-safe.
         """
+        with self._lock:
+            return self._search(
+                query, context, k, offset, filters, strategies, depth, request_id, event_time_s
+            )
+
+    def _search(
+        self,
+        query: str,
+        context: Context | None,
+        k: int,
+        offset: int,
+        filters: Filters | None,
+        strategies: Sequence[str] | None,
+        depth: int | None,
+        request_id: str | None,
+        event_time_s: float | None,
+    ) -> SearchResponse:
         if not 1 <= k <= self.params.max_k:
             raise LtrrError(f"k must be between 1 and {self.params.max_k}, got {k}")
         if offset < 0:
@@ -309,14 +337,58 @@ class Engine:
         Raises an ``LtrrError`` naming the bad field (unknown request, unknown kind, bad value,
         an entity never in the catalog) and changes nothing.
         """
+        return self.feedback_many([action])[0]
+
+    def feedback_many(self, actions: Sequence[Action]) -> list[bool]:
+        """Log ``actions`` durably in one commit, then learn from the new ones, in order.
+
+        Per action, ``False`` for an already-seen action id. Every action is checked first: an
+        ``EventError`` (naming the action's index and field) changes nothing. Thread-safe; the
+        fsync runs outside the engine's lock.
+        """
         if self.log is None:
             raise LtrrError("feedback needs a writer: open the engine with writer=True")
-        if not self.log.log_action(action):
-            return False
-        impression = self.log.impression(action.request_id)
-        if impression is not None:
-            self.learner.on_action(impression, self.log.actions_for(action.request_id), action)
-        return True
+        log = self.log
+        with self._lock:
+            receipt = log.submit_actions(actions)
+        stored = receipt.wait()
+        with self._lock:
+            for action, new in zip(actions, stored, strict=True):
+                impression = log.impression(action.request_id) if new else None
+                if impression is not None:
+                    self.learner.on_action(impression, _up_to(log, action), action)
+        return stored
+
+    # -- the catalog ------------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[Mapping[str, object]]) -> IngestReport:
+        """Validate and upsert catalog records (one transaction, all or nothing), then catch
+        every index up; a search after this returns sees the change.
+
+        Raises ``CatalogError`` naming the record (``line``: its 1-based position) and field.
+        """
+        parsed = parse_records(records, self.data_dir.config.catalog)
+        with self._lock:
+            report = ingest(self.data_dir.catalog, parsed, strict=True, source="request")
+            self._catch_up()
+        return report
+
+    def delete(self, ids: Sequence[str]) -> list[EntityId]:
+        """Remove entities by id; return the ids that were not in the catalog. Indexes catch up
+        before returning."""
+        with self._lock:
+            with self.data_dir.catalog.change() as change:
+                missing = change.delete([EntityId(i) for i in ids])
+            self._catch_up()
+        return missing
+
+    def get(self, entity_id: str) -> Entity | None:
+        with self._lock:
+            return self.data_dir.catalog.get(entity_id)
+
+    def _catch_up(self) -> None:
+        if self.indexes.catch_up(self.data_dir.catalog):
+            self._indexes_changed = True
 
     def replay(self) -> dict[str, Any]:
         """Rebuild every learned state from the event log alone; return what was replayed."""
@@ -351,6 +423,13 @@ class Engine:
             "n_found": counts.n_found,
             "seconds": round(time.perf_counter() - started, 3),
         }
+
+
+def _up_to(log: SqliteEventLog, action: Action) -> list[Action]:
+    """The actions on ``action``'s request up to and including it: what a replay has seen."""
+    actions = log.actions_for(action.request_id)
+    ids = [a.action_id for a in actions]
+    return actions[: ids.index(action.action_id) + 1] if action.action_id in ids else actions
 
 
 def search_params(config: Config) -> SearchParams:

@@ -190,3 +190,75 @@ def test_replay_rebuilds_identical_plans_and_results(data: Path) -> None:
         plans = [fresh.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
     assert [[r.entity.id for r in rs] for rs in again] == [[r.entity.id for r in rs] for rs in live]
     assert [p.to_dict() for p in plans] == [p.to_dict() for p in live_plans]
+
+
+def test_a_feedback_batch_learns_like_one_action_at_a_time(data: Path, tmp_path: Path) -> None:
+    """The batch is one commit, but learning sees each action after the ones before it."""
+    events = [("r1", "t4", "a1", 2.0), ("r1", "t5", "a2", 3.0), ("r2", "t1", "a3", 5.0)]
+    states = []
+    for batched in (False, True):
+        path = tmp_path / f"copy-{batched}"
+        with DataDir(path, load_config(), writer=True) as dd, dd.catalog.change() as change:
+            change.upsert(CATALOG)
+        with _open(path) as engine:
+            engine.search("blue monday", request_id="r1", event_time_s=1.0)
+            engine.search("love story", request_id="r2", event_time_s=4.0)
+            actions = [_act(*e) for e in events]
+            if batched:
+                assert engine.feedback_many([*actions, actions[0]]) == [True, True, True, False]
+            else:
+                assert [engine.feedback(a) for a in actions] == [True, True, True]
+            engine.learner.settle(1e9)
+            memory = engine.indexes.retrievers["memory"]
+            query = engine.indexes.understander.understand("blue monday")
+            states.append(
+                (
+                    engine.learner.counts,
+                    engine.learner.n_policy_updates,
+                    memory.retrieve(query, Context(), 5),
+                )
+            )
+    assert states[0] == states[1]
+
+
+def test_a_bad_action_in_a_batch_is_named_and_nothing_is_stored(data: Path) -> None:
+    with _open(data) as engine:
+        engine.search("love story", request_id="r1", event_time_s=1.0)
+        good, bad = _act("r1", "t1", "a1", 2.0), _act("r1", "t1", "a2", 2.0, kind="bogus")
+        with pytest.raises(LtrrError, match=r"event 1: field 'kind'"):
+            engine.feedback_many([good, bad])
+        assert engine.log is not None
+        assert engine.log.actions_for("r1") == []
+
+
+def test_catalog_changes_reach_every_index_before_the_call_returns(data: Path) -> None:
+    with _open(data) as engine:
+        report = engine.upsert([{"id": "t9", "title": "Paper Planes", "type": "track"}])
+        assert report.n_upserted == 1
+        found = engine.search("paper planes", strategies=["lexical", "fuzzy"], k=3)
+        assert found.results[0].entity.id == "t9"
+        assert engine.get("t9") is not None
+        assert engine.delete(["t9", "nope"]) == ["nope"]
+        after = engine.search("paper planes", strategies=["lexical", "fuzzy"], k=3)
+        assert "t9" not in {r.entity.id for r in after.results}
+        with pytest.raises(LtrrError, match="line 2.*field 'popularity'|popularity"):
+            engine.upsert([{"id": "ok", "title": "x"}, {"id": "bad", "popularity": -1}])
+        assert engine.get("ok") is None  # all or nothing
+    with _open(data) as reopened:  # the caught-up indexes were saved: a reopen loads them
+        assert {s.how for s in reopened.indexes.status} == {"loaded"}
+        assert reopened.search("paper", strategies=["lexical"], k=3).results == ()
+
+
+def test_concurrent_searches_and_feedback_from_threads(data: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _open(data) as engine:
+
+        def one(i: int) -> bool:
+            rid = f"r{i}"
+            engine.search("love story", request_id=rid, event_time_s=float(i))
+            return engine.feedback(_act(rid, "t1", f"a{i}", i + 0.5))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(pool.map(one, range(40)))
+        assert engine.learner.counts.n_actions == 40

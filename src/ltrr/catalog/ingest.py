@@ -8,10 +8,12 @@ changes atomically: a reader sees all of an ingest or none of it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ltrr.catalog.model import entity_from_record
 from ltrr.catalog.sources import Parsed
+from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
 from ltrr.storage.catalog import CatalogStore
 from ltrr.types import Entity
@@ -97,6 +99,17 @@ def ingest(
     report.version_after = store.version()
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+def parse_records(records: Iterable[Mapping[str, object]], config: CatalogConfig) -> list[Parsed]:
+    """Records from a request body, validated like a file's lines (``line`` = 1-based index)."""
+    out = []
+    for line, record in enumerate(records, 1):
+        try:
+            out.append(Parsed(line, entity_from_record(record, config)))
+        except CatalogError as exc:
+            out.append(Parsed(line, exc))
+    return out
 
 
 def _check(parsed: Parsed, first_line: dict[str, int], source: str | None) -> CatalogError | None:

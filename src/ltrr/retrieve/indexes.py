@@ -83,6 +83,28 @@ class IndexSet:
         return cls(understander, components, store.version(), status)
 
 
+    def catch_up(self, store: CatalogStore) -> int:
+        """Replay the catalog's changes since ``catalog_version`` into every index (in memory);
+        the number of changes, 0 when nothing moved."""
+        version = store.version()
+        if version == self.catalog_version:
+            return 0
+        n_changes = 0
+        for index in (self.understander, *self.retrievers.values()):
+            if index.catalog_version != version:
+                n_changes = max(n_changes, _catch_up(index, store, version))
+        self.catalog_version = version
+        return n_changes
+
+    def save(self, root: Path) -> None:
+        """Write every index into ``root/indexes/<name>`` (a writer's job)."""
+        components = {UNDERSTAND: self.understander, **self.retrievers}
+        for name, index in components.items():
+            directory = root / INDEX_DIR / name
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            index.save(directory)
+
+
 def _entities(store: CatalogStore, ids: Sequence[str], batch: int = 2000) -> Iterator[Entity]:
     for start in range(0, len(ids), batch):
         for entity_id in ids[start : start + batch]:

@@ -84,7 +84,9 @@ def connect(path: Path, config: StorageConfig, *, readonly: bool) -> sqlite3.Con
     """Open the database at ``path`` in WAL mode; writers also migrate it to ``SCHEMA_VERSION``.
 
     Transactions are explicit (``isolation_level=None``): callers ``BEGIN IMMEDIATE`` so that a
-    write transaction takes the lock up front instead of failing half-way.
+    write transaction takes the lock up front instead of failing half-way. A connection may be
+    used from any thread (the service's pool), one at a time: its owner serialises the calls
+    (``Engine`` holds a lock around every use).
     """
     try:
         if readonly:
@@ -92,9 +94,11 @@ def connect(path: Path, config: StorageConfig, *, readonly: bool) -> sqlite3.Con
                 raise StorageError(
                     f"no catalog at {path.parent}: run 'ltrr ingest' or 'ltrr demo' first"
                 )
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
         else:
-            conn = sqlite3.connect(path, isolation_level=None)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
