@@ -31,6 +31,7 @@ from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.merge.rrf import Fused
 from ltrr.rank import make_ranker
 from ltrr.rank.base import Ranker
+from ltrr.response import Result, SearchResponse
 from ltrr.retrieve import RETRIEVERS
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet, Progress
@@ -54,26 +55,6 @@ class SearchParams:
     max_k: int = 100
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """A shown entity, its fused score, and ``{strategy: (1-based rank, score)}``."""
-
-    entity: Entity
-    score: float
-    provenance: Mapping[str, tuple[int, float]]
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResponse:
-    request_id: str
-    query: UnderstoodQuery
-    plan: Plan
-    results: tuple[Result, ...]
-    n_candidates: int
-    strategy_latency_ms: Mapping[str, float]
-    latency_ms: float
-
-
 class Engine:
     """Search and learn over one data directory. Open with ``Engine.open``; close when done."""
 
@@ -92,7 +73,7 @@ class Engine:
         self.log = log
         #: Serialises the request and learning paths: the service calls from a thread pool.
         #: The durable wait of feedback runs outside it, so concurrent actions share a commit.
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._indexes_changed = False
         self.learner = Learner(
             indexes.understander.understand,
@@ -190,7 +171,7 @@ class Engine:
         ``strategies`` bypasses the policy with a fixed plan (each at ``depth``, default
         ``[search] depth``), for debugging and evaluation. Thread-safe.
         """
-        with self._lock:
+        with self.lock:
             return self._search(
                 query, context, k, offset, filters, strategies, depth, request_id, event_time_s
             )
@@ -235,6 +216,7 @@ class Engine:
             plan=plan,
             results=results,
             n_candidates=len(fused),
+            model_versions=self.model_versions(plan),
             strategy_latency_ms=latency,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
@@ -319,15 +301,20 @@ class Engine:
             },
             shown=tuple(r.entity.id for r in results),
             catalog_version=self.indexes.catalog_version,
-            model_versions={
-                "policy": plan.policy,
-                "ranker": f"{self.ranker.name}@{self.ranker.n_updates}",
-            },
+            model_versions=self.model_versions(plan),
             event_time_s=event_time_s,
             offset=offset,
         )
         self.log.log_impression(impression)
         self.learner.on_impression(impression)
+
+    def model_versions(self, plan: Plan) -> dict[str, str]:
+        """The policy that drew ``plan`` and the ranker, each with its number of updates."""
+        return {
+            "policy": plan.policy,
+            "policy_version": f"{self.policy.name}@{self.learner.n_policy_updates}",
+            "ranker": f"{self.ranker.name}@{self.ranker.n_updates}",
+        }
 
     # -- the learning path ------------------------------------------------------------------
 
@@ -349,10 +336,10 @@ class Engine:
         if self.log is None:
             raise LtrrError("feedback needs a writer: open the engine with writer=True")
         log = self.log
-        with self._lock:
+        with self.lock:
             receipt = log.submit_actions(actions)
         stored = receipt.wait()
-        with self._lock:
+        with self.lock:
             for action, new in zip(actions, stored, strict=True):
                 impression = log.impression(action.request_id) if new else None
                 if impression is not None:
@@ -368,7 +355,7 @@ class Engine:
         Raises ``CatalogError`` naming the record (``line``: its 1-based position) and field.
         """
         parsed = parse_records(records, self.data_dir.config.catalog)
-        with self._lock:
+        with self.lock:
             report = ingest(self.data_dir.catalog, parsed, strict=True, source="request")
             self._catch_up()
         return report
@@ -376,14 +363,14 @@ class Engine:
     def delete(self, ids: Sequence[str]) -> list[EntityId]:
         """Remove entities by id; return the ids that were not in the catalog. Indexes catch up
         before returning."""
-        with self._lock:
+        with self.lock:
             with self.data_dir.catalog.change() as change:
                 missing = change.delete([EntityId(i) for i in ids])
             self._catch_up()
         return missing
 
     def get(self, entity_id: str) -> Entity | None:
-        with self._lock:
+        with self.lock:
             return self.data_dir.catalog.get(entity_id)
 
     def _catch_up(self) -> None:

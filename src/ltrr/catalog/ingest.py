@@ -108,7 +108,7 @@ def parse_records(records: Iterable[Mapping[str, object]], config: CatalogConfig
         try:
             out.append(Parsed(line, entity_from_record(record, config)))
         except CatalogError as exc:
-            out.append(Parsed(line, exc))
+            out.append(Parsed(line, CatalogError(exc.reason, line=line, field=exc.field)))
     return out
 
 

@@ -25,10 +25,11 @@ from ltrr.cli.common import (
     stdout,
 )
 from ltrr.config import Config, defaults
-from ltrr.engine import Engine, SearchResponse
+from ltrr.engine import Engine
 from ltrr.errors import LockedError
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
+from ltrr.response import SearchResponse
 from ltrr.retrieve.indexes import Progress
 from ltrr.types import Context, EntityId
 
@@ -124,7 +125,7 @@ def search(
             query, Context(user_id=user), k=k, offset=offset, strategies=_names(strategies)
         )
     if as_json:
-        print_json(_to_json(response))
+        print_json(response.to_dict())
     else:
         _print(response)
 
@@ -185,44 +186,6 @@ def replay(
             f"replayed {result['n_impressions']:,} impressions and {result['n_actions']:,} "
             f"actions ({result['n_policy_updates']:,} policy updates) in {result['seconds']} s"
         )
-
-
-def _to_json(response: SearchResponse) -> dict[str, object]:
-    q = response.query
-    return {
-        "request_id": response.request_id,
-        "plan": response.plan.to_dict(),
-        "query": q.raw,
-        "corrected": q.corrected,
-        "intent": q.intent,
-        "spans": [
-            {
-                "start": s.start,
-                "end": s.end,
-                "kind": s.kind,
-                "label": s.label,
-                "value": s.value,
-                "confidence": round(s.confidence, 3),
-            }
-            for s in q.spans
-        ],
-        "n_candidates": response.n_candidates,
-        "latency_ms": round(response.latency_ms, 3),
-        "strategy_latency_ms": {n: round(v, 3) for n, v in response.strategy_latency_ms.items()},
-        "results": [
-            {
-                "id": r.entity.id,
-                "type": r.entity.type,
-                "title": r.entity.title,
-                "score": r.score,
-                "found_by": {
-                    name: {"rank": rank, "score": score}
-                    for name, (rank, score) in r.provenance.items()
-                },
-            }
-            for r in response.results
-        ],
-    }
 
 
 def _print(response: SearchResponse) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ltrr.errors import ConfigError
+from ltrr.learn.stats import LearningStats
 from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
 from ltrr.rank.base import Ranker, RankFeedback
@@ -109,6 +110,7 @@ class Lessons:
         self._held: dict[str, _Held] = {}
         self.clock_s = -math.inf
         self.n_taught = 0
+        self.stats = LearningStats()
 
     def __len__(self) -> int:
         return len(self._held)
@@ -158,6 +160,7 @@ class Lessons:
 
     def _teach_plan(self, feedback: PlanFeedback) -> None:
         self.policy.update(feedback)
+        self.stats.on_lesson(feedback)
         self.n_taught += 1
 
 

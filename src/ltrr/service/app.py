@@ -1,0 +1,141 @@
+"""The FastAPI application: the engine opened in its lifespan, routers per resource, and every
+error turned into a 4xx JSON body naming the field (``{"error": {"status", "field",
+"message"}}``); a 5xx means a bug, never bad input."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from ltrr import __version__
+from ltrr.config import Config
+from ltrr.engine import Engine
+from ltrr.errors import CatalogError, LtrrError, UnknownStrategyError
+from ltrr.log.events import EventError
+from ltrr.service import routes_catalog, routes_feedback, routes_ops, routes_search
+from ltrr.service.limits import BodyLimit
+from ltrr.service.metrics import Metrics, MetricsMiddleware
+from ltrr.service.settings import ServiceParams
+
+logger = logging.getLogger(__name__)
+
+
+class JSON(Response):
+    """orjson-encoded JSON (numpy-free dicts of str, numbers, lists): the service's responses."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+#: Opens the engine the app serves (tests pass their own).
+EngineFactory = Callable[[], Engine]
+
+
+def create_app(
+    open_engine: EngineFactory, params: ServiceParams, *, title: str = "ltrr"
+) -> FastAPI:
+    """The service over the engine ``open_engine`` returns (opened at start-up, closed at
+    shutdown, so the log is flushed and caught-up indexes saved)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = open_engine()
+        app.state.engine = engine
+        if engine.log is not None:
+            log = engine.log
+            app.state.metrics.watch_queue(lambda: float(log.stats().n_queued))
+        try:
+            yield
+        finally:
+            app.state.engine = None
+            engine.close()
+
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description="Learning to rank and retrieve: search, feedback, catalog and stats.",
+        lifespan=lifespan,
+        default_response_class=JSON,
+    )
+    app.state.params = params
+    app.state.metrics = Metrics()
+    app.state.engine = None
+    for module in (routes_search, routes_feedback, routes_catalog, routes_ops):
+        app.include_router(module.router)
+    _add_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=params.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def serve_app(path: Path, config: Config, params: ServiceParams) -> FastAPI:
+    """The app over the data directory ``path`` (a writer: it logs and learns)."""
+    return create_app(lambda: Engine.open(path, config, writer=True), params)
+
+
+def _error(status: int, field: str | None, message: str, **extra: Any) -> JSON:
+    return JSON(
+        {"error": {"status": status, "field": field, "message": message, **extra}},
+        status_code=status,
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    """``("body", "actions", 3, "kind")`` -> ``"actions[3].kind"``."""
+    out = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSON:
+        errors = [
+            {"field": _location(tuple(e["loc"])), "message": str(e["msg"])} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+        return _error(422, first["field"], first["message"], errors=errors[:20])
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSON:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        field = detail.get("field", "body" if exc.status_code in (400, 422) else None)
+        response = _error(exc.status_code, field, str(detail.get("message")))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(EventError)
+    async def bad_event(request: Request, exc: EventError) -> JSON:
+        field = exc.field if exc.index is None else f"actions[{exc.index}].{exc.field}"
+        return _error(422, field, exc.reason)
+
+    @app.exception_handler(CatalogError)
+    async def bad_record(request: Request, exc: CatalogError) -> JSON:
+        where = f"records[{exc.line - 1}]" if exc.line is not None else "records"
+        return _error(422, f"{where}.{exc.field}" if exc.field else where, exc.reason)
+
+    @app.exception_handler(UnknownStrategyError)
+    async def unknown_strategy(request: Request, exc: UnknownStrategyError) -> JSON:
+        return _error(422, "strategies", str(exc))
+
+    @app.exception_handler(LtrrError)
+    async def refused(request: Request, exc: LtrrError) -> JSON:
+        return _error(400, getattr(exc, "field", None), str(exc))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSON:
+        logger.exception("unhandled error on %s", request.url.path)
+        return _error(500, None, "internal error (logged)")

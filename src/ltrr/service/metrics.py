@@ -1,0 +1,75 @@
+"""Prometheus series of one service (its own registry, so two apps in a process never mix).
+
+Per route: requests by status and a latency histogram; per strategy: retrieve latency; the
+time an acknowledged feedback request waited for durability; the log's queue depth, read at
+scrape time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_MS_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 1.0, 4.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ltrr_http_requests", "HTTP requests by route and status", ["route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "ltrr_http_request_seconds", "HTTP request latency by route", ["route"],
+            buckets=_MS_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.strategy_latency = Histogram(
+            "ltrr_strategy_retrieve_seconds", "Retrieve latency by strategy", ["strategy"],
+            buckets=_MS_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.durable = Histogram(
+            "ltrr_feedback_durable_seconds", "Feedback: time until the actions were durable",
+            buckets=_MS_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "ltrr_log_queue_depth", "Impressions queued for the next group commit",
+            registry=self.registry,
+        )  # fmt: skip
+
+    def watch_queue(self, depth: Callable[[], float]) -> None:
+        self.queue_depth.set_function(depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Counts and times every request under its route template (``/v1/search``)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(name, str(status[0])).inc()
+            self.metrics.latency.labels(name).observe(time.perf_counter() - started)

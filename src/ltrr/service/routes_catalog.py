@@ -1,0 +1,41 @@
+"""The catalog over HTTP: batch upsert (``ltrr ingest``'s validation, all or nothing), delete
+and get by id. A write returns once every index has caught up, so the next search sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Path
+
+from ltrr.service.auth import require
+from ltrr.service.deps import EngineDep
+from ltrr.service.schemas import CatalogDelete, CatalogUpsert
+
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+
+
+@router.post("/upsert", dependencies=[require("admin")])
+def upsert(body: CatalogUpsert, engine: EngineDep) -> dict[str, object]:
+    """Insert or replace entities; a bad record is named (``records[i].field``), nothing is
+    written."""
+    return engine.upsert(body.records).to_dict()
+
+
+@router.post("/delete", dependencies=[require("admin")])
+def delete(body: CatalogDelete, engine: EngineDep) -> dict[str, Any]:
+    """Remove entities by id; ids that were not in the catalog are listed."""
+    missing = engine.delete(body.ids)
+    return {"n_deleted": len(set(body.ids)) - len(set(missing)), "missing": missing}
+
+
+@router.get("/entities/{entity_id}", dependencies=[require("search")])
+def get_entity(
+    engine: EngineDep, entity_id: str = Path(min_length=1, max_length=512)
+) -> dict[str, object]:
+    """One entity as stored (the ltrr JSONL record)."""
+    entity = engine.get(entity_id)
+    if entity is None:
+        raise HTTPException(
+            404, detail={"field": "entity_id", "message": f"no entity {entity_id!r}"}
+        )
+    return entity.to_record()

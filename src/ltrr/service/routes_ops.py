@@ -1,0 +1,76 @@
+"""Operations: ``/healthz`` (the process answers), ``/readyz`` (indexes loaded), ``/metrics``
+(Prometheus) and ``GET /v1/stats`` (what the engine learned: the same fold the policy's lessons
+go through, ``learn.stats``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from ltrr.service.auth import require, scope_of
+from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request, response: Response) -> dict[str, Any]:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        response.status_code = 503
+        return {"status": "starting"}
+    return {
+        "status": "ready",
+        "catalog_version": engine.indexes.catalog_version,
+        "indexes": [s.name for s in engine.indexes.status],
+    }
+
+
+@router.get("/metrics")
+def metrics(metrics: MetricsDep) -> Response:
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/stats", tags=["stats"], dependencies=[require("search")])
+def stats(
+    request: Request,
+    engine: EngineDep,
+    params: ParamsDep,
+    detail: bool = Query(False, description="Time series by intent (admin scope)"),
+) -> dict[str, Any]:
+    """Counts, model versions, per-strategy found-rate and reward; with ``detail`` the plan mix
+    and found-rate by intent over time."""
+    if detail and scope_of(request.headers.get("x-api-key"), params) != "admin":
+        raise HTTPException(
+            403, detail={"field": "X-API-Key", "message": "stats detail needs an admin key"}
+        )
+    with engine.lock:
+        learned = engine.learner.lessons.stats.to_dict()
+        counts = engine.learner.counts
+        out: dict[str, Any] = {
+            "log": engine.log.stats().to_dict() if engine.log is not None else None,
+            "learned": {
+                "n_impressions": counts.n_impressions,
+                "n_actions": counts.n_actions,
+                "n_wanted": counts.n_wanted,
+                "n_found": counts.n_found,
+                "n_policy_updates": engine.learner.n_policy_updates,
+            },
+            "model_versions": {
+                "policy": f"{engine.policy.name}@{engine.learner.n_policy_updates}",
+                "ranker": f"{engine.ranker.name}@{engine.ranker.n_updates}",
+            },
+            "catalog_version": engine.indexes.catalog_version,
+        }
+    over_time = learned.pop("over_time")
+    out["lessons"] = learned
+    if detail:
+        out["over_time"] = over_time
+    return out

@@ -1,0 +1,36 @@
+"""``POST /v1/search``: the understood query, the plan with its probability and model
+versions, results with provenance, the candidate count and latency per stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ltrr.service.auth import require
+from ltrr.service.deps import EngineDep, MetricsDep
+from ltrr.service.schemas import SearchRequest
+from ltrr.types import Context
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+@router.post("/search", dependencies=[require("search")])
+def search(body: SearchRequest, engine: EngineDep, metrics: MetricsDep) -> dict[str, Any]:
+    """Search the catalog; the search is logged, and its ``request_id`` takes feedback."""
+    c = body.context
+    context = (
+        Context()
+        if c is None
+        else Context(
+            user_id=c.user_id, session_id=c.session_id, segment=c.segment, locale=c.locale,
+            device=c.device, hour=c.hour, taste=dict(c.taste),
+        )
+    )  # fmt: skip
+    response = engine.search(
+        body.query, context, k=body.k, offset=body.offset, filters=body.filters or None,
+        strategies=body.strategies, depth=body.depth,
+    )  # fmt: skip
+    for strategy, ms in response.strategy_latency_ms.items():
+        metrics.strategy_latency.labels(strategy).observe(ms / 1000)
+    return response.to_dict()
