@@ -43,6 +43,7 @@ SECTIONS = [
     ("select.ltrr", "ltrr.select.bandit:BanditParams"),
     ("select.features", "ltrr.select.features:FeatureParams"),
     ("ope", "ltrr.ope.estimators:OpeParams"),
+    ("service", "ltrr.service.settings:ServiceParams"),
 ]
 
 
