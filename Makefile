@@ -14,12 +14,13 @@ $(READY): pyproject.toml requirements.lock
 
 install: $(READY)
 
-# The main job: the demo music catalog generated, ingested and indexed in ./ltrr-data, then
-# searched (a misspelled artist, a topic, a broad word).
+# The main job: the demo music catalog generated, ingested and indexed in ./ltrr-data (once: a
+# second run reuses it and its saved indexes), then served over HTTP on 127.0.0.1:8000 until
+# Ctrl-C.
 demo: $(READY)
-	$(BIN)/ltrr demo --data ltrr-data
-	$(BIN)/ltrr search "chill jazz playlist" --k 5 --data ltrr-data
-	$(BIN)/ltrr search "midnigth dreams" --k 5 --data ltrr-data
+	test -f ltrr-data/ltrr.sqlite || $(BIN)/ltrr demo --data ltrr-data
+	$(BIN)/ltrr index --data ltrr-data
+	$(BIN)/ltrr serve --data ltrr-data
 
 # Unit, contract and property tests on small slices and real data samples (a few minutes).
 test: $(READY)
