@@ -1,0 +1,255 @@
+"""HTTP search and feedback throughput: ``ltrr serve`` beside a bare FastAPI route, under wrk.
+
+Usage: ``python benchmarks/http_load.py --data DIR [--seconds 15] [--connections 16]
+[--threads 1]``; prints one JSON object. Needs Debian's ``wrk`` on the PATH.
+
+Both servers run in the same way (uvicorn, uvloop, httptools, one worker process, loopback),
+one after the other so they never share the cores: the reference is a FastAPI app whose POST
+route parses the same JSON body and answers a constant, so the ratio says what ltrr's search
+costs over the HTTP stack itself. The query mix repeats head queries as real traffic does:
+titles and words of the served catalog drawn Zipf-like (exponent 1), with a share misspelled
+by one keystroke. wrk's own CPU time is reported, so a saturated generator is visible.
+Feedback: after the search run, wrk posts clicks on request ids the searches returned
+(each with a fresh action id), answered only once durable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+BARE_APP = """
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+class Body(BaseModel):
+    query: str
+    k: int = 10
+
+app = FastAPI()
+
+@app.post("/v1/search")
+def search(body: Body) -> dict[str, object]:
+    return {"request_id": "r", "query": body.query, "results": []}
+"""
+SEARCH_LUA = """
+local bodies = {}
+local i = 0
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, "/v1/search", nil, bodies[i])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("JSON {\\"p50_ms\\": %%f, \\"p99_ms\\": %%f, \\"requests\\": %%d, "
+    .. "\\"errors\\": %%d, \\"non2xx\\": %%d}\\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, timeout_s: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready in {timeout_s} s")
+
+
+def _queries(data: Path, n: int, seed: int) -> list[str]:
+    """Zipf-drawn titles and title words of the catalog, 15% with one keystroke typo."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{data / 'ltrr.sqlite'}?mode=ro", uri=True)
+    titles = [r[0] for r in conn.execute("SELECT title FROM entities ORDER BY popularity DESC")]
+    conn.close()
+    rng = np.random.default_rng(seed)
+    pool = [t for t in titles if t][:5000]
+    words = sorted({w for t in pool[:2000] for w in re.findall(r"[a-z]{4,}", t.lower())})
+    pool += words[:1000]
+    weights = 1.0 / np.arange(1, len(pool) + 1)
+    picks = rng.choice(len(pool), size=n, p=weights / weights.sum())
+    out = []
+    for j in picks.tolist():
+        text = pool[j]
+        if rng.random() < 0.15 and len(text) > 4:
+            at = int(rng.integers(1, len(text) - 1))
+            text = text[:at] + text[at + 1] + text[at] + text[at + 2 :]
+        out.append(text)
+    return out
+
+
+def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s",
+         str(script), "--latency", url],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("JSON "))
+    stats: dict[str, Any] = orjson.loads(line[5:])
+    stats["requests_per_s"] = stats["requests"] / seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    stats["wrk_cpu_share_of_one_core"] = round(cpu / seconds, 3)
+    return stats
+
+
+def _serve(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait(f"http://127.0.0.1:{port}/openapi.json")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _search_bodies(queries: list[str], path: Path) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps({"query": q, "k": 10}) for q in queries) + b"\n")
+    return path
+
+
+def _feedback_bodies(port: int, queries: list[str], path: Path) -> int:
+    """Search once per query through the served API; write one click body per answer."""
+    lines = []
+    for n, q in enumerate(queries):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/search",
+            data=orjson.dumps({"query": q, "k": 3}),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = orjson.loads(response.read())
+        if answer["results"]:
+            lines.append((answer["request_id"], answer["results"][0]["id"], n))
+    path.write_text("\n".join(f"{r}\t{e}\t{n}" for r, e, n in lines) + "\n")
+    return len(lines)
+
+
+FEEDBACK_LUA = """
+local rows = {}
+local i = 0
+local tag = tostring(math.random(1, 1e9))
+for line in io.lines("%s") do
+  local r, e = line:match("([^\\t]+)\\t([^\\t]+)")
+  rows[#rows + 1] = {r, e}
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  local row = rows[(i %% #rows) + 1]
+  local body = string.format('{"action_id": "w%%s-%%d", "request_id": "%%s", "entity_id": "%%s"}',
+    tag, i, row[1], row[2])
+  return wrk.format(nil, "/v1/feedback", nil, body)
+end
+""" + SEARCH_LUA[SEARCH_LUA.index("done = function") :]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    result: dict[str, Any] = {
+        "data": str(args.data),
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "wrk_threads": args.threads,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        bodies = _search_bodies(_queries(args.data, 5000, args.seed), work / "bodies.jsonl")
+        (work / "search.lua").write_text(SEARCH_LUA % bodies)
+        (work / "bare.py").write_text(BARE_APP)
+        port = _free_port()
+        bare = _serve(
+            [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port), "--loop", "uvloop",
+             "--http", "httptools", "--log-level", "warning", "--no-access-log",
+             "--app-dir", str(work)],
+            port, env,
+        )  # fmt: skip
+        try:
+            result["bare_fastapi"] = _wrk(
+                f"http://127.0.0.1:{port}", work / "search.lua", args.seconds,
+                args.connections, args.threads,
+            )  # fmt: skip
+        finally:
+            _stop(bare)
+        port = _free_port()
+        started = time.perf_counter()
+        ltrr = _serve(
+            [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
+             "--port", str(port)],
+            port, env,
+        )  # fmt: skip
+        result["startup_s"] = round(time.perf_counter() - started, 2)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wrk(url, work / "search.lua", 3, args.connections, args.threads)  # warm-up
+            result["ltrr_search"] = _wrk(
+                url, work / "search.lua", args.seconds, args.connections, args.threads
+            )
+            n = _feedback_bodies(port, _queries(args.data, 500, args.seed + 1), work / "fb.tsv")
+            (work / "feedback.lua").write_text(FEEDBACK_LUA % (work / "fb.tsv"))
+            result["n_feedback_requests_prepared"] = n
+            result["ltrr_feedback"] = _wrk(
+                url, work / "feedback.lua", args.seconds, args.connections, args.threads
+            )
+        finally:
+            _stop(ltrr)
+    bare_rps = result["bare_fastapi"]["requests_per_s"]
+    result["search_rps_over_bare"] = round(result["ltrr_search"]["requests_per_s"] / bare_rps, 3)
+    result["search_p50_over_bare"] = round(
+        result["ltrr_search"]["p50_ms"] / max(result["bare_fastapi"]["p50_ms"], 1e-9), 2
+    )
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
