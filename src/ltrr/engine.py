@@ -24,6 +24,7 @@ from typing import Any
 from ltrr.catalog.ingest import IngestReport, ingest, parse_records
 from ltrr.config import Config, load_config, section_params
 from ltrr.errors import LtrrError, UnknownStrategyError
+from ltrr.learn.follow import LogFollower
 from ltrr.learn.learner import Learner, LearnParams
 from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
@@ -65,16 +66,20 @@ class Engine:
         params: SearchParams,
         select: SelectParams,
         log: SqliteEventLog | None,
+        *,
+        follow: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.indexes = indexes
         self.params = params
         self.select = select
         self.log = log
+        #: Learn only by following the log (``follow``), never from this process's own calls:
+        #: every worker sharing the log then applies the same events in the same order.
+        self.following = follow
         #: Serialises the request and learning paths: the service calls from a thread pool.
         #: The durable wait of feedback runs outside it, so concurrent actions share a commit.
         self.lock = threading.RLock()
-        self._indexes_changed = False
         self.learner = Learner(
             indexes.understander.understand,
             indexes.retrievers,
@@ -84,6 +89,7 @@ class Engine:
             select.budget,
             data_dir.config.params("learn", LearnParams),
         )
+        self.follower = LogFollower(log, self.learner) if log is not None else None
 
     @property
     def policy(self) -> Policy:
@@ -104,11 +110,14 @@ class Engine:
         *,
         strategies: Sequence[str] | None = None,
         writer: bool = False,
+        serve: bool = False,
         on_progress: Progress | None = None,
     ) -> Engine:
         """Open ``path``, its indexes (built or caught up) and, for a writer, its event log.
 
-        A writer replays the log so that learned state equals what the log implies.
+        A writer replays the log so that learned state equals what the log implies. ``serve``
+        opens a service worker: the catalog read-only (written in turns, ``DataDir.writing``),
+        the log appended to by every worker, learned state a fold over it (``follow``).
         """
         config = config or load_config(data_dir=path)
         params = search_params(config)
@@ -122,24 +131,20 @@ class Engine:
         if names != select.strategies:  # the policy plans over the strategies that are open
             config = config.replaced("select", strategies=list(names))
             select = section_params(config, "select", SelectParams)
-        data_dir = DataDir(path, config, writer=writer).open()
+        data_dir = DataDir(path, config, writer=writer and not serve).open()
         try:
             indexes = IndexSet.open(data_dir, names, on_progress=on_progress)
-            log = SqliteEventLog.open(data_dir) if writer else None
+            log = SqliteEventLog.open(data_dir, append=True) if writer or serve else None
         except BaseException:
             data_dir.close()
             raise
-        engine = cls(data_dir, indexes, params, select, log)
+        engine = cls(data_dir, indexes, params, select, log, follow=serve)
         if log is not None:
             engine.replay()
         return engine
 
     def close(self) -> None:
-        """Flush the log; a writer whose catalog changed through it saves the caught-up indexes
-        (the next open loads them instead of replaying the changes again)."""
-        if self._indexes_changed and self.data_dir.writer:
-            self.indexes.save(self.data_dir.path)
-            self._indexes_changed = False
+        """Flush the log and release the data directory."""
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -196,7 +201,7 @@ class Engine:
         context = context or Context()
         request_id = request_id or uuid.uuid4().hex
         event_time_s = time.time() if event_time_s is None else event_time_s
-        if self.log is not None:  # the lessons settled by now, as a replay would have them
+        if self.log is not None and not self.following:  # settled by now, as in a replay
             self.learner.settle(event_time_s)
         understood = self.indexes.understander.understand(query)
         plan = self._plan(request_id, understood, context, strategies, depth)
@@ -306,7 +311,8 @@ class Engine:
             offset=offset,
         )
         self.log.log_impression(impression)
-        self.learner.on_impression(impression)
+        if not self.following:
+            self.learner.on_impression(impression)
 
     def model_versions(self, plan: Plan) -> dict[str, str]:
         """The policy that drew ``plan`` and the ranker, each with its number of updates."""
@@ -339,6 +345,8 @@ class Engine:
         with self.lock:
             receipt = log.submit_actions(actions)
         stored = receipt.wait()
+        if self.following:
+            return stored  # learned when the log is followed, in log order
         with self.lock:
             for action, new in zip(actions, stored, strict=True):
                 impression = log.impression(action.request_id) if new else None
@@ -355,52 +363,47 @@ class Engine:
         Raises ``CatalogError`` naming the record (``line``: its 1-based position) and field.
         """
         parsed = parse_records(records, self.data_dir.config.catalog)
-        with self.lock:
-            report = ingest(self.data_dir.catalog, parsed, strict=True, source="request")
-            self._catch_up()
+        with self.lock, self.data_dir.writing() as writer:
+            report = ingest(writer.catalog, parsed, strict=True, source="request")
+            self._catch_up(writer)
         return report
 
     def delete(self, ids: Sequence[str]) -> list[EntityId]:
         """Remove entities by id; return the ids that were not in the catalog. Indexes catch up
         before returning."""
-        with self.lock:
-            with self.data_dir.catalog.change() as change:
+        with self.lock, self.data_dir.writing() as writer:
+            with writer.catalog.change() as change:
                 missing = change.delete([EntityId(i) for i in ids])
-            self._catch_up()
+            self._catch_up(writer)
         return missing
 
     def get(self, entity_id: str) -> Entity | None:
         with self.lock:
             return self.data_dir.catalog.get(entity_id)
 
-    def _catch_up(self) -> None:
-        if self.indexes.catch_up(self.data_dir.catalog):
-            self._indexes_changed = True
+    def _catch_up(self, writer: DataDir | None = None) -> None:
+        """Catch the indexes up with the catalog; a writer's handle also saves them (the next
+        open loads them instead of replaying the changes)."""
+        if self.indexes.catch_up(self.data_dir.catalog) and writer is not None:
+            self.indexes.save(writer.path)
 
     def replay(self) -> dict[str, Any]:
-        """Rebuild every learned state from the event log alone; return what was replayed."""
-        if self.log is None:
+        """Rebuild every learned state from the event log alone, in log order; return what was
+        replayed."""
+        if self.log is None or self.follower is None:
             raise LtrrError("replay needs a writer: open the engine with writer=True")
         started = time.perf_counter()
-        memory = self.indexes.retrievers.get("memory")
-        if memory is not None:
-            memory.clear_observed()  # type: ignore[attr-defined]
-        explore = self.indexes.retrievers.get("explore")
-        if explore is not None:
-            explore.clear_exposure()  # type: ignore[attr-defined]
-        self.learner.reset(self._fresh_policy(), make_ranker(self.data_dir.config))
-        impressions: dict[str, Impression] = {}
-        actions: dict[str, list[Action]] = {}
-        for event in self.log.replay():
-            if isinstance(event, Impression):
-                impressions[event.request_id] = event
-                self.learner.on_impression(event)
-                continue
-            seen = actions.setdefault(event.request_id, [])
-            seen.append(event)
-            impression = impressions.get(event.request_id) or self.log.impression(event.request_id)
-            if impression is not None:
-                self.learner.on_action(impression, seen, event)
+        with self.lock:
+            memory = self.indexes.retrievers.get("memory")
+            if memory is not None:
+                memory.clear_observed()  # type: ignore[attr-defined]
+            explore = self.indexes.retrievers.get("explore")
+            if explore is not None:
+                explore.clear_exposure()  # type: ignore[attr-defined]
+            self.learner.reset(self._fresh_policy(), make_ranker(self.data_dir.config))
+            self.follower.learner = self.learner
+            self.follower.reset()
+            self.follower.follow()
         counts = self.learner.counts
         return {
             "n_impressions": counts.n_impressions,
@@ -408,8 +411,20 @@ class Engine:
             "n_wanted": counts.n_wanted,
             "n_policy_updates": self.learner.n_policy_updates,
             "n_found": counts.n_found,
+            "log_position": self.follower.position,
             "seconds": round(time.perf_counter() - started, 3),
         }
+
+    def follow(self) -> int:
+        """Apply the log's new events (every process's) and catch the indexes up with catalog
+        changes made elsewhere; the number of events applied. A service worker calls it a few
+        times a second."""
+        if self.follower is None:
+            return 0
+        with self.lock:
+            n = self.follower.follow()
+            self._catch_up()
+        return n
 
 
 def _up_to(log: SqliteEventLog, action: Action) -> list[Action]:

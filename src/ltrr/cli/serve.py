@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from ltrr.cli.common import ConfigOption, DataOption, config_for, resolve_data, stderr, stdout
-from ltrr.errors import ConfigError
-from ltrr.service.app import serve_app
+from ltrr.config import section_params
+from ltrr.retrieve.indexes import IndexSet
+from ltrr.select import SelectParams
+from ltrr.service.app import CONFIG_ENV, DATA_ENV
 from ltrr.service.settings import check_binding, service_params
+from ltrr.storage.datadir import DataDir
 
 
 def serve(
@@ -23,33 +27,47 @@ def serve(
         typer.Option("--port", min=0, max=65535, help="Port (default: [service] port)."),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Worker processes (1 for now).")
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Worker processes; they learn as one from the log."
+        ),
     ] = 1,
     config: ConfigOption = None,
 ) -> None:
-    """Serve search, feedback, catalog and stats over HTTP; Ctrl-C stops it cleanly."""
+    """Serve search, feedback, catalog and stats over HTTP; Ctrl-C stops it cleanly.
+
+    The indexes are built or caught up once (and saved) before the workers start, so no
+    worker builds one; each worker then reads the catalog, appends to the shared event log
+    and follows it.
+    """
     path = resolve_data(data)
     settings = config_for(config, path)
     params = service_params(settings)
     host = host or params.host
     port = params.port if port is None else port
-    if workers != 1:
-        raise ConfigError(
-            "--workers > 1 is not supported yet: workers that learn as one from a shared log "
-            "are the next step of the service issue; run one worker"
-        )
     check_binding(params, host)
     if params.open:
         stderr.print(
             f"[yellow]no API key configured:[/] the service is open to anyone on {host}, so it "
             "listens on loopback only"
         )
+    strategies = section_params(settings, "select", SelectParams).strategies
+    with DataDir(path, settings, writer=True) as data_dir:  # migrate, build and save once
+        IndexSet.open(data_dir, strategies, save=True)
+    os.environ[DATA_ENV] = str(path)
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config)
     base = f"http://{host}:{port}"
-    stdout.print(f"serving {path} on {base}  (API docs: {base}/docs)", markup=False)
+    stdout.print(
+        f"serving {path} on {base} with {workers} worker(s)  (API docs: {base}/docs)",
+        markup=False,
+    )
     uvicorn.run(
-        serve_app(path, settings, params),
+        "ltrr.service.app:app_from_env",
+        factory=True,
         host=host,
         port=port,
+        workers=workers,
         loop="uvloop",
         http="httptools",
         log_level="warning",

@@ -27,9 +27,12 @@ _T = TypeVar("_T")
 
 
 class Job(Generic[_T]):
-    """One queued row; ``commit`` sets ``inserted``, the queue sets ``error`` on failure."""
+    """One queued row; ``commit`` sets ``inserted`` and ``seq`` (its log position), the queue
+    sets ``error`` on failure."""
 
-    __slots__ = ("enqueued_s", "error", "inserted", "key", "payload", "row", "ticket", "urgent")
+    __slots__ = (
+        "enqueued_s", "error", "inserted", "key", "payload", "row", "seq", "ticket", "urgent",
+    )  # fmt: skip
 
     def __init__(
         self, ticket: int, row: tuple[Any, ...], key: str | None, payload: _T | None, urgent: bool
@@ -41,6 +44,7 @@ class Job(Generic[_T]):
         self.urgent = urgent
         self.enqueued_s = time.monotonic()
         self.inserted = False
+        self.seq = 0
         self.error: BaseException | None = None
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ class LogParams:
     max_queue: int = 100_000
     synchronous: str = "FULL"
     max_id_chars: int = 512
+    foreign_wait_ms: float = 250.0
 
     def __post_init__(self) -> None:
         if self.synchronous not in _SYNCHRONOUS:
@@ -134,8 +136,13 @@ class SqliteEventLog:
             self._open_writer()
 
     @classmethod
-    def open(cls, data_dir: DataDir) -> SqliteEventLog:
-        """The log of an open data directory: its settings, catalog and writer mode."""
+    def open(cls, data_dir: DataDir, *, append: bool | None = None) -> SqliteEventLog:
+        """The log of an open data directory: its settings, catalog and writer mode.
+
+        ``append`` (default: whether the directory was opened as a writer) opens a writer
+        connection even on a reader's directory: service workers read the catalog and append
+        to one shared log, each event's position assigned by the database.
+        """
         config = data_dir.config
         return cls(
             data_dir.path / DB_NAME,
@@ -143,7 +150,7 @@ class SqliteEventLog:
             rewards=RewardMap.from_config(config),
             params=log_params(config),
             busy_timeout_ms=config.storage.busy_timeout_ms,
-            readonly=not data_dir.writer,
+            readonly=not (data_dir.writer if append is None else append),
         )
 
     # -- opening and closing ------------------------------------------------------------------
@@ -156,10 +163,6 @@ class SqliteEventLog:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.params.synchronous}")
             migrate(conn)  # a newer schema is refused (StorageError)
-            row = conn.execute(
-                "SELECT max(coalesce((SELECT max(seq) FROM impressions), 0), "
-                "coalesce((SELECT max(seq) FROM actions), 0))"
-            ).fetchone()
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -167,7 +170,6 @@ class SqliteEventLog:
                 raise StorageError(f"cannot open the event log in {self.path}: {exc}") from exc
             raise
         self._conn = conn
-        self._next_seq = int(row[0]) + 1
         p = self.params
         self._queue = GroupCommitQueue(
             self._commit,
@@ -265,7 +267,7 @@ class SqliteEventLog:
         # The queue first, then the database: an impression leaves the queue only once it is
         # committed, so one of the two look-ups sees it.
         queued = self._queue.pending(action.request_id) if self._queue else None
-        if queued is None and not self._reads.has_impression(action.request_id):
+        if queued is None and not self._committed(action.request_id):
             raise EventError(
                 "request_id",
                 f"unknown request id {action.request_id!r}: no impression was logged for it",
@@ -280,6 +282,16 @@ class SqliteEventLog:
                 f"retrieved for request {action.request_id!r}",
             )
 
+    def _committed(self, request_id: str) -> bool:
+        """Whether ``request_id``'s impression is stored, waiting up to ``foreign_wait_ms``:
+        another process appending to this log may not have committed it yet."""
+        deadline = time.monotonic() + self.params.foreign_wait_ms / 1000
+        while not self._reads.has_impression(request_id):
+            if self.readonly or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def flush(self) -> None:
         if self._queue is not None:
             self._raise(self._queue.flush())
@@ -289,9 +301,10 @@ class SqliteEventLog:
         conn = self._conn
         if conn is None:
             raise StorageError(f"event log {self.path} is closed")
-        seq = self._next_seq
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Read under the write lock: several processes may append to one log.
+            seq = int(conn.execute(_MAX_SEQ).fetchone()[0]) + 1
             run: list[tuple[Any, ...]] = []
             for job in batch:
                 if job.payload is not None:
@@ -303,6 +316,7 @@ class SqliteEventLog:
                     job.inserted = conn.execute(INSERT_ACT, (seq, *job.row)).rowcount == 1
                     if not job.inserted:
                         job.error = self._not_inserted(conn, job.row)
+                job.seq = seq
                 seq += 1
             if run:
                 conn.executemany(INSERT_IMP, run)
@@ -311,7 +325,6 @@ class SqliteEventLog:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        self._next_seq = seq
 
     def _not_inserted(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> EventError | None:
         """Why an action row was not written: a duplicate id (no error), or its impression was
@@ -365,8 +378,21 @@ class SqliteEventLog:
         self._flush_if_writing()
         return self._reads.replay(float("-inf") if since is None else since)
 
+    def events_after(self, seq: int, limit: int = 5000) -> list[tuple[int, Event]]:
+        """``(position, event)`` of up to ``limit`` committed events after ``seq``, in log order."""
+        return self._reads.events_after(seq, limit)
+
+    def actions_through(self, request_id: str, seq: int) -> list[Action]:
+        return self._reads.actions_through(request_id, seq)
+
     def stats(self) -> LogStats:
         return self._reads.stats(self._queue.n_queued() if self._queue else 0)
+
+
+_MAX_SEQ = (
+    "SELECT max(coalesce((SELECT max(seq) FROM impressions), 0), "
+    "coalesce((SELECT max(seq) FROM actions), 0))"
+)
 
 
 def _action_row(action: Action) -> tuple[Any, ...]:

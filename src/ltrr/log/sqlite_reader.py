@@ -117,6 +117,40 @@ class LogReader:
         )
         return [action_from_row(row) for row in cursor.fetchall()]
 
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, Event]]:
+        """Up to ``limit`` events with a log position above ``seq``, in log order.
+
+        Positions are assigned under the database's write lock and committed with it, so an
+        event never appears below a position already read: a follower that remembers the last
+        position it applied misses nothing, whichever process appended.
+        """
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")  # one snapshot for both tables
+            imps = conn.execute(
+                f"SELECT seq, 0, {IMP_COLS} FROM impressions WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+            acts = conn.execute(
+                f"SELECT seq, 1, {ACT_COLS} FROM actions WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        finally:
+            conn.close()
+        rows = list(heapq.merge(imps, acts))[:limit]
+        return [
+            (int(r[0]), impression_from_row(r[2:]) if r[1] == 0 else action_from_row(r[2:]))
+            for r in rows
+        ]
+
+    def actions_through(self, request_id: str, seq: int) -> list[Action]:
+        """The actions on ``request_id`` up to log position ``seq``, in log order."""
+        cursor = self._conn().execute(
+            f"SELECT {ACT_COLS} FROM actions WHERE request_id = ? AND seq <= ? ORDER BY seq",
+            (request_id, seq),
+        )
+        return [action_from_row(row) for row in cursor.fetchall()]
+
     def replay(self, lo: float) -> Iterator[Event]:
         """Impressions by (event time, seq) merged with actions by (replay time, seq), from lo."""
         conn = self._connect()

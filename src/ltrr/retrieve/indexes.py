@@ -82,7 +82,6 @@ class IndexSet:
         understander = components.pop(UNDERSTAND)
         return cls(understander, components, store.version(), status)
 
-
     def catch_up(self, store: CatalogStore) -> int:
         """Replay the catalog's changes since ``catalog_version`` into every index (in memory);
         the number of changes, 0 when nothing moved."""

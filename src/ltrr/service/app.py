@@ -5,6 +5,8 @@ error turned into a 4xx JSON body naming the field (``{"error": {"status", "fiel
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,14 +19,14 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from ltrr import __version__
-from ltrr.config import Config
+from ltrr.config import Config, load_config
 from ltrr.engine import Engine
 from ltrr.errors import CatalogError, LtrrError, UnknownStrategyError
 from ltrr.log.events import EventError
 from ltrr.service import routes_catalog, routes_feedback, routes_ops, routes_search
 from ltrr.service.limits import BodyLimit
 from ltrr.service.metrics import Metrics, MetricsMiddleware
-from ltrr.service.settings import ServiceParams
+from ltrr.service.settings import ServiceParams, service_params
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class JSON(Response):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
 
+
+DATA_ENV = "LTRR_SERVE_DATA"
+CONFIG_ENV = "LTRR_SERVE_CONFIG"
 
 #: Opens the engine the app serves (tests pass their own).
 EngineFactory = Callable[[], Engine]
@@ -55,9 +60,12 @@ def create_app(
         if engine.log is not None:
             log = engine.log
             app.state.metrics.watch_queue(lambda: float(log.stats().n_queued))
+        follower = Follower(engine, params.follow_interval_ms / 1000)
+        follower.start()
         try:
             yield
         finally:
+            follower.stop()
             app.state.engine = None
             engine.close()
 
@@ -80,8 +88,42 @@ def create_app(
 
 
 def serve_app(path: Path, config: Config, params: ServiceParams) -> FastAPI:
-    """The app over the data directory ``path`` (a writer: it logs and learns)."""
-    return create_app(lambda: Engine.open(path, config, writer=True), params)
+    """The app of one service worker over the data directory ``path``: the catalog read (and
+    written in turns), the log shared with the other workers and followed."""
+    return create_app(lambda: Engine.open(path, config, serve=True), params)
+
+
+def app_from_env() -> FastAPI:
+    """``serve_app`` from ``$LTRR_SERVE_DATA`` and ``$LTRR_SERVE_CONFIG``: what each uvicorn
+    worker process builds (``ltrr serve --workers N``)."""
+    path = Path(os.environ[DATA_ENV])
+    config_path = os.environ.get(CONFIG_ENV)
+    config = load_config(Path(config_path) if config_path else None, data_dir=path)
+    return serve_app(path, config, service_params(config))
+
+
+class Follower:
+    """A daemon thread applying the log's new events to the engine every ``interval_s``."""
+
+    def __init__(self, engine: Engine, interval_s: float) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ltrr-follow", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.engine.follow()
+            except Exception:  # keep following; the next round retries
+                logger.exception("following the log failed")
 
 
 def _error(status: int, field: str | None, message: str, **extra: Any) -> JSON:

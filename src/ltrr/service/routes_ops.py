@@ -4,6 +4,7 @@ go through, ``learn.stats``)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -68,6 +69,10 @@ def stats(
                 "ranker": f"{engine.ranker.name}@{engine.ranker.n_updates}",
             },
             "catalog_version": engine.indexes.catalog_version,
+            "worker": {
+                "pid": os.getpid(),
+                "log_position": engine.follower.position if engine.follower else None,
+            },
         }
     over_time = learned.pop("over_time")
     out["lessons"] = learned

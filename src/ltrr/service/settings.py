@@ -22,6 +22,7 @@ class ServiceParams:
     max_body_bytes: int = 2_097_152
     max_batch: int = 1000
     max_offset: int = 1000
+    follow_interval_ms: float = 50.0
     search_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
 
@@ -29,6 +30,10 @@ class ServiceParams:
         for name in ("max_body_bytes", "max_batch", "max_offset"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"service.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.follow_interval_ms > 0:
+            raise ConfigError(
+                f"service.follow_interval_ms must be > 0, got {self.follow_interval_ms}"
+            )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"service.port must be in [0, 65535], got {self.port}")
         short = [k for k in (*self.search_keys, *self.admin_keys) if len(k) < 16]
@@ -56,6 +61,7 @@ def service_params(config: Config | None, environ: dict[str, str] | None = None)
         max_body_bytes=params.max_body_bytes,
         max_batch=params.max_batch,
         max_offset=params.max_offset,
+        follow_interval_ms=params.follow_interval_ms,
         search_keys=keys(params.search_keys, SEARCH_KEYS_ENV),
         admin_keys=keys(params.admin_keys, ADMIN_KEYS_ENV),
     )

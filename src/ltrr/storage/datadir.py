@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 from ltrr.config import Config
-from ltrr.errors import StorageError
+from ltrr.errors import LockedError, StorageError
 from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.lock import WriterLock
 from ltrr.storage.sqlite import DB_NAME, connect
@@ -79,6 +82,31 @@ class DataDir:
     @property
     def catalog(self) -> CatalogStore:
         return CatalogStore(self.conn)
+
+    @contextmanager
+    def writing(self, timeout_s: float = 30.0) -> Iterator[DataDir]:
+        """A writer's handle on this (reader's) directory for one change, taking the writer lock
+        for as long as the block runs and waiting up to ``timeout_s`` for another writer.
+
+        Service workers read the catalog and take turns writing it: one catalog writer at a
+        time, never one per process for the process's life.
+        """
+        if self.writer:
+            yield self
+            return
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                handle = DataDir(self.path, self.config, writer=True).open()
+                break
+            except LockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+        try:
+            yield handle
+        finally:
+            handle.close()
 
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])

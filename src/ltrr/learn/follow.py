@@ -1,0 +1,66 @@
+"""Learned state as a fold over the event log in log order, for one process or several.
+
+Everything learned (memory statistics, exposure, the policy, the ranker, the learning stats)
+is a function of the log's events applied in order. ``LogFollower`` applies them in *log order*
+(each event's position, assigned by the database when it was committed) and remembers the last
+position applied. A full replay is a follow from position 0; a service worker follows the log a
+few times a second and so applies every event, its own and the other workers' alike, in the same
+order as every other worker and as a replay: workers learn as one, and a restart (a replay)
+rebuilds exactly what they had.
+
+Only the log is shared between processes; there is no second channel whose order could
+disagree with it.
+"""
+
+from __future__ import annotations
+
+from ltrr.learn.learner import Learner
+from ltrr.log.events import Event, Impression
+from ltrr.log.sqlite_log import SqliteEventLog
+
+
+class LogFollower:
+    """Applies a log's events after ``position`` to ``learner``, in log order."""
+
+    def __init__(self, log: SqliteEventLog, learner: Learner, cache_size: int = 50_000) -> None:
+        self.log = log
+        self.learner = learner
+        self.position = 0
+        self.cache_size = cache_size
+        # Recent impressions by request id: actions mostly answer recent searches.
+        self._impressions: dict[str, Impression] = {}
+
+    def reset(self) -> None:
+        self.position = 0
+        self._impressions.clear()
+
+    def follow(self, page: int = 5000) -> int:
+        """Apply every committed event after ``position``; how many were applied."""
+        n = 0
+        while True:
+            events = self.log.events_after(self.position, page)
+            for seq, event in events:
+                self.apply(seq, event)
+                self.position = seq
+            n += len(events)
+            if len(events) < page:
+                return n
+
+    def apply(self, seq: int, event: Event) -> None:
+        """Learn from the event at log position ``seq``."""
+        if isinstance(event, Impression):
+            self._remember(event)
+            self.learner.on_impression(event)
+            return
+        impression = self._impressions.get(event.request_id) or self.log.impression(
+            event.request_id
+        )
+        if impression is not None:
+            actions = self.log.actions_through(event.request_id, seq)
+            self.learner.on_action(impression, actions, event)
+
+    def _remember(self, impression: Impression) -> None:
+        self._impressions[impression.request_id] = impression
+        if len(self._impressions) > self.cache_size:  # drop the oldest tenth
+            for request_id in list(self._impressions)[: self.cache_size // 10]:
+                del self._impressions[request_id]
