@@ -17,43 +17,40 @@ process.
 The query is embedded as its normalised tokens (``query_form = "text"``): on SciFact that
 gives nDCG@10 0.652 against 0.645 for the raw string (MTEB's figure for this model).
 
-Labels: entity ``ids[label]`` has vector ``embeddings[label]`` and HNSW label ``label``.
-``remove`` marks a label deleted; adding the same id again reuses its label, so catching up
-with the catalog (remove changed ids, then add them) never grows the arrays.
+The vectors, their labels and the search live in ``retrieve._vectors.VectorIndex``; this
+module turns entities and queries into text, text into vectors, and saves the whole.
 
-On disk (one folder): ``manifest.json``, ``ids.json`` (label -> id), ``alive.npy`` (bool per
-label), ``embeddings.npy`` (float32, ``(n_labels, 384)``) and, when the HNSW graph exists,
-``index.hnsw`` (hnswlib's own format).
+On disk (one folder): ``manifest.json`` plus the vector index's files (``ids.json``,
+``alive.npy``, ``embeddings.npy`` and maybe ``index.hnsw``). The manifest records file sizes,
+not checksums: the vectors of a large catalog are memory-mapped on load, and hashing them
+would read every byte at each start.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
-import ltrr
 from ltrr.config import Config, section_params
-from ltrr.errors import ConfigError, LtrrError, StorageError
+from ltrr.errors import ConfigError, StorageError
+from ltrr.retrieve._index import batches
+from ltrr.retrieve._vectors import VectorIndex
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.encoder import (
-    DIM,
     QUERY_PRECISIONS,
     Encoder,
     Vector,
     packaged_model_dir,
     weights_checksum,
 )
-from ltrr.storage.folder import swap_into
+from ltrr.storage.folder import new_manifest, read_manifest, staged, stale_params, write_manifest
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -192,12 +189,7 @@ class DenseRetriever:
         self.params = params
         self.encoder = encoder
         self.catalog_version = catalog_version
-        self._ids: list[str] = []
-        self._id_to_label: dict[str, int] = {}
-        self._vectors: NDArray[np.float32] = np.empty((0, DIM), dtype=np.float32)
-        self._alive: NDArray[np.bool_] = np.empty(0, dtype=bool)
-        self._n_alive = 0
-        self._index: Any = None
+        self._vectors = VectorIndex(params)
 
     # -- constructors --------------------------------------------------------------------
 
@@ -213,15 +205,10 @@ class DenseRetriever:
         """Embed and index ``entities`` (streamed in chunks); ``on_progress(n_done)``."""
         params = dense_params(config)
         retriever = cls(params, _open_encoder(params), catalog_version=catalog_version)
-        chunk: list[Entity] = []
         n_done = 0
-        for entity in entities:
-            chunk.append(entity)
-            if len(chunk) >= _BUILD_CHUNK:
-                retriever._add(chunk, on_progress, offset=n_done)
-                n_done += len(chunk)
-                chunk = []
-        retriever._add(chunk, on_progress, offset=n_done)
+        for chunk in batches(entities, None, _BUILD_CHUNK):
+            retriever._add(chunk, on_progress, offset=n_done)
+            n_done += len(chunk)
         return retriever
 
     @classmethod
@@ -230,34 +217,27 @@ class DenseRetriever:
         params = dense_params(config)
         manifest = _read_manifest(directory, params)
         retriever = cls(params, _open_encoder(params), catalog_version=manifest["catalog_version"])
-        retriever._ids = orjson.loads((directory / "ids.json").read_bytes())
-        retriever._id_to_label = {eid: label for label, eid in enumerate(retriever._ids)}
-        retriever._vectors = np.load(directory / "embeddings.npy", mmap_mode="r")
-        retriever._alive = np.load(directory / "alive.npy")
-        retriever._n_alive = int(retriever._alive.sum())
-        if manifest["search"] == "hnsw":
-            retriever._index = _load_hnsw(directory / "index.hnsw", len(retriever._ids))
-        elif retriever._ids and len(retriever._ids) >= params.exact_below:  # threshold lowered
-            retriever._index = retriever._build_hnsw()
+        has_hnsw = manifest["search"] == "hnsw"
+        retriever._vectors = VectorIndex.load(directory, params, has_hnsw=has_hnsw)
         return retriever
 
     # -- the Retriever protocol ----------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._n_alive
+        return self._vectors.n_alive
 
     @property
     def ann_index(self) -> Any:
         """The ``hnswlib.Index`` (None while searching exactly): for benchmarks' bare calls."""
-        return self._index
+        return self._vectors.hnsw
 
     def retrieve(self, query: UnderstoodQuery, context: Context, depth: int) -> list[Candidate]:
         """At most ``depth`` entities by descending cosine to the query's vector."""
         text = self._query_text(query)
-        if not text or depth <= 0 or self._n_alive == 0:
+        if not text or depth <= 0 or self._vectors.n_alive == 0:
             return []
         labels, scores = self.search(self.encoder.encode_query(text), depth)
-        ids = self._ids
+        ids = self._vectors.ids
         return [
             Candidate(EntityId(ids[label]), score)
             for label, score in zip(labels.tolist(), scores.tolist(), strict=True)
@@ -269,48 +249,19 @@ class DenseRetriever:
 
     def remove(self, ids: Sequence[EntityId]) -> None:
         """Forget ``ids`` (their labels stay reserved for when they come back)."""
-        labels = [self._id_to_label[i] for i in ids if i in self._id_to_label]
-        labels = [label for label in dict.fromkeys(labels) if self._alive[label]]
-        if not labels:
-            return
-        self._alive[labels] = False
-        self._n_alive -= len(labels)
-        if self._index is not None:
-            for label in labels:
-                self._index.mark_deleted(label)
+        self._vectors.remove(ids)
 
     def save(self, directory: Path) -> None:
         """Write every file into a temporary sibling folder, then swap it into place."""
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        try:
-            n = len(self._ids)
-            np.save(staging / "embeddings.npy", np.ascontiguousarray(self._vectors[:n]))
-            np.save(staging / "alive.npy", self._alive[:n])
-            (staging / "ids.json").write_bytes(orjson.dumps(self._ids))
-            if self._index is not None:
-                self._index.save_index(str(staging / "index.hnsw"))
-            manifest = orjson.dumps(self._manifest(staging), option=orjson.OPT_INDENT_2)
-            (staging / "manifest.json").write_bytes(manifest)
-            swap_into(staging, directory)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with staged(directory) as tmp:
+            self._vectors.save(tmp)
+            write_manifest(tmp, self._manifest(tmp))
 
     # -- search --------------------------------------------------------------------------
 
     def search(self, vector: Vector, depth: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Labels and cosines of the ``depth`` nearest live entities to a unit ``vector``."""
-        k = min(depth, self._n_alive)
-        if k <= 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        if self._index is None:
-            return self._exact(vector, k)
-        self._index.set_ef(max(self.params.hnsw_ef_search, k))  # a field store: cheap
-        try:
-            labels, distances = self._index.knn_query(vector, k=k, num_threads=1)
-        except RuntimeError:  # fewer than k reachable (many deletions): fall back to exact
-            return self._exact(vector, k)
-        return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+        return self._vectors.search(vector, depth)
 
     def similarities(self, query: UnderstoodQuery, ids: Sequence[EntityId]) -> NDArray[np.float32]:
         """Cosine of the query to each of ``ids`` (NaN for unknown or removed ids).
@@ -319,20 +270,10 @@ class DenseRetriever:
         """
         out = np.full(len(ids), np.nan, dtype=np.float32)
         text = self._query_text(query)
-        labels = np.array([self._id_to_label.get(i, -1) for i in ids], dtype=np.int64)
-        known = labels >= 0
-        known[known] = self._alive[labels[known]]
+        labels, known = self._vectors.live_labels(ids)
         if text and known.any():
-            out[known] = self._vectors[labels[known]] @ self.encoder.encode_query(text)
+            out[known] = self._vectors.vectors[labels[known]] @ self.encoder.encode_query(text)
         return out
-
-    def _exact(self, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        n = len(self._ids)
-        scores = self._vectors[:n] @ vector
-        scores[~self._alive[:n]] = -np.inf
-        top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-        top = top[np.lexsort((top, -scores[top]))][:k]
-        return top.astype(np.int64), scores[top].astype(np.float32)
 
     def _query_text(self, query: UnderstoodQuery) -> str:
         """The text embedded for ``query``: empty when the query has no word at all."""
@@ -361,108 +302,28 @@ class DenseRetriever:
 
         ``add`` encodes then calls this; benchmarks and vector imports call it directly.
         """
-        if vectors.shape != (len(ids), DIM):
-            raise LtrrError(f"vectors must have shape ({len(ids)}, {DIM}), got {vectors.shape}")
-        if len(set(ids)) != len(ids):
-            raise LtrrError("ids given to add_vectors must be distinct")
-        labels = np.fromiter((self._label_for(i) for i in ids), np.int64, count=len(ids))
-        self._reserve(len(self._ids))
-        self._vectors[labels] = vectors
-        self._n_alive += int(len(labels) - self._alive[labels].sum())
-        self._alive[labels] = True
-        if self._index is not None:
-            _reserve_hnsw(self._index, len(self._ids))
-            self._index.add_items(vectors, labels, num_threads=self._build_threads)
-        elif self._ids and len(self._ids) >= self.params.exact_below:
-            self._index = self._build_hnsw()
-
-    def _label_for(self, entity_id: str) -> int:
-        label = self._id_to_label.get(entity_id)
-        if label is None:
-            label = len(self._ids)
-            self._ids.append(entity_id)
-            self._id_to_label[entity_id] = label
-        return label
-
-    def _reserve(self, n: int) -> None:
-        """Room for ``n`` labels in writable arrays (copies memory-mapped vectors once)."""
-        capacity = len(self._vectors)
-        if n <= capacity and self._vectors.flags.writeable:
-            return
-        if n > capacity:
-            capacity = max(n, 2 * capacity, 1024)
-        vectors = np.zeros((capacity, DIM), dtype=np.float32)
-        alive = np.zeros(capacity, dtype=bool)
-        vectors[: len(self._vectors)] = self._vectors
-        alive[: len(self._alive)] = self._alive
-        self._vectors, self._alive = vectors, alive
-
-    def _build_hnsw(self) -> Any:
-        hnswlib = _hnswlib()
-        n = len(self._ids)
-        index = hnswlib.Index(space="ip", dim=DIM)
-        index.init_index(
-            max_elements=max(n, 1024),
-            M=self.params.hnsw_m,
-            ef_construction=self.params.hnsw_ef_construction,
-            random_seed=self.params.seed,
-        )
-        index.add_items(self._vectors[:n], np.arange(n), num_threads=self._build_threads)
-        for label in np.flatnonzero(~self._alive[:n]).tolist():
-            index.mark_deleted(label)
-        return index
-
-    @property
-    def _build_threads(self) -> int:
-        return self.params.n_threads_build or -1
+        self._vectors.add(ids, vectors)
 
     def _manifest(self, staging: Path) -> dict[str, object]:
         files = sorted(p.name for p in staging.iterdir())
-        return {
-            "format_version": FORMAT_VERSION,
-            "ltrr_version": ltrr.__version__,
-            "strategy": self.name,
-            "catalog_version": self.catalog_version,
-            "params": asdict(self.params),
-            "model_checksum": weights_checksum(packaged_model_dir()),
-            "search": "exact" if self._index is None else "hnsw",
-            "n_labels": len(self._ids),
-            "n_alive": self._n_alive,
-            "file_bytes": {name: (staging / name).stat().st_size for name in files},
-        }
-
-
-def _hnswlib() -> Any:
-    from ltrr.retrieve.encoder import _require
-
-    return _require("hnswlib", "pip install hnswlib")
-
-
-def _reserve_hnsw(index: Any, n: int) -> None:
-    if n > index.get_max_elements():
-        index.resize_index(max(n, 2 * index.get_max_elements()))
-
-
-def _load_hnsw(path: Path, n_labels: int) -> Any:
-    index = _hnswlib().Index(space="ip", dim=DIM)
-    index.load_index(str(path), max_elements=max(n_labels, 1024))
-    return index
+        return new_manifest(
+            None,
+            FORMAT_VERSION,
+            strategy=self.name,
+            catalog_version=self.catalog_version,
+            params=asdict(self.params),
+            model_checksum=weights_checksum(packaged_model_dir()),
+            search="exact" if self._vectors.hnsw is None else "hnsw",
+            n_labels=len(self._vectors.ids),
+            n_alive=self._vectors.n_alive,
+            file_bytes={name: (staging / name).stat().st_size for name in files},
+        )
 
 
 def _read_manifest(directory: Path, params: DenseParams) -> dict[str, Any]:
-    path = directory / "manifest.json"
-    try:
-        manifest = cast(dict[str, Any], orjson.loads(path.read_bytes()))
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise StorageError(f"cannot read the dense index manifest {path}: {exc}") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise StorageError(
-            f"{path}: format_version {manifest.get('format_version')!r} is not {FORMAT_VERSION}; "
-            f"delete {directory} to rebuild"
-        )
-    saved = manifest["params"]
-    current = asdict(params)
-    stale = [k for k in _EMBEDDING_PARAMS if _plain(saved.get(k)) != _plain(current[k])]
+    remedy = f"delete {directory} to rebuild"
+    manifest = read_manifest(directory, None, FORMAT_VERSION, holds="dense index", remedy=remedy)
+    stale = stale_params(manifest["params"], params, _EMBEDDING_PARAMS)
     if manifest["model_checksum"] != weights_checksum(packaged_model_dir()):
         stale.append("model weights")
     if stale:
@@ -473,7 +334,3 @@ def _read_manifest(directory: Path, params: DenseParams) -> dict[str, Any]:
         if not (directory / name).is_file() or (directory / name).stat().st_size != size:
             raise StorageError(f"dense index file {directory / name} is missing or truncated")
     return manifest
-
-
-def _plain(value: object) -> object:
-    return list(value) if isinstance(value, tuple | list) else value

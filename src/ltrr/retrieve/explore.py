@@ -22,35 +22,30 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
-    EntityRows,
-    Growable,
-    Postings,
-    Vocabulary,
+    DAY_S,
+    Files,
+    RowIndex,
     bm25_idf,
     candidates,
     check_positive,
-    read_index,
-    remap_rows,
+    decay,
     top_rows,
-    write_index,
 )
+from ltrr.retrieve._postings import Pairs, Postings, Rows, Vocabulary
+from ltrr.retrieve._rows import EntityRows, Growable
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.text import tokenize
 
 NAME = "explore"
-_BATCH = 5000
-_DAY_S = 86_400.0
 _JITTER = 1e-6
 INDEX_PARAMS = ("text_fields", "match_attributes")
 
@@ -71,14 +66,12 @@ class ExploreParams:
         check_positive(self, "retrieve.explore", ("max_query_tokens",))
 
 
-def explore_params(config: Config) -> ExploreParams:
-    return section_params(config, "retrieve.explore", ExploreParams)
-
-
-class ExploreRetriever:
+class ExploreRetriever(RowIndex[ExploreParams]):
     """Fresh and rarely shown entities that share a token with the query."""
 
     name = NAME
+    params_type = ExploreParams
+    index_params = INDEX_PARAMS
 
     def __init__(
         self,
@@ -91,24 +84,18 @@ class ExploreRetriever:
         exposure: NDArray[np.float64],
         clock_s: float,
     ) -> None:
-        self.params = params
-        self.catalog_version = catalog_version
-        self._rows, self._vocab, self._tokens = rows, vocab, tokens
+        super().__init__(params, catalog_version, rows)
+        self._vocab, self._tokens = vocab, tokens
         self._exposure = Growable(exposure.astype(np.float64))  # decayed to clock_s
         self.clock_s = clock_s  # the latest exposure event time seen
         self._newest_s: float | None = None  # newest added_at_s of a live entity, cached
 
+    # -- indexing -----------------------------------------------------------------------
+
     @classmethod
-    def build(
-        cls,
-        entities: Iterable[Entity],
-        config: Config,
-        *,
-        catalog_version: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> ExploreRetriever:
-        index = cls(
-            explore_params(config),
+    def empty(cls, params: ExploreParams, catalog_version: int) -> ExploreRetriever:
+        return cls(
+            params,
             catalog_version=catalog_version,
             rows=EntityRows.empty(),
             vocab=Vocabulary([]),
@@ -116,40 +103,35 @@ class ExploreRetriever:
             exposure=np.zeros(0),
             clock_s=-math.inf,
         )
-        pairs: tuple[list[int], list[int]] = ([], [])
-        batch: list[Entity] = []
-        n_done = 0
-        for entity in entities:
-            batch.append(entity)
-            if len(batch) == _BATCH:
-                index._collect(batch, pairs)
-                n_done += len(batch)
-                batch = []
-                if on_progress is not None:
-                    on_progress(n_done)
-        index._collect(batch, pairs)
-        if on_progress is not None:
-            on_progress(n_done + len(batch))
-        index._tokens = Postings.from_pairs(
-            np.array(pairs[0], np.int64), np.array(pairs[1], np.int64), n_keys=len(index._vocab)
-        )
-        return index
+
+    def _build(self, batches: Iterable[Sequence[Entity]]) -> None:
+        pairs = Pairs()
+        for batch in batches:
+            self._collect(batch, pairs)
+        self._tokens = pairs.postings(len(self._vocab))
 
     @classmethod
-    def load(cls, directory: Path, config: Config) -> ExploreRetriever:
-        params = explore_params(config)
-        manifest, arrays, docs = read_index(directory, NAME, params, INDEX_PARAMS)
+    def _from_files(
+        cls, params: ExploreParams, catalog_version: int, rows: EntityRows, files: Files
+    ) -> ExploreRetriever:
+        arrays, docs = files
         return cls(
             params,
-            catalog_version=int(manifest["catalog_version"]),
-            rows=EntityRows.from_files(arrays, docs),
+            catalog_version=catalog_version,
+            rows=rows,
             vocab=Vocabulary(list(docs["words"])),
             tokens=Postings.from_files(arrays, "tokens"),
             exposure=arrays["exposure"],
             clock_s=float(docs["clock_s"]) if docs["clock_s"] is not None else -math.inf,
         )
 
-    def _collect(self, entities: Sequence[Entity], pairs: tuple[list[int], list[int]]) -> None:
+    def _files(self, keep: Rows, remap: Rows) -> Files:
+        arrays = self._tokens.merged(remap, n_keys=len(self._vocab)).to_files("tokens")
+        arrays["exposure"] = self._exposure.view[keep]
+        clock_s = self.clock_s if math.isfinite(self.clock_s) else None
+        return arrays, {"words": self._vocab.words, "clock_s": clock_s}
+
+    def _collect(self, entities: Sequence[Entity], pairs: Pairs) -> None:
         if not entities:
             return
         previous = [self._rows.row_of.get(e.id) for e in entities]
@@ -158,39 +140,26 @@ class ExploreRetriever:
         self._exposure.extend(np.array(carried))  # an update keeps its exposure
         self._newest_s = None
         for offset, entity in enumerate(entities):
-            words = set(tokenize(entity.title)) | set(tokenize(entity.type))
+            # Ordered, not a set: vocabulary keys must not depend on the string hash seed.
+            words = dict.fromkeys([*tokenize(entity.title), *tokenize(entity.type)])
             for f in self.params.text_fields:
                 if f in entity.fields:
-                    words.update(tokenize(entity.fields[f]))
+                    words.update(dict.fromkeys(tokenize(entity.fields[f])))
             if self.params.match_attributes:
                 for values in entity.attributes.values():
                     for value in values:
-                        words.update(tokenize(value))
+                        words.update(dict.fromkeys(tokenize(value)))
             for word in words:
-                pairs[0].append(self._vocab.add(word))
-                pairs[1].append(first + offset)
+                pairs.append(self._vocab.add(word), first + offset)
 
     def add(self, entities: Sequence[Entity]) -> None:
-        pairs: tuple[list[int], list[int]] = ([], [])
+        pairs = Pairs()
         self._collect(entities, pairs)
-        self._tokens.extend(pairs[0], pairs[1], [1.0] * len(pairs[0]))
+        pairs.extend_into(self._tokens)
 
     def remove(self, ids: Sequence[EntityId]) -> None:
-        self._rows.retire(ids)
+        super().remove(ids)
         self._newest_s = None
-
-    def save(self, directory: Path) -> None:
-        keep = self._rows.keep()
-        remap = remap_rows(keep, self._rows.n)
-        arrays, docs = self._rows.compacted(keep).to_files()
-        arrays.update(self._tokens.merged(remap, n_keys=len(self._vocab)).to_files("tokens"))
-        arrays["exposure"] = self._exposure.view[keep]
-        docs["words"] = self._vocab.words
-        docs["clock_s"] = self.clock_s if math.isfinite(self.clock_s) else None
-        write_index(directory, NAME, self.params, self.catalog_version, arrays, docs)
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
     # -- learned state ------------------------------------------------------------------
 
@@ -220,8 +189,7 @@ class ExploreRetriever:
             self.clock_s = time_s
 
     def _decay(self, elapsed_s: float) -> float:
-        half_life = self.params.exposure_half_life_days * _DAY_S
-        return 1.0 if half_life <= 0 else 0.5 ** (max(elapsed_s, 0.0) / half_life)
+        return decay(elapsed_s, self.params.exposure_half_life_days)
 
     def exposure(self, entity_id: EntityId) -> float:
         """The decayed exposure count of ``entity_id`` at the latest event time (0 if unknown)."""
@@ -269,6 +237,6 @@ class ExploreRetriever:
         if math.isnan(self._newest_s):
             return np.zeros(len(rows))
         age = self._newest_s - added[rows]
-        half_life = self.params.freshness_half_life_days * _DAY_S
+        half_life = self.params.freshness_half_life_days * DAY_S
         fresh = np.exp2(-np.maximum(age, 0.0) / half_life) if half_life > 0 else np.ones(len(rows))
         return np.where(np.isnan(age), 0.0, fresh)

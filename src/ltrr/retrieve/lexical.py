@@ -31,28 +31,23 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import orjson
 import tantivy
 from numpy.typing import NDArray
 
-from ltrr import __version__
 from ltrr.config import Config, section_params
-from ltrr.errors import ConfigError, StorageError
+from ltrr.errors import ConfigError
+from ltrr.retrieve._index import read_index
 from ltrr.retrieve.base import Candidate
-from ltrr.storage.folder import sha256, swap_into
+from ltrr.storage.folder import new_manifest, staged, write_arrays
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.text import tokenize
 
 NAME = "lexical"
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 INDEX_DIR = "index"
-IDS_FILE = "ids.json"
-POPULARITY_FILE = "popularity.npy"
 TEXT_FIELDS = ("all", "title", "names")
 _ANALYZER = "ltrr_lexical"
 _BUILD_BATCH = 5000
@@ -213,27 +208,14 @@ class LexicalRetriever:
             If the folder is not a lexical index of this format, a checksum fails, or it was
             built with index-shaping parameters other than the config's (rebuild it).
         """
-        manifest = _read_manifest(directory)
         params = lexical_params(config)
-        saved = manifest["params"]
-        for name in INDEX_PARAMS:
-            wanted = getattr(params, name)
-            if (tuple(saved[name]) if isinstance(wanted, tuple) else saved[name]) != wanted:
-                raise StorageError(
-                    f"{directory}: built with retrieve.lexical.{name} = {saved[name]!r}, the "
-                    f"config says {wanted!r}; rebuild the index"
-                )
-        for file_name, digest in manifest["sha256"].items():
-            if sha256(directory / file_name) != digest:
-                raise StorageError(f"{directory / file_name}: checksum mismatch; rebuild the index")
-        ids = orjson.loads((directory / IDS_FILE).read_bytes())
-        popularity = np.load(directory / POPULARITY_FILE, allow_pickle=False)
+        manifest, (arrays, docs) = read_index(directory, NAME, params, INDEX_PARAMS, FORMAT_VERSION)
         return cls(
             params,
             directory / INDEX_DIR,
             catalog_version=int(manifest["catalog_version"]),
-            ids=[None if i is None else EntityId(i) for i in ids],
-            popularity=popularity.astype(np.float64),
+            ids=[None if i is None else EntityId(i) for i in docs["ids"]],
+            popularity=arrays["popularity"].astype(np.float64),
             private=False,
         )
 
@@ -276,26 +258,17 @@ class LexicalRetriever:
 
     def save(self, directory: Path) -> None:
         """Copy the index, ids, popularity and a manifest into ``directory`` atomically."""
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        try:
+        manifest = new_manifest(
+            f"ltrr-{NAME}",
+            FORMAT_VERSION,
+            tantivy_version=getattr(tantivy, "__version__", None),
+            params=asdict(self.params),
+            catalog_version=self.catalog_version,
+            n_entities=len(self),
+        )
+        with staged(directory) as tmp:
             shutil.copytree(self._work, tmp / INDEX_DIR, ignore=shutil.ignore_patterns("*.lock"))
-            (tmp / IDS_FILE).write_bytes(orjson.dumps(self._ids))
-            np.save(tmp / POPULARITY_FILE, self._popularity, allow_pickle=False)
-            manifest = {
-                "format": "ltrr-lexical",
-                "format_version": FORMAT_VERSION,
-                "ltrr_version": __version__,
-                "tantivy_version": getattr(tantivy, "__version__", None),
-                "params": asdict(self.params),
-                "catalog_version": self.catalog_version,
-                "n_entities": len(self),
-                "sha256": {n: sha256(tmp / n) for n in (IDS_FILE, POPULARITY_FILE)},
-            }
-            (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-            swap_into(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            write_arrays(tmp, manifest, {"popularity": self._popularity}, {"ids": self._ids})
 
     def __len__(self) -> int:
         return len(self._ord_of)
@@ -411,19 +384,3 @@ class LexicalRetriever:
             if text:
                 doc.add_text(field, text)
         return doc
-
-
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise StorageError(f"{directory} holds no lexical index (no {MANIFEST})")
-    try:
-        manifest: dict[str, Any] = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise StorageError(f"{path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != "ltrr-lexical" or manifest.get("format_version") != FORMAT_VERSION:
-        raise StorageError(
-            f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}"
-            f" is not ltrr-lexical version {FORMAT_VERSION}; rebuild the index"
-        )
-    return manifest

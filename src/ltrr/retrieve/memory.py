@@ -4,19 +4,20 @@ Queries are keyed by a canonical form: the corrected tokens, minus ``drop_tokens
 sorted, so word order does not matter and the understand stage's spelling correction maps
 typos onto the same key. When neither the corrected nor the typed key is known, each typed
 token is snapped to the nearest key token within its typo budget (the SymSpell index of
-``fuzzy``) and that key is tried, its scores scaled by ``fuzzy_weight`` and the similarity.
+``fuzzy``, ``retrieve._typos``) and that key is tried, its scores scaled by ``fuzzy_weight``
+and the similarity.
 
-Cold start: every entity predicts the queries it should answer (``predicted_queries``): its
-normalised title, aliases (without bracketed parts, " - ..." suffixes and "feat." credits),
-"title + name" for each main name field (e.g. the artist; both orders share the sorted key),
-type-qualified forms ("X playlist", "X album", "songs by X" for artists). Each (key, entity)
-gets a weight ``form_weight * (popularity_floor + prior)``, normalised over the key's live
-entities into a predicted distribution ``p(e | q)``.
+Cold start: every entity predicts the queries it should answer (``predicted_queries``, in
+``retrieve._memory_forms``): its normalised title, aliases (without bracketed parts, " - ..."
+suffixes and "feat." credits), "title + name" for each main name field (e.g. the artist; both
+orders share the sorted key), type-qualified forms ("X playlist", "X album", "songs by X" for
+artists). Each (key, entity) gets a weight ``form_weight * (popularity_floor + prior)``,
+normalised over the key's live entities into a predicted distribution ``p(e | q)``.
 
-Learning: ``record`` adds an action's reward to the key's statistics, time-decayed with
-``half_life_days`` by event timestamps (never the wall clock, so replaying the log rebuilds the
-same state). The score is a Dirichlet-smoothed share (a Bayesian average with the prediction as
-``prior_strength`` pseudo-counts):
+Learning (``retrieve._memory_learned``): ``record`` adds an action's reward to the key's
+statistics, time-decayed with ``half_life_days`` by event timestamps (never the wall clock, so
+replaying the log rebuilds the same state). The score is a Dirichlet-smoothed share (a
+Bayesian average with the prediction as ``prior_strength`` pseudo-counts):
 
     score(q, e) = (R(q, e) + m * p(e | q)) / (N(q) + m)
 
@@ -27,46 +28,46 @@ stop. Entities never predicted for a key are learned the same way.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
-import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
-    EntityRows,
-    Postings,
+    Files,
+    RowIndex,
     best_per_row,
     candidates,
     check_positive,
-    read_index,
-    remap_rows,
     top_rows,
-    write_index,
 )
+from ltrr.retrieve._memory_forms import aliases, canonical, key_hash, predicted_queries
+from ltrr.retrieve._memory_learned import KeyStats, Learned
+from ltrr.retrieve._postings import Pairs, Postings, Rows
+from ltrr.retrieve._rows import EntityRows
+from ltrr.retrieve._typos import TokenMatcher, TypoBudget
 from ltrr.retrieve.base import Candidate
-from ltrr.retrieve.fuzzy import TokenMatcher, TypoBudget
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
-from ltrr.understand.text import tokenize
+
+__all__ = [
+    "KeyStats",
+    "MemoryParams",
+    "MemoryRetriever",
+    "aliases",
+    "canonical",
+    "predicted_queries",
+]
 
 NAME = "memory"
-_BATCH = 5000
-_DAY_S = 86_400.0
 INDEX_PARAMS = (
     "name_fields", "title_weight", "title_name_weight", "alias_weight", "typed_weight",
     "typed_types", "artist_types", "artist_prefixes", "artist_suffixes", "drop_tokens",
     "one_typo_min_chars", "two_typos_min_chars", "unknown_one_typo_min_chars", "max_token_chars",
 )  # fmt: skip
-_BRACKETS = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]")
-_DASH = re.compile(r"\s+[-\u2013\u2014]\s+.*$")
-_FEAT = re.compile(r"\s+(?:feat\.?|ft\.?|featuring)\s.*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,80 +117,12 @@ class MemoryParams:
         )
 
 
-def memory_params(config: Config) -> MemoryParams:
-    return section_params(config, "retrieve.memory", MemoryParams)
-
-
-def canonical(tokens: Sequence[str], drop: Iterable[str] = ()) -> str:
-    """The key of a query: its tokens minus ``drop`` (unless nothing would remain), sorted.
-
-    >>> canonical(["swift", "taylor", "the"], ["the"])
-    'swift taylor'
-    """
-    dropped = set(drop)
-    kept = [t for t in tokens if t not in dropped] or list(tokens)
-    return " ".join(sorted(kept))
-
-
-def aliases(title: str) -> list[list[str]]:
-    """Token lists of ``title`` without brackets, " - ..." suffixes or "feat." credits."""
-    found = []
-    for pattern in (_BRACKETS, _DASH, _FEAT):
-        stripped = pattern.sub("", title)
-        found.append(stripped)
-        title = stripped
-    out: list[list[str]] = []
-    for text in found:
-        tokens = tokenize(text)
-        if tokens and tokens not in out:
-            out.append(tokens)
-    return out
-
-
-def predicted_queries(entity: Entity, p: MemoryParams) -> dict[str, float]:
-    """Canonical key -> form weight of the queries ``entity`` should answer."""
-    forms: dict[str, float] = {}
-
-    def put(tokens: Sequence[str], weight: float) -> None:
-        key = canonical(tokens, p.drop_tokens)
-        if key and weight > forms.get(key, 0.0):
-            forms[key] = weight
-
-    title = tokenize(entity.title)
-    names = [tokenize(entity.fields[f]) for f in p.name_fields if f in entity.fields]
-    put(title, p.title_weight)
-    alias_list = [a for a in aliases(entity.title) if a != title]
-    for alias in alias_list:
-        put(alias, p.alias_weight)
-    for name in names:
-        put(title + name, p.title_name_weight)
-        for alias in alias_list:
-            put(alias + name, p.alias_weight)
-    if entity.type in p.typed_types:
-        put(title + tokenize(entity.type), p.typed_weight)
-    if entity.type in p.artist_types:
-        for form in (*p.artist_prefixes, *p.artist_suffixes):
-            put(tokenize(form) + title, p.typed_weight)
-    return forms
-
-
-def _hash64(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
-
-
-@dataclass(slots=True)
-class KeyStats:
-    """Observed statistics of one key, decayed to ``time_s``: N and R per entity."""
-
-    time_s: float
-    n: float = 0.0
-    rewards: dict[str, float] = field(default_factory=dict)
-
-
-class MemoryRetriever:
+class MemoryRetriever(RowIndex[MemoryParams]):
     """Learned query -> entity memory with a metadata-predicted cold start."""
 
     name = NAME
+    params_type = MemoryParams
+    index_params = INDEX_PARAMS
 
     def __init__(
         self,
@@ -201,142 +134,120 @@ class MemoryRetriever:
         predicted: Postings,
         matcher: TokenMatcher,
     ) -> None:
-        self.params = params
-        self.catalog_version = catalog_version
-        self._rows, self._predicted, self._matcher = rows, predicted, matcher
+        super().__init__(params, catalog_version, rows)
+        self._predicted, self._matcher = predicted, matcher
+        self._set_key_hash(key_hash)
+        self._new_keys: dict[int, int] = {}  # hash -> key, for keys added since
+        self._learned = Learned(params.half_life_days, params.max_observed_per_key)
+
+    def _set_key_hash(self, key_hash: NDArray[np.uint64]) -> None:
         self._key_hash = key_hash.astype(np.uint64)  # key -> hash, for keys in the base
         order = np.argsort(self._key_hash, kind="stable")
         self._sorted_hash, self._sorted_key = self._key_hash[order], order.astype(np.int64)
-        self._new_keys: dict[int, int] = {}  # hash -> key, for keys added since
-        self.observed: dict[str, KeyStats] = {}
-        self.clock_s = -math.inf  # the latest event time recorded
 
     @property
     def n_keys(self) -> int:
         return len(self._key_hash) + len(self._new_keys)
 
-    # -- constructors -------------------------------------------------------------------
+    @property
+    def observed(self) -> dict[str, KeyStats]:
+        """The learned statistics per canonical key."""
+        return self._learned.keys
+
+    @property
+    def clock_s(self) -> float:
+        """The latest event time recorded."""
+        return self._learned.clock_s
+
+    # -- indexing -----------------------------------------------------------------------
 
     @classmethod
-    def build(
-        cls,
-        entities: Iterable[Entity],
-        config: Config,
-        *,
-        catalog_version: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> MemoryRetriever:
-        """Predict every entity's queries, then sort the (key hash, row) pairs once."""
-        p = memory_params(config)
-        rows = EntityRows.empty()
-        hashes: list[int] = []
-        key_rows: list[int] = []
-        weights: list[float] = []
-        words: dict[str, None] = {}
-        batch: list[Entity] = []
-        n_done = 0
-        for entity in entities:
-            batch.append(entity)
-            if len(batch) == _BATCH:
-                _collect(rows, batch, p, hashes, key_rows, weights, words)
-                n_done += len(batch)
-                batch = []
-                if on_progress is not None:
-                    on_progress(n_done)
-        _collect(rows, batch, p, hashes, key_rows, weights, words)
-        if on_progress is not None:
-            on_progress(n_done + len(batch))
-        unique, keys = np.unique(np.array(hashes, np.uint64), return_inverse=True)
-        predicted = Postings.from_pairs(
-            keys.astype(np.int64), np.array(key_rows, np.int64), np.array(weights, np.float32),
-            n_keys=len(unique),
-        )  # fmt: skip
-        budget = p.budget
-        matcher = TokenMatcher.build(budget, p.max_token_chars, list(words))
+    def empty(cls, params: MemoryParams, catalog_version: int) -> MemoryRetriever:
         return cls(
-            p,
+            params,
+            catalog_version=catalog_version,
+            rows=EntityRows.empty(),
+            key_hash=np.zeros(0, np.uint64),
+            predicted=Postings.empty(),
+            matcher=TokenMatcher.build(params.budget, params.max_token_chars, []),
+        )
+
+    def _build(self, batches: Iterable[Sequence[Entity]]) -> None:
+        """Predict every entity's queries, then sort the (key hash, row) pairs once."""
+        pairs = Pairs()
+        words: dict[str, None] = {}
+        for batch in batches:
+            self._collect(batch, pairs, words)
+        unique, keys = np.unique(np.array(pairs.keys, np.uint64), return_inverse=True)
+        self._predicted = Postings.from_pairs(
+            keys.astype(np.int64), np.array(pairs.rows, np.int64),
+            np.array(pairs.weights, np.float32), n_keys=len(unique),
+        )  # fmt: skip
+        self._set_key_hash(unique)
+        p = self.params
+        self._matcher = TokenMatcher.build(p.budget, p.max_token_chars, list(words))
+
+    @classmethod
+    def _from_files(
+        cls, params: MemoryParams, catalog_version: int, rows: EntityRows, files: Files
+    ) -> MemoryRetriever:
+        """The index and the learned statistics that ``save`` wrote."""
+        arrays, docs = files
+        budget, max_chars = params.budget, params.max_token_chars
+        memory = cls(
+            params,
             catalog_version=catalog_version,
             rows=rows,
-            key_hash=unique,
-            predicted=predicted,
-            matcher=matcher,
-        )
-
-    @classmethod
-    def load(cls, directory: Path, config: Config) -> MemoryRetriever:
-        """The index and the learned statistics that ``save`` wrote."""
-        p = memory_params(config)
-        manifest, arrays, docs = read_index(directory, NAME, p, INDEX_PARAMS)
-        budget = p.budget
-        memory = cls(
-            p,
-            catalog_version=int(manifest["catalog_version"]),
-            rows=EntityRows.from_files(arrays, docs),
             key_hash=arrays["key_hash"],
             predicted=Postings.from_files(arrays, "predicted"),
-            matcher=TokenMatcher.from_files(budget, p.max_token_chars, arrays, docs, "vocab"),
+            matcher=TokenMatcher.from_files(budget, max_chars, arrays, docs, "vocab"),
         )
-        learned = docs["observed"]
-        memory.clock_s = -math.inf if learned["clock_s"] is None else float(learned["clock_s"])
-        memory.observed = {
-            key: KeyStats(float(s["time_s"]), float(s["n"]), dict(s["rewards"]))
-            for key, s in learned["keys"].items()
-        }
+        memory._learned.read_doc(docs["observed"])
         return memory
 
-    # -- the index ----------------------------------------------------------------------
+    def _files(self, keep: Rows, remap: Rows) -> Files:
+        """Index and learned statistics, in one folder."""
+        arrays, docs = self._matcher.to_files("vocab")
+        arrays.update(self._predicted.merged(remap, n_keys=self.n_keys).to_files("predicted"))
+        added = sorted(self._new_keys.items(), key=lambda hk: hk[1])
+        arrays["key_hash"] = np.concatenate(
+            [self._key_hash, np.array([h for h, _ in added], np.uint64)]
+        )
+        docs["observed"] = self._learned.to_doc()
+        return arrays, docs
+
+    def _collect(self, entities: Sequence[Entity], pairs: Pairs, words: dict[str, None]) -> None:
+        """Append ``entities`` to the rows and collect their (key hash, row, weight) triples and
+        the words of their keys."""
+        if not entities:
+            return
+        first, _ = self._rows.append(entities)
+        for offset, entity in enumerate(entities):
+            for key, weight in predicted_queries(entity, self.params).items():
+                pairs.append(key_hash(key), first + offset, weight)
+                words.update(dict.fromkeys(key.split()))
+
+    def add(self, entities: Sequence[Entity]) -> None:
+        pairs = Pairs()
+        words: dict[str, None] = {}
+        self._collect(entities, pairs, words)
+        keys = []
+        for h in pairs.keys:
+            key = self._key_of_hash(h)
+            keys.append(key if key >= 0 else self._new_keys.setdefault(h, self.n_keys))
+        self._predicted.extend(keys, pairs.rows, pairs.weights)
+        for word in words:
+            self._matcher.add(word)
 
     def key_of(self, text: str) -> int:
         """The index key of canonical ``text``, or -1."""
-        return self._key_of_hash(_hash64(text))
+        return self._key_of_hash(key_hash(text))
 
     def _key_of_hash(self, h: int) -> int:
         i = int(np.searchsorted(self._sorted_hash, np.uint64(h)))
         if i < len(self._sorted_hash) and int(self._sorted_hash[i]) == h:
             return int(self._sorted_key[i])
         return self._new_keys.get(h, -1)
-
-    def add(self, entities: Sequence[Entity]) -> None:
-        hashes: list[int] = []
-        key_rows: list[int] = []
-        weights: list[float] = []
-        words: dict[str, None] = {}
-        _collect(self._rows, entities, self.params, hashes, key_rows, weights, words)
-        keys = []
-        for h in hashes:
-            key = self._key_of_hash(h)
-            keys.append(key if key >= 0 else self._new_keys.setdefault(h, self.n_keys))
-        self._predicted.extend(keys, key_rows, weights)
-        for word in words:
-            self._matcher.add(word)
-
-    def remove(self, ids: Sequence[EntityId]) -> None:
-        self._rows.retire(ids)
-
-    def save(self, directory: Path) -> None:
-        """Index and learned statistics, in one folder, atomically."""
-        keep = self._rows.keep()
-        remap = remap_rows(keep, self._rows.n)
-        arrays, docs = self._rows.compacted(keep).to_files()
-        arrays.update(self._predicted.merged(remap, n_keys=self.n_keys).to_files("predicted"))
-        added = sorted(self._new_keys.items(), key=lambda hk: hk[1])
-        arrays["key_hash"] = np.concatenate(
-            [self._key_hash, np.array([h for h, _ in added], np.uint64)]
-        )
-        vocab_arrays, vocab_docs = self._matcher.to_files("vocab")
-        arrays.update(vocab_arrays)
-        docs.update(vocab_docs)
-        docs["observed"] = {
-            "clock_s": self.clock_s if math.isfinite(self.clock_s) else None,
-            "keys": {
-                key: {"time_s": s.time_s, "n": s.n, "rewards": s.rewards}
-                for key, s in sorted(self.observed.items())
-            },
-        }
-        write_index(directory, NAME, self.params, self.catalog_version, arrays, docs)
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
     # -- learning -----------------------------------------------------------------------
 
@@ -363,22 +274,9 @@ class MemoryRetriever:
         key = self.key(query)
         if not key or not math.isfinite(reward) or not math.isfinite(event_time_s):
             return
-        self.clock_s = max(self.clock_s, event_time_s)
-        stats = self.observed.get(key)
-        if stats is None:
-            stats = self.observed[key] = KeyStats(event_time_s)
-            for word in key.split():
+        if self._learned.record(key, entity_id, reward, event_time_s):
+            for word in key.split():  # a learned key's words are typo targets too
                 self._matcher.add(word)
-        weight = 1.0
-        if event_time_s >= stats.time_s:
-            self._decay_stats(stats, event_time_s)
-        else:
-            weight = self._decay(stats.time_s - event_time_s)
-        stats.n += abs(reward) * weight
-        stats.rewards[entity_id] = stats.rewards.get(entity_id, 0.0) + reward * weight
-        if len(stats.rewards) > self.params.max_observed_per_key:
-            weakest = min(stats.rewards.items(), key=lambda er: (abs(er[1]), er[0]))
-            del stats.rewards[weakest[0]]
 
     def withdraw(
         self,
@@ -395,33 +293,11 @@ class MemoryRetriever:
         leaves the statistics as if the click had counted ``reward`` less, not as a skip.
         """
         del context
-        key = self.key(query)
-        stats = self.observed.get(key) if key else None
-        if stats is None or entity_id not in stats.rewards or not math.isfinite(reward):
-            return
-        weight = 1.0
-        if event_time_s >= stats.time_s:
-            self._decay_stats(stats, event_time_s)
-        else:
-            weight = self._decay(stats.time_s - event_time_s)
-        stats.n = max(stats.n - abs(reward) * weight, 0.0)
-        stats.rewards[entity_id] -= reward * weight
+        self._learned.withdraw(self.key(query), entity_id, reward, event_time_s)
 
     def clear_observed(self) -> None:
         """Forget every learned statistic (before replaying the event log)."""
-        self.observed.clear()
-        self.clock_s = -math.inf
-
-    def _decay(self, elapsed_s: float) -> float:
-        half_life = self.params.half_life_days * _DAY_S
-        return 1.0 if half_life <= 0 else 0.5 ** (max(elapsed_s, 0.0) / half_life)
-
-    def _decay_stats(self, stats: KeyStats, time_s: float) -> None:
-        f = self._decay(time_s - stats.time_s)
-        if f != 1.0:
-            stats.n *= f
-            stats.rewards = {e: r * f for e, r in stats.rewards.items()}
-        stats.time_s = time_s
+        self._learned.clear()
 
     # -- querying -----------------------------------------------------------------------
 
@@ -431,7 +307,7 @@ class MemoryRetriever:
         stats = self.observed.get(key)
         if stats is None:
             return rows, prior
-        f = self._decay(self.clock_s - stats.time_s)
+        f = self._learned.decay(self.clock_s - stats.time_s)
         row_of = self._rows.row_of
         seen = [(row_of[EntityId(e)], r * f) for e, r in stats.rewards.items() if e in row_of]
         obs_rows = np.array([s[0] for s in seen], np.int64)
@@ -509,24 +385,3 @@ class MemoryRetriever:
         rows, scores = best_per_row(rows, scores)
         best, best_scores = top_rows(rows, scores, depth)
         return candidates(self._rows.ids, best, best_scores)
-
-
-def _collect(
-    rows: EntityRows,
-    entities: Sequence[Entity],
-    p: MemoryParams,
-    hashes: list[int],
-    key_rows: list[int],
-    weights: list[float],
-    words: dict[str, None],
-) -> None:
-    """Append ``entities`` to ``rows`` and collect their (key hash, row, weight) triples."""
-    if not entities:
-        return
-    first, _ = rows.append(entities)
-    for offset, entity in enumerate(entities):
-        for key, weight in predicted_queries(entity, p).items():
-            hashes.append(_hash64(key))
-            key_rows.append(first + offset)
-            weights.append(weight)
-            words.update(dict.fromkeys(key.split()))

@@ -16,31 +16,21 @@ carriers. Global popularity is an order precomputed at build and load.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config, section_params
-from ltrr.retrieve._index import (
-    EntityRows,
-    Postings,
-    Vocabulary,
-    candidates,
-    read_index,
-    remap_rows,
-    top_rows,
-    write_index,
-)
+from ltrr.retrieve._index import Files, RowIndex, candidates, top_rows
+from ltrr.retrieve._postings import Pairs, Rows
+from ltrr.retrieve._rows import EntityRows
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.structured import Facets, attribute_match, constraints, filtered
-from ltrr.types import Context, Entity, EntityId
+from ltrr.types import Context, Entity
 from ltrr.understand.base import UnderstoodQuery
 
 NAME = "popular"
-_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +42,11 @@ class PopularParams:
     global_fallback: bool = True
 
 
-def popular_params(config: Config) -> PopularParams:
-    return section_params(config, "retrieve.popular", PopularParams)
-
-
-class PopularRetriever:
+class PopularRetriever(RowIndex[PopularParams]):
     """Popularity within the attributes and types the query or user implies."""
 
     name = NAME
+    params_type = PopularParams
 
     def __init__(
         self,
@@ -70,97 +57,55 @@ class PopularRetriever:
         facets: Facets,
         order: NDArray[np.int64],
     ) -> None:
-        self.params = params
-        self.catalog_version = catalog_version
-        self._rows, self._facets = rows, facets
+        super().__init__(params, catalog_version, rows)
+        self._facets = facets
         self._order = order  # rows [0, len(order)) by popularity, most popular first
 
-    @classmethod
-    def build(
-        cls,
-        entities: Iterable[Entity],
-        config: Config,
-        *,
-        catalog_version: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> PopularRetriever:
-        index = cls(
-            popular_params(config),
-            catalog_version=catalog_version,
-            rows=EntityRows.empty(),
-            facets=Facets(Vocabulary([]), Postings.empty()),
-            order=np.zeros(0, np.int64),
-        )
-        pairs: tuple[list[int], list[int], list[float]] = ([], [], [])
-        batch: list[Entity] = []
-        n_done = 0
-        for entity in entities:
-            batch.append(entity)
-            if len(batch) == _BATCH:
-                index._collect(batch, pairs)
-                n_done += len(batch)
-                batch = []
-                if on_progress is not None:
-                    on_progress(n_done)
-        index._collect(batch, pairs)
-        if on_progress is not None:
-            on_progress(n_done + len(batch))
-        index._facets.postings = Postings.from_pairs(
-            np.array(pairs[0], np.int64),
-            np.array(pairs[1], np.int64),
-            np.array(pairs[2], np.float32),
-            n_keys=len(index._facets.vocab),
-        )
-        index._order = _popularity_order(index._rows.popularity)
-        return index
+    # -- indexing -----------------------------------------------------------------------
 
     @classmethod
-    def load(cls, directory: Path, config: Config) -> PopularRetriever:
-        params = popular_params(config)
-        manifest, arrays, docs = read_index(directory, NAME, params, ())
-        rows = EntityRows.from_files(arrays, docs)
+    def empty(cls, params: PopularParams, catalog_version: int) -> PopularRetriever:
         return cls(
             params,
-            catalog_version=int(manifest["catalog_version"]),
+            catalog_version=catalog_version,
+            rows=EntityRows.empty(),
+            facets=Facets.empty(),
+            order=np.zeros(0, np.int64),
+        )
+
+    def _build(self, batches: Iterable[Sequence[Entity]]) -> None:
+        pairs = Pairs()
+        for batch in batches:
+            self._collect(batch, pairs)
+        self._facets.postings = pairs.postings(len(self._facets.vocab))
+        self._order = _popularity_order(self._rows.popularity)
+
+    @classmethod
+    def _from_files(
+        cls, params: PopularParams, catalog_version: int, rows: EntityRows, files: Files
+    ) -> PopularRetriever:
+        return cls(
+            params,
+            catalog_version=catalog_version,
             rows=rows,
-            facets=Facets(
-                Vocabulary(list(docs["facet_words"])), Postings.from_files(arrays, "facets")
-            ),
+            facets=Facets.from_files(files),
             order=_popularity_order(rows.popularity),
         )
 
-    def _collect(
-        self, entities: Sequence[Entity], pairs: tuple[list[int], list[int], list[float]]
-    ) -> None:
+    def _files(self, keep: Rows, remap: Rows) -> Files:
+        return self._facets.to_files(remap)
+
+    def _collect(self, entities: Sequence[Entity], pairs: Pairs) -> None:
         if not entities:
             return
         first, _ = self._rows.append(entities)
         for offset, entity in enumerate(entities):
-            for key, weight in self._facets.pairs(entity):
-                pairs[0].append(key)
-                pairs[1].append(first + offset)
-                pairs[2].append(weight)
+            self._facets.collect(entity, first + offset, pairs)
 
     def add(self, entities: Sequence[Entity]) -> None:
-        pairs: tuple[list[int], list[int], list[float]] = ([], [], [])
+        pairs = Pairs()
         self._collect(entities, pairs)
-        self._facets.postings.extend(*pairs)
-
-    def remove(self, ids: Sequence[EntityId]) -> None:
-        self._rows.retire(ids)
-
-    def save(self, directory: Path) -> None:
-        keep = self._rows.keep()
-        remap = remap_rows(keep, self._rows.n)
-        rows = self._rows.compacted(keep)
-        arrays, docs = rows.to_files()
-        facets = self._facets.postings.merged(remap, n_keys=len(self._facets.vocab))
-        arrays.update(facets.to_files("facets"))
-        docs["facet_words"] = self._facets.vocab.words
-        write_index(directory, NAME, self.params, self.catalog_version, arrays, docs)
-
-    def __len__(self) -> int:
-        return len(self._rows)
+        pairs.extend_into(self._facets.postings)
 
     # -- querying -----------------------------------------------------------------------
 

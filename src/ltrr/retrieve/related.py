@@ -16,34 +16,28 @@ replaced, which gives it a new row) resolves when it does. No seed, no result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
-    EntityRows,
-    Growable,
-    Postings,
-    Vocabulary,
+    Files,
+    RowIndex,
     best_per_row,
     candidates,
     check_positive,
-    read_index,
-    remap_rows,
     top_rows,
-    write_index,
 )
+from ltrr.retrieve._postings import Postings, Rows, Vocabulary
+from ltrr.retrieve._rows import EntityRows, Growable
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.text import normalize
 
 NAME = "related"
-_BATCH = 5000
 INDEX_PARAMS = ("max_links_per_entity",)
 
 
@@ -64,14 +58,12 @@ class RelatedParams:
         check_positive(self, "retrieve.related", ("max_seeds",))
 
 
-def related_params(config: Config) -> RelatedParams:
-    return section_params(config, "retrieve.related", RelatedParams)
-
-
-class RelatedRetriever:
+class RelatedRetriever(RowIndex[RelatedParams]):
     """Neighbours of the named entities in the ``related`` graph; implements ``Retriever``."""
 
     name = NAME
+    params_type = RelatedParams
+    index_params = INDEX_PARAMS
 
     def __init__(
         self,
@@ -84,9 +76,7 @@ class RelatedRetriever:
         codes: Vocabulary,
         links: Postings,
     ) -> None:
-        self.params = params
-        self.catalog_version = catalog_version
-        self._rows = rows
+        super().__init__(params, catalog_version, rows)
         self._names, self._name_rows = names, name_rows
         self._codes, self._links = codes, links  # links: row -> target code
         row_of_code = np.full(len(codes), -1, np.int64)
@@ -94,17 +84,12 @@ class RelatedRetriever:
             row_of_code[code] = rows.row_of.get(EntityId(entity_id), -1)
         self._row_of_code = Growable(row_of_code)
 
+    # -- indexing -----------------------------------------------------------------------
+
     @classmethod
-    def build(
-        cls,
-        entities: Iterable[Entity],
-        config: Config,
-        *,
-        catalog_version: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> RelatedRetriever:
-        index = cls(
-            related_params(config),
+    def empty(cls, params: RelatedParams, catalog_version: int) -> RelatedRetriever:
+        return cls(
+            params,
             catalog_version=catalog_version,
             rows=EntityRows.empty(),
             names=Vocabulary([]),
@@ -112,35 +97,37 @@ class RelatedRetriever:
             codes=Vocabulary([]),
             links=Postings.empty(),
         )
-        batch: list[Entity] = []
-        n_done = 0
-        for entity in entities:
-            batch.append(entity)
-            if len(batch) == _BATCH:
-                index.add(batch)
-                n_done += len(batch)
-                batch = []
-                if on_progress is not None:
-                    on_progress(n_done)
-        index.add(batch)
-        if on_progress is not None:
-            on_progress(n_done + len(batch))
-        index._compact_postings()
-        return index
+
+    def _build(self, batches: Iterable[Sequence[Entity]]) -> None:
+        for batch in batches:
+            self.add(batch)
+        self._name_rows = self._name_rows.merged(None, n_keys=len(self._names))
+        self._links = self._links.merged(None, n_keys=self._rows.n)
 
     @classmethod
-    def load(cls, directory: Path, config: Config) -> RelatedRetriever:
-        params = related_params(config)
-        manifest, arrays, docs = read_index(directory, NAME, params, INDEX_PARAMS)
+    def _from_files(
+        cls, params: RelatedParams, catalog_version: int, rows: EntityRows, files: Files
+    ) -> RelatedRetriever:
+        arrays, docs = files
         return cls(
             params,
-            catalog_version=int(manifest["catalog_version"]),
-            rows=EntityRows.from_files(arrays, docs),
+            catalog_version=catalog_version,
+            rows=rows,
             names=Vocabulary(list(docs["names"])),
             name_rows=Postings.from_files(arrays, "names"),
             codes=Vocabulary(list(docs["codes"])),
             links=Postings.from_files(arrays, "links"),
         )
+
+    def _files(self, keep: Rows, remap: Rows) -> Files:
+        arrays = self._name_rows.merged(remap, n_keys=len(self._names)).to_files("names")
+        # links are keyed by row: remap the keys, the targets are codes
+        keys, codes, weights = self._links.pairs()
+        new_keys = remap[keys]
+        live = new_keys >= 0
+        links = Postings.from_pairs(new_keys[live], codes[live], weights[live], n_keys=len(keep))
+        arrays.update(links.to_files("links"))
+        return arrays, {"names": self._names.words, "codes": self._codes.words}
 
     def _code(self, entity_id: str) -> int:
         known = len(self._codes)
@@ -172,29 +159,7 @@ class RelatedRetriever:
             code = self._codes.get(entity_id)
             if code >= 0 and entity_id in self._rows.row_of:
                 self._row_of_code.view[code] = -1
-        self._rows.retire(ids)
-
-    def _compact_postings(self) -> None:
-        self._name_rows = self._name_rows.merged(None, n_keys=len(self._names))
-        self._links = self._links.merged(None, n_keys=self._rows.n)
-
-    def save(self, directory: Path) -> None:
-        keep = self._rows.keep()
-        remap = remap_rows(keep, self._rows.n)
-        arrays, docs = self._rows.compacted(keep).to_files()
-        arrays.update(self._name_rows.merged(remap, n_keys=len(self._names)).to_files("names"))
-        # links are keyed by row: remap the keys, the targets are codes
-        keys, codes, weights = self._links.pairs()
-        new_keys = remap[keys]
-        live = new_keys >= 0
-        links = Postings.from_pairs(new_keys[live], codes[live], weights[live], n_keys=len(keep))
-        arrays.update(links.to_files("links"))
-        docs["names"] = self._names.words
-        docs["codes"] = self._codes.words
-        write_index(directory, NAME, self.params, self.catalog_version, arrays, docs)
-
-    def __len__(self) -> int:
-        return len(self._rows)
+        super().remove(ids)
 
     # -- querying -----------------------------------------------------------------------
 

@@ -18,34 +18,29 @@ no usable span gets ``[]``: that is the other retrievers' ground.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ltrr.config import Config, section_params
 from ltrr.retrieve._index import (
-    EntityRows,
-    Postings,
-    Vocabulary,
+    Files,
+    RowIndex,
     bm25_idf,
     candidates,
     check_positive,
-    read_index,
-    remap_rows,
     top_rows,
-    write_index,
 )
+from ltrr.retrieve._postings import Pairs, Postings, Rows, Vocabulary
+from ltrr.retrieve._rows import EntityRows
 from ltrr.retrieve.base import Candidate
-from ltrr.types import Context, Entity, EntityId
+from ltrr.types import Context, Entity
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.text import normalize, tokenize
 
 NAME = "structured"
-_BATCH = 5000
 _SEP = "\x1f"
 INDEX_PARAMS = ("text_fields", "fields_weight")
 
@@ -64,10 +59,6 @@ class StructuredParams:
         check_positive(self, "retrieve.structured", ("max_query_tokens",))
 
 
-def structured_params(config: Config) -> StructuredParams:
-    return section_params(config, "retrieve.structured", StructuredParams)
-
-
 class Facets:
     """Posting lists per (attribute, value): ``Postings`` keys over ``attribute US value``.
 
@@ -81,6 +72,21 @@ class Facets:
         for key, word in enumerate(vocab.words):
             self._by_value.setdefault(word.partition(_SEP)[2], []).append(key)
 
+    @classmethod
+    def empty(cls) -> Facets:
+        return cls(Vocabulary([]), Postings.empty())
+
+    @classmethod
+    def from_files(cls, files: Files) -> Facets:
+        """The facets ``to_files`` wrote (the index's other files may be in ``files`` too)."""
+        arrays, docs = files
+        return cls(Vocabulary(list(docs["facet_words"])), Postings.from_files(arrays, "facets"))
+
+    def to_files(self, remap: Rows) -> Files:
+        """Arrays and documents of the facets, compacted by ``remap`` (old row -> new or -1)."""
+        postings = self.postings.merged(remap, n_keys=len(self.vocab))
+        return postings.to_files("facets"), {"facet_words": self.vocab.words}
+
     @staticmethod
     def word(attribute: str, value: str) -> str:
         return f"{normalize(attribute)}{_SEP}{normalize(value)}"
@@ -92,11 +98,11 @@ class Facets:
             self._by_value.setdefault(word.partition(_SEP)[2], []).append(key)
         return key
 
-    def pairs(self, entity: Entity) -> Iterable[tuple[int, float]]:
-        """(key, weight) of ``entity``'s attribute values, new keys added."""
+    def collect(self, entity: Entity, row: int, pairs: Pairs) -> None:
+        """Add (key, ``row``, weight) of each of ``entity``'s attribute values to ``pairs``."""
         for attribute, values in entity.attributes.items():
             for value, weight in values.items():
-                yield self.add_word(self.word(attribute, value)), float(weight)
+                pairs.append(self.add_word(self.word(attribute, value)), row, float(weight))
 
     def attribute_keys(self, attribute: str, value: str) -> list[int]:
         """The key of (attribute, value); if the catalog has no such pair, every key of value."""
@@ -187,10 +193,12 @@ def filtered(
     return rows[keep], match[keep]
 
 
-class StructuredRetriever:
+class StructuredRetriever(RowIndex[StructuredParams]):
     """Attribute and type filters from tagged spans plus text match; implements ``Retriever``."""
 
     name = NAME
+    params_type = StructuredParams
+    index_params = INDEX_PARAMS
 
     def __init__(
         self,
@@ -202,110 +210,72 @@ class StructuredRetriever:
         vocab: Vocabulary,
         text: Postings,
     ) -> None:
-        self.params = params
-        self.catalog_version = catalog_version
-        self._rows, self._facets, self._vocab, self._text = rows, facets, vocab, text
+        super().__init__(params, catalog_version, rows)
+        self._facets, self._vocab, self._text = facets, vocab, text
+
+    # -- indexing -----------------------------------------------------------------------
 
     @classmethod
-    def build(
-        cls,
-        entities: Iterable[Entity],
-        config: Config,
-        *,
-        catalog_version: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> StructuredRetriever:
-        index = cls(
-            structured_params(config),
+    def empty(cls, params: StructuredParams, catalog_version: int) -> StructuredRetriever:
+        return cls(
+            params,
             catalog_version=catalog_version,
             rows=EntityRows.empty(),
-            facets=Facets(Vocabulary([]), Postings.empty()),
+            facets=Facets.empty(),
             vocab=Vocabulary([]),
             text=Postings.empty(),
         )
-        facet_pairs: tuple[list[int], list[int], list[float]] = ([], [], [])
-        text_pairs: tuple[list[int], list[int], list[float]] = ([], [], [])
-        batch: list[Entity] = []
-        n_done = 0
-        for entity in entities:
-            batch.append(entity)
-            if len(batch) == _BATCH:
-                index._collect(batch, facet_pairs, text_pairs)
-                n_done += len(batch)
-                batch = []
-                if on_progress is not None:
-                    on_progress(n_done)
-        index._collect(batch, facet_pairs, text_pairs)
-        if on_progress is not None:
-            on_progress(n_done + len(batch))
-        index._facets.postings = _csr(facet_pairs, len(index._facets.vocab))
-        index._text = _csr(text_pairs, len(index._vocab))
-        return index
+
+    def _build(self, batches: Iterable[Sequence[Entity]]) -> None:
+        facet_pairs, text_pairs = Pairs(), Pairs()
+        for batch in batches:
+            self._collect(batch, facet_pairs, text_pairs)
+        self._facets.postings = facet_pairs.postings(len(self._facets.vocab))
+        self._text = text_pairs.postings(len(self._vocab))
 
     @classmethod
-    def load(cls, directory: Path, config: Config) -> StructuredRetriever:
-        params = structured_params(config)
-        manifest, arrays, docs = read_index(directory, NAME, params, INDEX_PARAMS)
+    def _from_files(
+        cls, params: StructuredParams, catalog_version: int, rows: EntityRows, files: Files
+    ) -> StructuredRetriever:
+        arrays, docs = files
         return cls(
             params,
-            catalog_version=int(manifest["catalog_version"]),
-            rows=EntityRows.from_files(arrays, docs),
-            facets=Facets(
-                Vocabulary(list(docs["facet_words"])), Postings.from_files(arrays, "facets")
-            ),
+            catalog_version=catalog_version,
+            rows=rows,
+            facets=Facets.from_files(files),
             vocab=Vocabulary(list(docs["text_words"])),
             text=Postings.from_files(arrays, "text"),
         )
 
-    def _collect(
-        self,
-        entities: Sequence[Entity],
-        facet_pairs: tuple[list[int], list[int], list[float]],
-        text_pairs: tuple[list[int], list[int], list[float]],
-    ) -> None:
+    def _files(self, keep: Rows, remap: Rows) -> Files:
+        arrays, docs = self._facets.to_files(remap)
+        arrays.update(self._text.merged(remap, n_keys=len(self._vocab)).to_files("text"))
+        docs["text_words"] = self._vocab.words
+        return arrays, docs
+
+    def _collect(self, entities: Sequence[Entity], facet_pairs: Pairs, text_pairs: Pairs) -> None:
         if not entities:
             return
         first, _ = self._rows.append(entities)
         fields_weight = self.params.fields_weight
         for offset, entity in enumerate(entities):
             row = first + offset
-            for key, weight in self._facets.pairs(entity):
-                facet_pairs[0].append(key)
-                facet_pairs[1].append(row)
-                facet_pairs[2].append(weight)
+            self._facets.collect(entity, row, facet_pairs)
             tokens = dict.fromkeys(tokenize(entity.title), 1.0)
             for f in self.params.text_fields:
                 if f in entity.fields:
                     for t in tokenize(entity.fields[f]):
                         tokens.setdefault(t, fields_weight)
             for token, weight in tokens.items():
-                text_pairs[0].append(self._vocab.add(token))
-                text_pairs[1].append(row)
-                text_pairs[2].append(weight)
+                text_pairs.append(self._vocab.add(token), row, weight)
 
     def add(self, entities: Sequence[Entity]) -> None:
-        facet_pairs: tuple[list[int], list[int], list[float]] = ([], [], [])
-        text_pairs: tuple[list[int], list[int], list[float]] = ([], [], [])
+        facet_pairs, text_pairs = Pairs(), Pairs()
         self._collect(entities, facet_pairs, text_pairs)
-        self._facets.postings.extend(*facet_pairs)
-        self._text.extend(*text_pairs)
+        facet_pairs.extend_into(self._facets.postings)
+        text_pairs.extend_into(self._text)
 
-    def remove(self, ids: Sequence[EntityId]) -> None:
-        self._rows.retire(ids)
-
-    def save(self, directory: Path) -> None:
-        keep = self._rows.keep()
-        remap = remap_rows(keep, self._rows.n)
-        arrays, docs = self._rows.compacted(keep).to_files()
-        facets = self._facets.postings.merged(remap, n_keys=len(self._facets.vocab))
-        arrays.update(facets.to_files("facets"))
-        arrays.update(self._text.merged(remap, n_keys=len(self._vocab)).to_files("text"))
-        docs["facet_words"] = self._facets.vocab.words
-        docs["text_words"] = self._vocab.words
-        write_index(directory, NAME, self.params, self.catalog_version, arrays, docs)
-
-    def __len__(self) -> int:
-        return len(self._rows)
+    # -- querying -----------------------------------------------------------------------
 
     def retrieve(self, query: UnderstoodQuery, context: Context, depth: int) -> list[Candidate]:
         """Entities meeting the tagged constraints, ranked by match, text and popularity."""
@@ -343,12 +313,3 @@ class StructuredRetriever:
         hits, weights, seg = self._text.gather(keys)
         np.add.at(acc, hits, weights * idf[seg])
         return acc[rows] / np.float32(max(float(idf.sum()), 1e-9))
-
-
-def _csr(pairs: tuple[list[int], list[int], list[float]], n_keys: int) -> Postings:
-    return Postings.from_pairs(
-        np.array(pairs[0], np.int64),
-        np.array(pairs[1], np.int64),
-        np.array(pairs[2], np.float32),
-        n_keys=n_keys,
-    )

@@ -1,10 +1,15 @@
-"""Saving a folder atomically: write beside it, then swap it into place whole.
+"""Saving a folder atomically, and the ``manifest.json`` that says what the folder holds.
 
 Every saved index, policy and converted benchmark is a folder. A reader must see either the old
 folder or the new one, never half of each, and a crash mid-save must leave the old one intact;
 so writers fill a temporary sibling folder and ``swap_into`` renames it into place, moving the
-old folder aside first and putting it back if the rename fails. Checksums in manifests use
-``sha256``.
+old folder aside first and putting it back if the rename fails.
+
+Every saved index (each retriever's and the query understander's) describes itself the same
+way, so the code that writes and checks that description lives here once: ``new_manifest``
+starts it (format, format version, ltrr version, then the writer's own keys in its order),
+``write_manifest`` writes it, ``read_manifest`` checks format and version, ``check_files`` the
+``sha256`` of every listed file and ``stale_params`` the parameters that shaped the files.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,10 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from ltrr import __version__
 from ltrr.errors import StorageError
+
+MANIFEST = "manifest.json"
 
 
 def sha256(path: Path) -> str:
@@ -92,8 +100,7 @@ def write_arrays(
     for name, doc in documents.items():
         (folder / f"{name}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
         names.append(f"{name}.json")
-    full = {**manifest, "sha256": {n: sha256(folder / n) for n in sorted(names)}}
-    (folder / "manifest.json").write_bytes(orjson.dumps(full, option=orjson.OPT_INDENT_2))
+    write_manifest(folder, {**manifest, "sha256": checksums(folder, sorted(names))})
 
 
 def read_arrays(
@@ -103,15 +110,87 @@ def read_arrays(
 
     ``remedy`` ends the error for a missing or altered file ("rebuild the index").
     """
+    check_files(directory, manifest, remedy)
     arrays: dict[str, NDArray[Any]] = {}
     documents: dict[str, Any] = {}
-    for name, digest in manifest["sha256"].items():
+    for name in manifest["sha256"]:
         file = directory / name
-        if not file.is_file() or sha256(file) != digest:
-            raise StorageError(f"{file}: missing or checksum mismatch; {remedy}")
         stem, _, ext = name.rpartition(".")
         if ext == "npy":
             arrays[stem] = np.load(file, allow_pickle=False)
         else:
             documents[stem] = orjson.loads(file.read_bytes())
     return arrays, documents
+
+
+# -- manifests ----------------------------------------------------------------------------
+
+
+def new_manifest(fmt: str | None, version: int, **fields: Any) -> dict[str, Any]:
+    """``format``, ``format_version`` and ``ltrr_version``, then ``fields`` in the order given.
+
+    ``fmt`` is ``None`` for a format that predates the ``format`` key (the dense index): its
+    manifest starts at ``format_version``. Key order is kept so a manifest stays byte-identical.
+    """
+    head: dict[str, Any] = {} if fmt is None else {"format": fmt}
+    return {**head, "format_version": version, "ltrr_version": __version__, **fields}
+
+
+def checksums(folder: Path, names: Iterable[str]) -> dict[str, str]:
+    """File name -> sha256 of the files ``names`` in ``folder``, in the order given."""
+    return {name: sha256(folder / name) for name in names}
+
+
+def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> None:
+    """Write ``manifest`` as ``folder/manifest.json`` (indented JSON, keys in their order)."""
+    (folder / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+
+
+def read_manifest(
+    directory: Path, fmt: str | None, version: int, *, holds: str, remedy: str
+) -> dict[str, Any]:
+    """The manifest of ``directory``, checked to be format ``fmt`` at ``version``.
+
+    Raises
+    ------
+    StorageError
+        If there is no manifest (the folder "holds no ``holds``"), it cannot be read or is not
+        JSON, or it names another format or version; ``remedy`` ends that last message.
+    """
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise StorageError(f"{directory} holds no {holds} (no {MANIFEST})")
+    try:
+        manifest: dict[str, Any] = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise StorageError(f"{path} is not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    if manifest.get("format") != fmt or manifest.get("format_version") != version:
+        raise StorageError(
+            f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}"
+            f" is not {fmt or holds} version {version}; {remedy}"
+        )
+    return manifest
+
+
+def check_files(directory: Path, manifest: Mapping[str, Any], remedy: str) -> None:
+    """Raise ``StorageError`` (ending with ``remedy``) for a file of ``manifest["sha256"]`` that
+    is missing or whose bytes changed since it was written."""
+    for name, digest in manifest["sha256"].items():
+        file = directory / name
+        if not file.is_file() or sha256(file) != digest:
+            raise StorageError(f"{file}: missing or corrupt (checksum mismatch); {remedy}")
+
+
+def stale_params(saved: Mapping[str, Any], params: object, names: Iterable[str]) -> list[str]:
+    """The ``names`` whose value in ``saved`` (a manifest's ``params``) differs from the
+    attribute of ``params``: the parameters that shaped the files changed, so they are stale.
+
+    JSON gives tuples back as lists, so both sides compare as lists; a missing name is stale.
+    """
+    return [name for name in names if _plain(saved.get(name)) != _plain(getattr(params, name))]
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple | list) else value

@@ -14,20 +14,24 @@ no token comes back empty with intent "broad".
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
-from ltrr import __version__
 from ltrr.config import Config, section_params
-from ltrr.errors import ConfigError, StorageError
-from ltrr.storage.folder import sha256, swap_into
+from ltrr.errors import ConfigError
+from ltrr.storage.folder import (
+    check_files,
+    checksums,
+    new_manifest,
+    read_manifest,
+    staged,
+    stale_params,
+    write_manifest,
+)
 from ltrr.types import Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.features import FEATURE_NAMES, query_features
@@ -41,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "ltrr-understand"
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 _SPELL_FILES = ("spell_deletes", "spell_sounds")
 _BATCH = 5000
 
@@ -188,29 +191,23 @@ class QueryUnderstander:
 
     def save(self, directory: Path) -> None:
         """Write dictionaries, spelling index and manifest into ``directory`` atomically."""
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        try:
+        with staged(directory) as tmp:
             files = self.vocabulary.save(tmp)
             for name, index in zip(_SPELL_FILES, self._indexes(), strict=True):
                 index.merge()
                 np.save(tmp / f"{name}_keys.npy", index.keys, allow_pickle=False)
                 np.save(tmp / f"{name}_values.npy", index.values, allow_pickle=False)
                 files += [f"{name}_keys.npy", f"{name}_values.npy"]
-            manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "ltrr_version": __version__,
-                "params": asdict(self.settings),
-                "catalog_version": self.catalog_version,
-                "n_entities": len(self),
-                "n_tokens": len(self.vocabulary.tokens),
-                "sha256": {f: sha256(tmp / f) for f in files},
-            }
-            (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-            swap_into(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            manifest = new_manifest(
+                FORMAT,
+                FORMAT_VERSION,
+                params=asdict(self.settings),
+                catalog_version=self.catalog_version,
+                n_entities=len(self),
+                n_tokens=len(self.vocabulary.tokens),
+                sha256=checksums(tmp, files),
+            )
+            write_manifest(tmp, manifest)
 
     def _indexes(self) -> tuple[HashIndex, HashIndex]:
         return self.corrector.deletes, self.corrector.sounds
@@ -223,10 +220,10 @@ class QueryUnderstander:
         there takes a rebuild and is logged); the spelling index is rebuilt when its shaping
         parameters changed.
         """
-        manifest = _read_manifest(directory)
-        for file_name, digest in manifest["sha256"].items():
-            if not (directory / file_name).is_file() or sha256(directory / file_name) != digest:
-                raise StorageError(f"{directory / file_name} is missing or corrupt; rebuild")
+        manifest = read_manifest(
+            directory, FORMAT, FORMAT_VERSION, holds="query understander", remedy="rebuild it"
+        )
+        check_files(directory, manifest, "rebuild")
         saved: dict[str, Any] = manifest["params"]
         wanted = UnderstandSettings.from_config(config)
         vocab_params = VocabularyParams(**saved["vocabulary"])
@@ -239,7 +236,7 @@ class QueryUnderstander:
             wanted.understand, vocab_params, wanted.spell, wanted.tagger, wanted.intent
         )
         vocabulary = Vocabulary.load(directory, vocab_params)
-        same_index = all(saved["spell"][k] == getattr(wanted.spell, k) for k in INDEX_PARAMS)
+        same_index = not stale_params(saved["spell"], wanted.spell, INDEX_PARAMS)
         indexes = [_load_index(directory, name) for name in _SPELL_FILES] if same_index else None
         corrector = SpellCorrector(
             vocabulary,
@@ -256,19 +253,3 @@ def _load_index(directory: Path, name: str) -> HashIndex:
     keys = np.load(directory / f"{name}_keys.npy", allow_pickle=False)
     values = np.load(directory / f"{name}_values.npy", allow_pickle=False)
     return HashIndex(keys.astype(np.uint32, copy=False), values.astype(np.int32, copy=False))
-
-
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise StorageError(f"{directory} holds no query understander (no {MANIFEST})")
-    try:
-        manifest: dict[str, Any] = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise StorageError(f"{path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise StorageError(
-            f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}"
-            f" is not {FORMAT} version {FORMAT_VERSION}; rebuild it"
-        )
-    return manifest
