@@ -252,13 +252,14 @@ class Vocabulary:
     def _count(self, entity: Entity) -> None:
         cap = self.params.max_text_chars
         title = tokenize(entity.title[:cap])
-        words = set(title)
-        names = {(" ".join(title), entity.type)}
+        # Ordered, not sets: token and name ids must not depend on the string hash seed.
+        words = dict.fromkeys(title)
+        names = {(" ".join(title), entity.type): None}
         for field, text in entity.fields.items():
             tokens = tokenize(text[:cap])
-            words.update(tokens)
+            words.update(dict.fromkeys(tokens))
             if field in self.params.name_fields:
-                names.add((" ".join(tokens), field))
+                names[(" ".join(tokens), field)] = None
         attribute_ids = []
         index = self._attribute_index
         for attribute, values in entity.attributes.items():
