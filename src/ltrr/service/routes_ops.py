@@ -72,6 +72,7 @@ def stats(
             "worker": {
                 "pid": os.getpid(),
                 "log_position": engine.follower.position if engine.follower else None,
+                "follow_interval_ms": params.follow_interval_ms,
             },
         }
     over_time = learned.pop("over_time")
