@@ -13,23 +13,25 @@ this class.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ltrr.catalog.ingest import IngestReport, ingest, parse_records
 from ltrr.config import Config, load_config, section_params
-from ltrr.errors import LtrrError, UnknownStrategyError
-from ltrr.learn.follow import LogFollower
+from ltrr.errors import LtrrError, StorageError, UnknownStrategyError
+from ltrr.learn import snapshot
+from ltrr.learn.follow import LogFollower, rebuild
 from ltrr.learn.learner import Learner, LearnParams
 from ltrr.log.events import Action, Impression
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_log import SqliteEventLog
-from ltrr.merge.rrf import Fused
+from ltrr.merge.filters import Filters, apply_filters
 from ltrr.rank import make_ranker
 from ltrr.rank.base import Ranker
 from ltrr.response import Result, SearchResponse
@@ -42,8 +44,7 @@ from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
-#: field -> accepted values: "type" filters on the entity type, any other key on an attribute.
-Filters = Mapping[str, Sequence[str]]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class Engine:
             data_dir.config.params("learn", LearnParams),
         )
         self.follower = LogFollower(log, self.learner) if log is not None else None
+        self._learned_live = False
 
     @property
     def policy(self) -> Policy:
@@ -140,7 +142,7 @@ class Engine:
             raise
         engine = cls(data_dir, indexes, params, select, log, follow=serve)
         if log is not None:
-            engine.replay()
+            engine.resume()
         return engine
 
     def close(self) -> None:
@@ -206,7 +208,9 @@ class Engine:
         understood = self.indexes.understander.understand(query)
         plan = self._plan(request_id, understood, context, strategies, depth)
         rankings, latency = self._retrieve(understood, context, plan)
-        fused = self._filter(self.ranker.rank(understood, context, rankings), filters)
+        fused = apply_filters(
+            self.ranker.rank(understood, context, rankings), filters, self.data_dir.catalog
+        )
         page = fused[offset : offset + k]
         entities = self.data_dir.catalog.get_many([f.entity_id for f in page])
         results = tuple(
@@ -264,23 +268,6 @@ class Engine:
             latency[name] = (time.perf_counter() - started) * 1000
         return rankings, latency
 
-    def _filter(self, fused: list[Fused], filters: Filters | None) -> list[Fused]:
-        """Keep candidates whose type / attributes match every filter (any listed value)."""
-        if not filters:
-            return fused
-        entities = self.data_dir.catalog.get_many([f.entity_id for f in fused])
-
-        def keep(entity: Entity | None) -> bool:
-            if entity is None:
-                return False
-            for key, values in filters.items():
-                have = {entity.type} if key == "type" else set(entity.attributes.get(key, {}))
-                if not have & set(values):
-                    return False
-            return True
-
-        return [f for f in fused if keep(entities.get(f.entity_id))]
-
     def _log(
         self,
         request_id: str,
@@ -313,6 +300,7 @@ class Engine:
         self.log.log_impression(impression)
         if not self.following:
             self.learner.on_impression(impression)
+            self._learned_live = True
 
     def model_versions(self, plan: Plan) -> dict[str, str]:
         """The policy that drew ``plan`` and the ranker, each with its number of updates."""
@@ -348,10 +336,12 @@ class Engine:
         if self.following:
             return stored  # learned when the log is followed, in log order
         with self.lock:
-            for action, new in zip(actions, stored, strict=True):
+            for action, new, job in zip(actions, stored, receipt.jobs, strict=True):
                 impression = log.impression(action.request_id) if new else None
-                if impression is not None:
-                    self.learner.on_action(impression, _up_to(log, action), action)
+                if impression is not None and job is not None:  # what a replay has seen:
+                    seen = log.actions_through(action.request_id, job.seq)
+                    self.learner.on_action(impression, seen, action)
+                    self._learned_live = True
         return stored
 
     # -- the catalog ------------------------------------------------------------------------
@@ -394,24 +384,51 @@ class Engine:
             raise LtrrError("replay needs a writer: open the engine with writer=True")
         started = time.perf_counter()
         with self.lock:
-            memory = self.indexes.retrievers.get("memory")
-            if memory is not None:
-                memory.clear_observed()  # type: ignore[attr-defined]
-            explore = self.indexes.retrievers.get("explore")
-            if explore is not None:
-                explore.clear_exposure()  # type: ignore[attr-defined]
-            self.learner.reset(self._fresh_policy(), make_ranker(self.data_dir.config))
-            self.follower.learner = self.learner
-            self.follower.reset()
+            ranker = make_ranker(self.data_dir.config)
+            rebuild(self.follower, self.indexes.retrievers, self._fresh_policy(), ranker)
+            self._learned_live = False
+        return self._summary(started, None)
+
+    def resume(self) -> dict[str, Any]:
+        """Learned state from the newest usable snapshot plus the log after it (a full replay
+        when there is none): what opening an engine with a log does."""
+        if self.follower is None:
+            raise LtrrError("resume needs the event log: open the engine with writer=True")
+        started = time.perf_counter()
+        config = self.data_dir.config
+        found = snapshot.latest(self.data_dir.path, config)
+        if found is None:
+            return self.replay()
+        with self.lock:
+            try:
+                snapshot.load_snapshot(found, self.follower, self.indexes.retrievers, config)
+            except StorageError as exc:  # a damaged snapshot costs a replay, not the start
+                logger.warning("snapshot %s not used: %s", found, exc)
+                return self.replay()
+            self.indexes.catch_up(self.data_dir.catalog)  # the snapshot's retrievers
             self.follower.follow()
-        counts = self.learner.counts
+        return self._summary(started, found.name)
+
+    def snapshot(self, keep: int = 2) -> Path | None:
+        """Write the learned state at the log position applied so far (``learn.snapshot``);
+        None when one of that position exists."""
+        if self.follower is None:
+            raise LtrrError("snapshots need the event log: open the engine with writer=True")
+        if self._learned_live:  # live learning does not advance the follower: refold first
+            self.replay()
+        with self.lock:
+            self.follower.follow()
+            return snapshot.save_snapshot(
+                self.data_dir.path, self.follower, self.indexes.retrievers,
+                self.data_dir.config, keep=keep,
+            )  # fmt: skip
+
+    def _summary(self, started: float, snapshot_name: str | None) -> dict[str, Any]:
         return {
-            "n_impressions": counts.n_impressions,
-            "n_actions": counts.n_actions,
-            "n_wanted": counts.n_wanted,
+            **asdict(self.learner.counts),
             "n_policy_updates": self.learner.n_policy_updates,
-            "n_found": counts.n_found,
-            "log_position": self.follower.position,
+            "log_position": self.follower.position if self.follower else 0,
+            "snapshot": snapshot_name,
             "seconds": round(time.perf_counter() - started, 3),
         }
 
@@ -425,13 +442,6 @@ class Engine:
             n = self.follower.follow()
             self._catch_up()
         return n
-
-
-def _up_to(log: SqliteEventLog, action: Action) -> list[Action]:
-    """The actions on ``action``'s request up to and including it: what a replay has seen."""
-    actions = log.actions_for(action.request_id)
-    ids = [a.action_id for a in actions]
-    return actions[: ids.index(action.action_id) + 1] if action.action_id in ids else actions
 
 
 def search_params(config: Config) -> SearchParams:

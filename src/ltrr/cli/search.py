@@ -217,8 +217,26 @@ def _print(response: SearchResponse) -> None:
     )
 
 
+def snapshot(
+    data: DataOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Snapshot learned state at the log's end, so the next start replays only what follows."""
+    path = resolve_data(data)
+    with Engine.open(path, config_for(config, path), writer=True) as engine:
+        written = engine.snapshot()
+        position = engine.follower.position if engine.follower else 0
+    payload = {"snapshot": None if written is None else str(written), "log_position": position}
+    if as_json:
+        print_json(payload)
+    elif written is None:
+        stdout.print(f"a snapshot at log position {position:,} exists already")
+    else:
+        stdout.print(f"wrote {written} (log position {position:,})", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("index")(index)
     app.command("search")(search)
     app.command("feedback")(feedback)
+    app.command("snapshot")(snapshot)
     app.command("replay")(replay)

@@ -14,9 +14,14 @@ disagree with it.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 from ltrr.learn.learner import Learner
 from ltrr.log.events import Event, Impression
 from ltrr.log.sqlite_log import SqliteEventLog
+from ltrr.rank.base import Ranker
+from ltrr.retrieve.base import Retriever
+from ltrr.select.base import Policy
 
 
 class LogFollower:
@@ -64,3 +69,22 @@ class LogFollower:
         if len(self._impressions) > self.cache_size:  # drop the oldest tenth
             for request_id in list(self._impressions)[: self.cache_size // 10]:
                 del self._impressions[request_id]
+
+
+def rebuild(
+    follower: LogFollower,
+    retrievers: MutableMapping[str, Retriever],
+    policy: Policy,
+    ranker: Ranker,
+) -> int:
+    """Forget everything learned (memory statistics, exposure, ``policy`` and ``ranker`` fresh)
+    and fold the whole log again; the number of events applied."""
+    memory = retrievers.get("memory")
+    if memory is not None:
+        memory.clear_observed()  # type: ignore[attr-defined]
+    explore = retrievers.get("explore")
+    if explore is not None:
+        explore.clear_exposure()  # type: ignore[attr-defined]
+    follower.learner.reset(policy, ranker)
+    follower.reset()
+    return follower.follow()

@@ -91,6 +91,7 @@ class _Held:
     plan: PlanFeedback | None
     rank: RankFeedback | None
     settles_at_s: float
+    action_id: str = ""  # the action both lessons came from (snapshots rebuild them from it)
 
 
 class Lessons:
@@ -115,7 +116,7 @@ class Lessons:
     def __len__(self) -> int:
         return len(self._held)
 
-    def hold(self, plan: PlanFeedback, rank: RankFeedback) -> None:
+    def hold(self, plan: PlanFeedback, rank: RankFeedback, action_id: str = "") -> None:
         """``plan`` and ``rank`` are now their request's lessons (replacing any held ones)."""
         if self.params.policy_actions == "each":
             self._teach_plan(plan)
@@ -126,6 +127,7 @@ class Lessons:
             plan if self.params.policy_actions == "last" else None,
             rank if self.params.ranker_actions == "last" else None,
             self.clock_s + self.params.settle_s,
+            action_id,
         )
         request_id = plan.request.request_id
         self._held.pop(request_id, None)  # re-inserted last: settle order follows recency
@@ -153,6 +155,25 @@ class Lessons:
                 self.ranker.update(held.rank)
             n += 1
         return n
+
+    def held(self) -> list[tuple[str, str, bool, bool, float]]:
+        """``(request_id, action_id, holds_plan, holds_rank, settles_at_s)`` per held lesson, in
+        settling order: what a snapshot stores to rebuild them from the log."""
+        return [
+            (rid, h.action_id, h.plan is not None, h.rank is not None, h.settles_at_s)
+            for rid, h in self._held.items()
+        ]
+
+    def restore(
+        self,
+        held: Sequence[tuple[str, PlanFeedback | None, RankFeedback | None, float, str]],
+        clock_s: float,
+        n_taught: int,
+        stats: LearningStats,
+    ) -> None:
+        """Put back what ``held`` and the counters described (loading a snapshot)."""
+        self._held = {rid: _Held(plan, rank, at, aid) for rid, plan, rank, at, aid in held}
+        self.clock_s, self.n_taught, self.stats = clock_s, n_taught, stats
 
     def settle_all(self) -> int:
         """Teach every held lesson now (end of a batch job; tests)."""
@@ -217,20 +238,24 @@ class Learner:
             explore.record_exposure(impression.shown, impression.event_time_s)  # type: ignore[attr-defined]
         self.counts.n_impressions += 1
 
-    def on_action(self, impression: Impression, actions: Sequence[Action], action: Action) -> None:
-        """Learn from ``action``; ``actions`` are the request's actions so far, ``action`` last."""
-        self.counts.n_actions += 1
-        self.settle(action.event_time_s)
-        if self.rewards.action_reward(action) <= 0:
-            return
+    def served(self, impression: Impression) -> Served:
+        """``impression`` as learning needs it, its query understood by the current catalog."""
         query = self._understand(impression.query)
-        served = Served(
+        return Served(
             PlanRequest(impression.request_id, query, impression.context, self.budget),
             impression.plan,
             {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()},
             impression.shown,
             {s: [x for _, x in pairs] for s, pairs in impression.strategy_results.items()},
         )
+
+    def on_action(self, impression: Impression, actions: Sequence[Action], action: Action) -> None:
+        """Learn from ``action``; ``actions`` are the request's actions so far, ``action`` last."""
+        self.counts.n_actions += 1
+        self.settle(action.event_time_s)
+        if self.rewards.action_reward(action) <= 0:
+            return
+        served = self.served(impression)
         earlier = [a for a in actions if a.action_id != action.action_id]
         ranks = learn_from_action(
             served, earlier, action, self.lessons, self._retrievers.get("memory"), self.rewards,
@@ -274,13 +299,19 @@ def learn_from_action(
                 memory.withdraw(query, context, action.entity_id, -params.skip_weight, t)  # type: ignore[attr-defined]
     if any(a.entity_id == action.entity_id and rewards.action_reward(a) > 0 for a in earlier):
         return None  # this entity was already learned from for this request
+    plan, rank = lesson_of(served, action, reward)
+    lessons.hold(plan, rank, action.action_id)
+    return dict(plan.found_rank)
+
+
+def lesson_of(served: Served, action: Action, reward: float) -> tuple[PlanFeedback, RankFeedback]:
+    """The policy's and the ranker's lesson from ``action``, a wanted entity of ``served``."""
     ranks = found_rank(served.lists, action.entity_id)
     shown = action.entity_id in served.shown
-    lessons.hold(
-        PlanFeedback(served.request, served.plan, ranks, reward, t, shown),
-        RankFeedback(query, served.lists, action.entity_id, served.scores),
+    return (
+        PlanFeedback(served.request, served.plan, ranks, reward, action.event_time_s, shown),
+        RankFeedback(served.request.query, served.lists, action.entity_id, served.scores),
     )
-    return ranks
 
 
 def passed_over(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from ltrr.select.base import PlanFeedback
 
@@ -105,3 +106,31 @@ class LearningStats:
                 for start in starts
             ],
         }
+
+    def state(self) -> dict[str, object]:
+        """Every counter, JSON-ready and exact (``from_state`` inverts it)."""
+        return {
+            "bucket_s": self.bucket_s,
+            "n_lessons": self.n_lessons,
+            "n_found": self.n_found,
+            "strategies": {s: [v.n_runs, v.n_found, v.reward] for s, v in self.strategies.items()},
+            "buckets": [
+                [start, intent, c.n_requests, c.n_found,
+                 dict(c.strategy_to_n_planned), dict(c.strategy_to_n_found)]
+                for start, cells in self.buckets.items()
+                for intent, c in cells.items()
+            ],
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LearningStats:
+        stats = cls(float(state["bucket_s"]))
+        stats.n_lessons, stats.n_found = int(state["n_lessons"]), int(state["n_found"])
+        for name, (n_runs, n_found, reward) in state["strategies"].items():
+            stats.strategies[name] = StrategyStats(int(n_runs), int(n_found), float(reward))
+        for start, intent, n_requests, n_found, planned, found in state["buckets"]:
+            cell = stats.buckets[float(start)][intent]
+            cell.n_requests, cell.n_found = int(n_requests), int(n_found)
+            cell.strategy_to_n_planned.update({k: int(v) for k, v in planned.items()})
+            cell.strategy_to_n_found.update({k: int(v) for k, v in found.items()})
+        return stats

@@ -44,6 +44,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -220,6 +221,66 @@ class LearnedFusion:
             snapshot = [(dict(self.weights[q]), list(self._window[q])) for q in (0, 1)]
             job = _REFITS.submit(lambda: [self._refit(w, examples) for w, examples in snapshot])
             self._refitting = (job, self._n_updates + self.params.apply_after)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        """Everything learned, exactly: JSON (weights, seen query keys, counters, a pending
+        refit's result and when it lands) and arrays (the two windows' examples, flattened).
+        ``restore`` inverts it; a snapshot of learned state stores it."""
+        pending = None
+        if self._refitting is not None:  # the refit's result is fixed by its snapshot: wait
+            pending = {"weights": self._refitting[0].result(), "at": self._refitting[1]}
+        meta: dict[str, Any] = {
+            "weights": self.weights,
+            "seen": sorted(self._seen),
+            "n_updates": self._n_updates,
+            "pending": pending,
+            "windows": [],
+        }
+        strategies, rows, values, lengths = [], [], [], []
+        for window in self._window:
+            examples = []
+            for example in window:
+                parts = []
+                for strategy, (r, v) in example.entries.items():
+                    parts.append(strategy)
+                    rows.append(r)
+                    values.append(v)
+                    lengths.append(len(r))
+                examples.append([example.n_rows, example.wanted_row, parts])
+                strategies.extend(parts)
+            meta["windows"].append(examples)
+        arrays = {
+            "rows": np.concatenate(rows) if rows else np.zeros(0, np.int64),
+            "values": np.concatenate(values) if values else np.zeros(0),
+            "lengths": np.array(lengths, dtype=np.int64),
+        }
+        return meta, arrays
+
+    def restore(self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]) -> None:
+        """Put back what ``state`` returned (the same parameters assumed)."""
+        self.weights = [dict(w) for w in meta["weights"]]
+        self._seen = {int(k) for k in meta["seen"]}
+        self._n_updates = int(meta["n_updates"])
+        self._refitting = None
+        if meta["pending"] is not None:
+            done: Future[list[dict[str, float]]] = Future()
+            done.set_result([dict(w) for w in meta["pending"]["weights"]])
+            self._refitting = (done, int(meta["pending"]["at"]))
+        ends = np.cumsum(arrays["lengths"])
+        starts = ends - arrays["lengths"]
+        j = 0
+        for q, examples in enumerate(meta["windows"]):
+            self._window[q].clear()
+            for n_rows, wanted_row, parts in examples:
+                entries = {}
+                for strategy in parts:
+                    lo, hi = int(starts[j]), int(ends[j])
+                    entries[strategy] = (
+                        arrays["rows"][lo:hi].astype(np.int64),
+                        arrays["values"][lo:hi].astype(np.float64),
+                    )
+                    j += 1
+                self._window[q].append(_Example(entries, int(n_rows), int(wanted_row)))
 
     def settle(self) -> None:
         """Apply a refit still in the background now (tests; the end of a batch job)."""

@@ -86,11 +86,9 @@ class IndexSet:
         """Replay the catalog's changes since ``catalog_version`` into every index (in memory);
         the number of changes, 0 when nothing moved."""
         version = store.version()
-        if version == self.catalog_version:
-            return 0
         n_changes = 0
         for index in (self.understander, *self.retrievers.values()):
-            if index.catalog_version != version:
+            if index.catalog_version != version:  # each on its own: one may be older
                 n_changes = max(n_changes, _catch_up(index, store, version))
         self.catalog_version = version
         return n_changes

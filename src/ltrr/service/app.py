@@ -4,6 +4,7 @@ error turned into a 4xx JSON body naming the field (``{"error": {"status", "fiel
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
@@ -60,7 +61,7 @@ def create_app(
         if engine.log is not None:
             log = engine.log
             app.state.metrics.watch_queue(lambda: float(log.stats().n_queued))
-        follower = Follower(engine, params.follow_interval_ms / 1000)
+        follower = Follower(engine, params.follow_interval_ms / 1000, params.snapshot_every)
         follower.start()
         try:
             yield
@@ -103,11 +104,14 @@ def app_from_env() -> FastAPI:
 
 
 class Follower:
-    """A daemon thread applying the log's new events to the engine every ``interval_s``."""
+    """A daemon thread applying the log's new events to the engine every ``interval_s``, and
+    snapshotting learned state every ``snapshot_every`` events (one worker at a time)."""
 
-    def __init__(self, engine: Engine, interval_s: float) -> None:
+    def __init__(self, engine: Engine, interval_s: float, snapshot_every: int) -> None:
         self.engine = engine
         self.interval_s = interval_s
+        self.snapshot_every = snapshot_every
+        self._snapshot_at = engine.follower.position if engine.follower else 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ltrr-follow", daemon=True)
 
@@ -117,13 +121,34 @@ class Follower:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        self._snapshot(force=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
                 self.engine.follow()
+                self._snapshot(force=False)
             except Exception:  # keep following; the next round retries
                 logger.exception("following the log failed")
+
+    def _snapshot(self, *, force: bool) -> None:
+        position = self.engine.follower.position if self.engine.follower else 0
+        due = position - self._snapshot_at >= (1 if force else self.snapshot_every)
+        if not due:
+            return
+        lock = self.engine.data_dir.path / "snapshot.lock"
+        with lock.open("a+b") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another worker is writing one
+            try:
+                self.engine.snapshot()
+            except Exception:
+                logger.exception("snapshot at log position %d failed", position)
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        self._snapshot_at = position
 
 
 def _error(status: int, field: str | None, message: str, **extra: Any) -> JSON:

@@ -23,11 +23,12 @@ class ServiceParams:
     max_batch: int = 1000
     max_offset: int = 1000
     follow_interval_ms: float = 50.0
+    snapshot_every: int = 100_000
     search_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_batch", "max_offset"):
+        for name in ("max_body_bytes", "max_batch", "max_offset", "snapshot_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"service.{name} must be >= 1, got {getattr(self, name)}")
         if not self.follow_interval_ms > 0:
@@ -62,6 +63,7 @@ def service_params(config: Config | None, environ: dict[str, str] | None = None)
         max_batch=params.max_batch,
         max_offset=params.max_offset,
         follow_interval_ms=params.follow_interval_ms,
+        snapshot_every=params.snapshot_every,
         search_keys=keys(params.search_keys, SEARCH_KEYS_ENV),
         admin_keys=keys(params.admin_keys, ADMIN_KEYS_ENV),
     )
