@@ -436,7 +436,7 @@ class Engine:
         """Apply the log's new events (every process's) and catch the indexes up with catalog
         changes made elsewhere; the number of events applied. A service worker calls it a few
         times a second."""
-        if self.follower is None:
+        if self.follower is None or not self.following:  # a writer learns live instead
             return 0
         with self.lock:
             n = self.follower.follow()
