@@ -14,11 +14,12 @@ acknowledged action survives a power loss or OS crash; NORMAL would survive only
 process (the WAL would sit in the OS cache until the next checkpoint). Group commit is what
 makes FULL affordable: concurrent callers share one fsync.
 
-Order. Every event gets a sequence number (``seq``, shared by both tables) when it is written:
-the log order. ``replay`` yields impressions by ``(event_time_s, seq)`` and actions by
-``(replay_time_s, seq)``, where ``replay_time_s`` is the action's event time, or its
-impression's if that is later (a client clock behind the server's), so an action is never
-replayed before the impression it answers.
+Order. Every event gets a sequence number (``seq``, shared by both tables) inside the
+transaction that writes it, under the database's write lock: the log order, unique and
+increasing in commit order even with several processes appending. Learning folds the log in
+that order (``events_after``; ``learn.follow``). ``replay`` (time-ordered reading) yields
+impressions by ``(event_time_s, seq)`` and actions by ``(replay_time_s, seq)``, where
+``replay_time_s`` is the action's event time, or its impression's if that is later.
 
 Threads. ``log_action`` calls ``is_known_entity`` in the caller's thread; reads go through
 ``log.sqlite_reader`` (read-only connections, one per thread or per scan).
