@@ -122,7 +122,7 @@ class Engine:
         the log appended to by every worker, learned state a fold over it (``follow``).
         """
         config = config or load_config(data_dir=path)
-        params = search_params(config)
+        params = config.params("search", SearchParams)
         select = section_params(config, "select", SelectParams)
         names = tuple(strategies or select.strategies)
         for name in names:
@@ -374,8 +374,10 @@ class Engine:
     def _catch_up(self, writer: DataDir | None = None) -> None:
         """Catch the indexes up with the catalog; a writer's handle also saves them (the next
         open loads them instead of replaying the changes)."""
-        if self.indexes.catch_up(self.data_dir.catalog) and writer is not None:
-            self.indexes.save(writer.path)
+        if self.indexes.catch_up(self.data_dir.catalog):
+            self.learner.forget_queries()
+            if writer is not None:
+                self.indexes.save(writer.path)
 
     def replay(self) -> dict[str, Any]:
         """Rebuild every learned state from the event log alone, in log order; return what was
@@ -442,7 +444,3 @@ class Engine:
             n = self.follower.follow()
             self._catch_up()
         return n
-
-
-def search_params(config: Config) -> SearchParams:
-    return config.params("search", SearchParams)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 
 from ltrr.learn.learner import Learner
-from ltrr.log.events import Event, Impression
+from ltrr.log.events import Action, Impression, ImpressionHead
 from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.rank.base import Ranker
 from ltrr.retrieve.base import Retriever
@@ -32,7 +32,7 @@ class LogFollower:
         self.learner = learner
         self.position = 0
         self.cache_size = cache_size
-        # Recent impressions by request id: actions mostly answer recent searches.
+        # Acted-on impressions by request id: a request's actions come in runs.
         self._impressions: dict[str, Impression] = {}
 
     def reset(self) -> None:
@@ -51,24 +51,27 @@ class LogFollower:
             if len(events) < page:
                 return n
 
-    def apply(self, seq: int, event: Event) -> None:
+    def apply(self, seq: int, event: ImpressionHead | Action) -> None:
         """Learn from the event at log position ``seq``."""
-        if isinstance(event, Impression):
-            self._remember(event)
+        if isinstance(event, ImpressionHead):
             self.learner.on_impression(event)
             return
-        impression = self._impressions.get(event.request_id) or self.log.impression(
-            event.request_id
-        )
+        impression = self._impression(event.request_id)
         if impression is not None:
             actions = self.log.actions_through(event.request_id, seq)
             self.learner.on_action(impression, actions, event)
 
-    def _remember(self, impression: Impression) -> None:
-        self._impressions[impression.request_id] = impression
-        if len(self._impressions) > self.cache_size:  # drop the oldest tenth
-            for request_id in list(self._impressions)[: self.cache_size // 10]:
-                del self._impressions[request_id]
+    def _impression(self, request_id: str) -> Impression | None:
+        """The whole impression an action answers (recent ones kept: actions come in runs)."""
+        found = self._impressions.get(request_id)
+        if found is None:
+            found = self.log.impression(request_id)
+            if found is not None:
+                self._impressions[request_id] = found
+                if len(self._impressions) > self.cache_size:  # drop the oldest tenth
+                    for old in list(self._impressions)[: self.cache_size // 10]:
+                        del self._impressions[old]
+        return found
 
 
 def rebuild(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from ltrr.errors import ConfigError
 from ltrr.learn.stats import LearningStats
-from ltrr.log.events import Action, Impression
+from ltrr.log.events import Action, Impression, ImpressionHead
 from ltrr.log.rewards import RewardMap
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Retriever
@@ -37,6 +37,8 @@ from ltrr.select.base import Plan, PlanFeedback, PlanRequest, Policy
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
 
+#: Query understandings a learner keeps (by raw text) while folding the log.
+_UNDERSTOOD_CACHE = 20_000
 #: How the policy (the ranker) learns from a request with several wanted entities.
 LESSON_ACTIONS: tuple[str, ...] = ("last", "each")
 
@@ -215,8 +217,13 @@ class Learner:
         self.params = params or LearnParams()
         self.reset(policy, ranker)
 
+    def forget_queries(self) -> None:
+        """Drop cached query understandings: the catalog (and so its understander) changed."""
+        self._understood.clear()
+
     def reset(self, policy: Policy, ranker: Ranker) -> None:
         """Start learning afresh with ``policy`` and ``ranker`` (before a replay)."""
+        self._understood: dict[str, UnderstoodQuery] = {}
         self.policy = policy
         self.ranker = ranker
         self.lessons = Lessons(policy, ranker, self.params)
@@ -231,7 +238,7 @@ class Learner:
         """Teach the policy and the ranker every request lesson settled by event time ``now_s``."""
         self.lessons.settle(now_s)
 
-    def on_impression(self, impression: Impression) -> None:
+    def on_impression(self, impression: Impression | ImpressionHead) -> None:
         self.settle(impression.event_time_s)
         explore = self._retrievers.get("explore")
         if explore is not None:
@@ -240,7 +247,12 @@ class Learner:
 
     def served(self, impression: Impression) -> Served:
         """``impression`` as learning needs it, its query understood by the current catalog."""
-        query = self._understand(impression.query)
+        query = self._understood.get(impression.query)
+        if query is None:  # repeated queries (most traffic) are understood once
+            query = self._understood[impression.query] = self._understand(impression.query)
+            if len(self._understood) > _UNDERSTOOD_CACHE:
+                for text in list(self._understood)[: _UNDERSTOOD_CACHE // 10]:
+                    del self._understood[text]
         return Served(
             PlanRequest(impression.request_id, query, impression.context, self.budget),
             impression.plan,

@@ -93,6 +93,16 @@ class Action:
     schema_version: int = EVENT_SCHEMA_VERSION
 
 
+@dataclass(frozen=True, slots=True)
+class ImpressionHead:
+    """What folding the log needs of an impression until an action answers it: the request
+    id, the shown page and the time (the rest is read, and parsed, only for acted-on ones)."""
+
+    request_id: str
+    shown: tuple[EntityId, ...]
+    event_time_s: float
+
+
 #: What ``EventLog.replay`` yields.
 Event = Impression | Action
 

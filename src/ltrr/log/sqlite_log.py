@@ -46,6 +46,7 @@ from ltrr.log.events import (
     Event,
     EventError,
     Impression,
+    ImpressionHead,
     LogStats,
     check_action,
     check_impression,
@@ -379,8 +380,11 @@ class SqliteEventLog:
         self._flush_if_writing()
         return self._reads.replay(float("-inf") if since is None else since)
 
-    def events_after(self, seq: int, limit: int = 5000) -> list[tuple[int, Event]]:
-        """``(position, event)`` of up to ``limit`` committed events after ``seq``, in log order."""
+    def events_after(
+        self, seq: int, limit: int = 5000
+    ) -> list[tuple[int, ImpressionHead | Action]]:
+        """``(position, event)`` of up to ``limit`` committed events after ``seq``, in log order
+        (impressions as their heads)."""
         return self._reads.events_after(seq, limit)
 
     def actions_through(self, request_id: str, seq: int) -> list[Action]:

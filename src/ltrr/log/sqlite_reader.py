@@ -18,8 +18,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ltrr.errors import StorageError
-from ltrr.log.events import Action, Event, Impression, LogStats
+from ltrr.log.events import Action, Event, Impression, ImpressionHead, LogStats
 from ltrr.log.sqlite_schema import ACT_COLS, IMP_COLS, action_from_row, impression_from_row
 from ltrr.storage.sqlite import check_current
 
@@ -117,8 +119,9 @@ class LogReader:
         )
         return [action_from_row(row) for row in cursor.fetchall()]
 
-    def events_after(self, seq: int, limit: int) -> list[tuple[int, Event]]:
-        """Up to ``limit`` events with a log position above ``seq``, in log order.
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, ImpressionHead | Action]]:
+        """Up to ``limit`` events with a log position above ``seq``, in log order; impressions
+        as their heads (``impression`` reads a whole one).
 
         Positions are assigned under the database's write lock and committed with it, so an
         event never appears below a position already read: a follower that remembers the last
@@ -128,7 +131,8 @@ class LogReader:
         try:
             conn.execute("BEGIN")  # one snapshot for both tables
             imps = conn.execute(
-                f"SELECT seq, 0, {IMP_COLS} FROM impressions WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, 0, request_id, shown, event_time_s FROM impressions "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit),
             ).fetchall()
             acts = conn.execute(
@@ -138,8 +142,14 @@ class LogReader:
         finally:
             conn.close()
         rows = list(heapq.merge(imps, acts))[:limit]
+        loads = orjson.loads
         return [
-            (int(r[0]), impression_from_row(r[2:]) if r[1] == 0 else action_from_row(r[2:]))
+            (
+                int(r[0]),
+                ImpressionHead(r[2], tuple(loads(r[3])), r[4])
+                if r[1] == 0
+                else action_from_row(r[2:]),
+            )
             for r in rows
         ]
 

@@ -23,7 +23,7 @@ class ServiceParams:
     max_batch: int = 1000
     max_offset: int = 1000
     follow_interval_ms: float = 50.0
-    snapshot_every: int = 100_000
+    snapshot_every: int = 10_000
     search_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
 
