@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -205,12 +206,15 @@ class Engine:
         event_time_s = time.time() if event_time_s is None else event_time_s
         if self.log is not None and not self.following:  # settled by now, as in a replay
             self.learner.settle(event_time_s)
+        marks = [started, time.perf_counter()]  # stage boundaries: setup, then one per stage
         understood = self.indexes.understander.understand(query)
+        marks.append(time.perf_counter())
         plan = self._plan(request_id, understood, context, strategies, depth)
+        marks.append(time.perf_counter())
         rankings, latency = self._retrieve(understood, context, plan)
-        fused = apply_filters(
-            self.ranker.rank(understood, context, rankings), filters, self.data_dir.catalog
-        )
+        marks.append(time.perf_counter())
+        ranked = self.ranker.rank(understood, context, rankings)
+        fused = apply_filters(ranked, filters, self.data_dir.catalog)
         page = fused[offset : offset + k]
         entities = self.data_dir.catalog.get_many([f.entity_id for f in page])
         results = tuple(
@@ -218,7 +222,11 @@ class Engine:
             for f in page
             if f.entity_id in entities
         )
+        marks.append(time.perf_counter())
         self._log(request_id, query, context, plan, rankings, results, offset, event_time_s)
+        marks.append(time.perf_counter())
+        stages, spans = ("setup", "understand", "plan", "retrieve", "rank", "log"), pairwise(marks)
+        stage_ms = {s: (b - a) * 1000 for s, (a, b) in zip(stages, spans, strict=True)}
         return SearchResponse(
             request_id=request_id,
             query=understood,
@@ -227,7 +235,8 @@ class Engine:
             n_candidates=len(fused),
             model_versions=self.model_versions(plan),
             strategy_latency_ms=latency,
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=(marks[-1] - started) * 1000,
+            stage_latency_ms=stage_ms,
         )
 
     def _plan(
@@ -314,10 +323,7 @@ class Engine:
 
     def feedback(self, action: Action) -> bool:
         """Log ``action`` durably, then learn from it; ``False`` for an already-seen action id.
-
-        Raises an ``LtrrError`` naming the bad field (unknown request, unknown kind, bad value,
-        an entity never in the catalog) and changes nothing.
-        """
+        An ``LtrrError`` names a bad field (request, kind, value, entity); nothing changes."""
         return self.feedback_many([action])[0]
 
     def feedback_many(self, actions: Sequence[Action]) -> list[bool]:
@@ -359,8 +365,7 @@ class Engine:
         return report
 
     def delete(self, ids: Sequence[str]) -> list[EntityId]:
-        """Remove entities by id; return the ids that were not in the catalog. Indexes catch up
-        before returning."""
+        """Remove entities by id (indexes caught up on return); the ids that were not there."""
         with self.lock, self.data_dir.writing() as writer:
             with writer.catalog.change() as change:
                 missing = change.delete([EntityId(i) for i in ids])
@@ -368,8 +373,7 @@ class Engine:
         return missing
 
     def get(self, entity_id: str) -> Entity | None:
-        with self.lock:
-            return self.data_dir.catalog.get(entity_id)
+        return self.data_dir.catalog.get(entity_id)
 
     def _catch_up(self, writer: DataDir | None = None) -> None:
         """Catch the indexes up with the catalog; a writer's handle also saves them (the next

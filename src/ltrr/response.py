@@ -29,6 +29,9 @@ class SearchResponse:
     strategy_latency_ms: Mapping[str, float]
     latency_ms: float
     model_versions: Mapping[str, str] = field(default_factory=dict)
+    #: Milliseconds per stage: setup, understand, plan, retrieve, rank (with filters and the
+    #: page's entities), log.
+    stage_latency_ms: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: the understood query, the plan with its probabilities and the model
@@ -54,6 +57,7 @@ class SearchResponse:
             "plan": {**self.plan.to_dict(), "model_versions": dict(self.model_versions)},
             "n_candidates": self.n_candidates,
             "latency_ms": round(self.latency_ms, 3),
+            "stage_latency_ms": {n: round(v, 3) for n, v in self.stage_latency_ms.items()},
             "strategy_latency_ms": {n: round(v, 3) for n, v in self.strategy_latency_ms.items()},
             "results": [
                 {
