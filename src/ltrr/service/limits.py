@@ -1,10 +1,33 @@
-"""The request body limit: refused with 413 before the body is read (or once it grows past it,
-for a body sent without a length), so a huge upload costs neither memory nor a worker."""
+"""The request body limit: refused with 413 before the body is read, or, for a body sent without
+a length (chunked), as soon as it grows past the limit, so a huge upload costs neither memory
+nor a worker.
+
+A chunked body is read here (at most the limit) and handed to the application whole: refusing
+from inside the application would not work, as FastAPI turns any error raised while it reads a
+body into a 400.
+"""
 
 from __future__ import annotations
 
 import orjson
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: The API's hard ceilings (the request schemas' bounds); ``[service]`` may only lower them.
+MAX_BATCH = 1000
+MAX_OFFSET = 1000
+
+
+def check_at_most(value: int, limit: int, field: str, setting: str) -> None:
+    """422 naming ``field`` if ``value`` (a count or an offset) is past ``[service] setting``."""
+    if value > limit:
+        raise HTTPException(
+            422,
+            detail={
+                "field": field,
+                "message": f"at most {limit} allowed ([service] {setting}), got {value}",
+            },
+        )
 
 
 class BodyLimit:
@@ -17,31 +40,43 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers", ())).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None:  # the server never passes on more than the length
+            if not length.isdigit() or int(length) > self.max_bytes:
+                await self._refuse(send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        first = await self._read_chunked(receive)
+        if first is None:
             await self._refuse(send)
             return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        await self.app(scope, replay, send)
+
+    async def _read_chunked(self, receive: Receive) -> Message | None:
+        """The whole body as one message (or the disconnect that cut it), ``None`` if it grew
+        past the limit."""
+        chunks: list[bytes] = []
         seen = 0
-        started = [False]
-
-        async def counting() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLargeError
-            return message
-
-        async def tracking(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started[0] = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting, tracking)
-        except _TooLargeError:
-            if not started[0]:
-                await self._refuse(send)
+            if message["type"] != "http.request":
+                return message
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
     async def _refuse(self, send: Send) -> None:
         body = orjson.dumps(
@@ -64,7 +99,3 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLargeError(Exception):
-    pass

@@ -8,27 +8,38 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path
 
 from ltrr.service.auth import require
-from ltrr.service.deps import EngineDep
-from ltrr.service.schemas import CatalogDelete, CatalogUpsert
+from ltrr.service.deps import EngineDep, ParamsDep
+from ltrr.service.limits import check_at_most
+from ltrr.service.schemas import (
+    CatalogDelete,
+    CatalogUpsert,
+    check_record_text,
+    error_responses,
+)
 
-router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"], responses=error_responses(401, 422))
 
 
-@router.post("/upsert", dependencies=[require("admin")])
-def upsert(body: CatalogUpsert, engine: EngineDep) -> dict[str, object]:
+@router.post("/upsert", dependencies=[require("admin")], responses=error_responses(400, 403, 413))
+def upsert(body: CatalogUpsert, engine: EngineDep, params: ParamsDep) -> dict[str, object]:
     """Insert or replace entities; a bad record is named (``records[i].field``), nothing is
     written."""
+    check_at_most(len(body.records), params.max_batch, "records", "max_batch")
+    check_record_text(body.records)
     return engine.upsert(body.records).to_dict()
 
 
-@router.post("/delete", dependencies=[require("admin")])
-def delete(body: CatalogDelete, engine: EngineDep) -> dict[str, Any]:
+@router.post("/delete", dependencies=[require("admin")], responses=error_responses(400, 403, 413))
+def delete(body: CatalogDelete, engine: EngineDep, params: ParamsDep) -> dict[str, Any]:
     """Remove entities by id; ids that were not in the catalog are listed."""
+    check_at_most(len(body.ids), params.max_batch, "ids", "max_batch")
     missing = engine.delete(body.ids)
     return {"n_deleted": len(set(body.ids)) - len(set(missing)), "missing": missing}
 
 
-@router.get("/entities/{entity_id}", dependencies=[require("search")])
+@router.get(
+    "/entities/{entity_id}", dependencies=[require("search")], responses=error_responses(404)
+)
 def get_entity(
     engine: EngineDep, entity_id: str = Path(min_length=1, max_length=512)
 ) -> dict[str, object]:

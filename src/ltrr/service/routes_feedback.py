@@ -11,11 +11,12 @@ from fastapi import APIRouter
 
 from ltrr.log.events import Action
 from ltrr.service.auth import require
-from ltrr.service.deps import EngineDep, MetricsDep
-from ltrr.service.schemas import FeedbackBatch, FeedbackRequest
+from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep
+from ltrr.service.limits import check_at_most
+from ltrr.service.schemas import FeedbackBatch, FeedbackRequest, error_responses
 from ltrr.types import EntityId
 
-router = APIRouter(prefix="/v1", tags=["feedback"])
+router = APIRouter(prefix="/v1", tags=["feedback"], responses=error_responses(400, 401, 413, 422))
 
 
 def _action(body: FeedbackRequest, now_s: float) -> Action:
@@ -50,8 +51,12 @@ def feedback(body: FeedbackRequest, engine: EngineDep, metrics: MetricsDep) -> d
 
 
 @router.post("/feedback/batch", dependencies=[require("search")])
-def feedback_batch(body: FeedbackBatch, engine: EngineDep, metrics: MetricsDep) -> dict[str, Any]:
-    """Record up to 1,000 actions in one commit; a bad one is named and nothing is stored."""
+def feedback_batch(
+    body: FeedbackBatch, engine: EngineDep, metrics: MetricsDep, params: ParamsDep
+) -> dict[str, Any]:
+    """Record up to ``[service] max_batch`` actions in one commit; a bad one is named and
+    nothing is stored."""
+    check_at_most(len(body.actions), params.max_batch, "actions", "max_batch")
     results = _record(engine, metrics, body.actions)
     n_stored = sum(r["status"] == "stored" for r in results)
     return {"results": results, "n_stored": n_stored, "n_duplicates": len(results) - n_stored}

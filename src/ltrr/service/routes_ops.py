@@ -8,10 +8,12 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ltrr.service.auth import require, scope_of
 from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep
+from ltrr.service.schemas import error_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -21,7 +23,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"model": dict[str, str], "description": "Still starting"}})
 def readyz(request: Request, response: Response) -> dict[str, Any]:
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
@@ -34,12 +36,17 @@ def readyz(request: Request, response: Response) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def metrics(metrics: MetricsDep) -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/stats", tags=["stats"], dependencies=[require("search")])
+@router.get(
+    "/v1/stats",
+    tags=["stats"],
+    dependencies=[require("search")],
+    responses=error_responses(401, 403, 422),
+)
 def stats(
     request: Request,
     engine: EngineDep,

@@ -8,16 +8,20 @@ from typing import Any
 from fastapi import APIRouter
 
 from ltrr.service.auth import require
-from ltrr.service.deps import EngineDep, MetricsDep
-from ltrr.service.schemas import SearchRequest
+from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep
+from ltrr.service.limits import check_at_most
+from ltrr.service.schemas import SearchRequest, error_responses
 from ltrr.types import Context
 
-router = APIRouter(prefix="/v1", tags=["search"])
+router = APIRouter(prefix="/v1", tags=["search"], responses=error_responses(400, 401, 413, 422))
 
 
 @router.post("/search", dependencies=[require("search")])
-def search(body: SearchRequest, engine: EngineDep, metrics: MetricsDep) -> dict[str, Any]:
+def search(
+    body: SearchRequest, engine: EngineDep, metrics: MetricsDep, params: ParamsDep
+) -> dict[str, Any]:
     """Search the catalog; the search is logged, and its ``request_id`` takes feedback."""
+    check_at_most(body.offset, params.max_offset, "offset", "max_offset")
     c = body.context
     context = (
         Context()

@@ -6,18 +6,29 @@ refused here rather than failing deep inside storage).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from ltrr.errors import CatalogError
+from ltrr.service.limits import MAX_BATCH, MAX_OFFSET
 
-def _encodable(text: str) -> str:
+
+def _text_error(text: str) -> str | None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"not valid Unicode text (at character {exc.start})") from None
+        return f"not valid Unicode text (at character {exc.start})"
     if "\x00" in text:
-        raise ValueError("must not contain NUL characters")
+        return "must not contain NUL characters"
+    return None
+
+
+def _encodable(text: str) -> str:
+    error = _text_error(text)
+    if error is not None:
+        raise ValueError(error)
     return text
 
 
@@ -64,7 +75,7 @@ class SearchRequest(_Body):
 
     query: Query
     k: int = Field(10, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=1000)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     filters: dict[Name, Annotated[list[Value], Field(min_length=1, max_length=50)]] = Field(
         default_factory=dict,
         max_length=16,
@@ -125,7 +136,7 @@ class FeedbackBatch(_Body):
         },
     )
 
-    actions: list[FeedbackRequest] = Field(min_length=1, max_length=1000)
+    actions: list[FeedbackRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class CatalogUpsert(_Body):
@@ -150,8 +161,35 @@ class CatalogUpsert(_Body):
     )
 
     records: list[dict[Name, Any]] = Field(
-        min_length=1, max_length=1000, description="ltrr JSONL records (docs/reference.md)"
+        min_length=1, max_length=MAX_BATCH, description="ltrr JSONL records (docs/reference.md)"
     )
+
+
+def check_record_text(records: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a record holding a string that is not valid Unicode or holds a NUL.
+
+    A record's values are free JSON, so the string checks of the models above do not reach
+    them, and a lone surrogate (valid in JSON, not in UTF-8) would fail deep in storage.
+
+    Raises
+    ------
+    CatalogError
+        Naming the record (``line``: its 1-based position) and its top-level field.
+    """
+    for line, record in enumerate(records, 1):
+        for field, value in record.items():
+            stack: list[object] = [value]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, str):
+                    error = _text_error(item)
+                    if error is not None:
+                        raise CatalogError(error, line=line, field=field)
+                elif isinstance(item, dict):
+                    stack.extend(item.keys())
+                    stack.extend(item.values())
+                elif isinstance(item, list):
+                    stack.extend(item)
 
 
 class CatalogDelete(_Body):
@@ -159,4 +197,39 @@ class CatalogDelete(_Body):
         extra="forbid", json_schema_extra={"examples": [{"ids": ["track:new-1"]}]}
     )
 
-    ids: list[LongId] = Field(min_length=1, max_length=1000)
+    ids: list[LongId] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    field: str | None = Field(description="The offending field (``actions[3].kind``), if any")
+    message: str
+    errors: list[FieldError] | None = Field(
+        None, description="On 422: every invalid field (at most 20)"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error the service answers: ``{"error": {"status", "field", "message"}}``."""
+
+    error: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Refused by the engine (e.g. a strategy that is not open)",
+    401: "No API key, or an unknown one",
+    403: "The API key's scope is too narrow (this needs an admin key)",
+    404: "No such entity",
+    413: "Request body larger than [service] max_body_bytes",
+    422: "Invalid request: the field is named",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's errors, all in the ``ErrorBody`` form."""
+    return {s: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[s]} for s in statuses}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError
+from ltrr.service.limits import MAX_BATCH, MAX_OFFSET
 
 SEARCH_KEYS_ENV = "LTRR_SEARCH_KEYS"
 ADMIN_KEYS_ENV = "LTRR_ADMIN_KEYS"
@@ -35,6 +36,12 @@ class ServiceParams:
             raise ConfigError(
                 f"service.follow_interval_ms must be > 0, got {self.follow_interval_ms}"
             )
+        for name, ceiling in (("max_batch", MAX_BATCH), ("max_offset", MAX_OFFSET)):
+            if getattr(self, name) > ceiling:
+                raise ConfigError(
+                    f"service.{name} must be <= {ceiling} (the API's limit), got "
+                    f"{getattr(self, name)}"
+                )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"service.port must be in [0, 65535], got {self.port}")
         short = [k for k in (*self.search_keys, *self.admin_keys) if len(k) < 16]
