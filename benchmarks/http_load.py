@@ -3,7 +3,8 @@
 Usage: ``python benchmarks/http_load.py --data DIR [--seconds 15] [--connections 16]
 [--threads 1]``; prints one JSON object. Needs Debian's ``wrk`` on the PATH.
 
-Both servers run in the same way (uvicorn, uvloop, httptools, one worker process, loopback),
+Both servers run in the same way (uvicorn, uvloop, httptools, loopback; ltrr with
+``--workers`` processes, the bare app with one),
 one after the other so they never share the cores: the reference is a FastAPI app whose POST
 route parses the same JSON body and answers a constant, so the ratio says what ltrr's search
 costs over the HTTP stack itself. The query mix repeats head queries as real traffic does:
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="ltrr serve --workers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -201,6 +203,7 @@ def main() -> None:
         "seconds": args.seconds,
         "connections": args.connections,
         "wrk_threads": args.threads,
+        "workers": args.workers,
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -225,7 +228,7 @@ def main() -> None:
         started = time.perf_counter()
         ltrr = _serve(
             [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
-             "--port", str(port)],
+             "--port", str(port), "--workers", str(args.workers)],
             port, env,
         )  # fmt: skip
         result["startup_s"] = round(time.perf_counter() - started, 2)

@@ -380,7 +380,7 @@ class Engine:
         open loads them instead of replaying the changes)."""
         if self.indexes.catch_up(self.data_dir.catalog):
             self.learner.forget_queries()
-            if writer is not None:
+            if writer is not None and not self.following:  # workers: ltrr serve saves at start
                 self.indexes.save(writer.path)
 
     def replay(self) -> dict[str, Any]:

@@ -7,12 +7,14 @@ scrape time.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+_PID = str(os.getpid()).encode()
 _MS_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 1.0, 4.0)
 
 
@@ -48,7 +50,8 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Counts and times every request under its route template (``/v1/search``)."""
+    """Counts and times every request under its route template (``/v1/search``) and names the
+    worker process that answered (``x-ltrr-worker``)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -64,6 +67,8 @@ class MetricsMiddleware:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = int(message["status"])
+                # which worker answered: operators (and benchmarks) can tell workers apart
+                message["headers"] = [*message.get("headers", ()), (b"x-ltrr-worker", _PID)]
             await send(message)
 
         try:
