@@ -9,7 +9,17 @@ import typer
 from rich.markup import escape
 
 from ltrr import __version__
-from ltrr.cli import benchmark, catalog, convert, evaluate, ope, search, serve, simulate
+from ltrr.cli import (
+    benchmark,
+    catalog,
+    convert,
+    evaluate,
+    ope,
+    search,
+    serve,
+    simulate,
+    traffic,
+)
 from ltrr.cli.common import State, stderr
 from ltrr.errors import LtrrError
 
@@ -48,6 +58,7 @@ evaluate.register(app)
 search.register(app)
 ope.register(app)
 simulate.register(app)
+traffic.register(app)
 serve.register(app)
 
 

@@ -48,7 +48,7 @@ from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.select.base import Depths, Plan, PlanRequest, Policy
 from ltrr.select.fixed import plan_name
 from ltrr.simulate.clicks import ClickModel
-from ltrr.simulate.fixed import ranking_metrics
+from ltrr.simulate.fixed import ideal_dcg, ranking_metrics
 from ltrr.simulate.params import SHOWN, SimulateParams
 from ltrr.simulate.traffic import Traffic
 from ltrr.types import Context, EntityId
@@ -69,6 +69,24 @@ class Judged:
     relevant: Mapping[str, frozenset[str]]
     idcg: Mapping[str, float]
     elsewhere: Mapping[str, EntityId | None]
+
+
+def judge(qrels: Mapping[str, Mapping[str, int]], model: ClickModel) -> Judged:
+    """What users know of each query in ``qrels``: grades, click-model levels, the relevant
+    set, the ideal DCG@10, and the item found elsewhere (the first of the top grade)."""
+    grades = {q: dict(judged) for q, judged in qrels.items()}
+    elsewhere: dict[str, EntityId | None] = {}
+    for q, judged in grades.items():
+        relevant = [(g, e) for e, g in judged.items() if g >= 1]
+        top = max((g for g, _ in relevant), default=0)
+        elsewhere[q] = next((EntityId(e) for g, e in relevant if g == top), None)
+    return Judged(
+        grades=grades,
+        levels={q: {e: model.level(g) for e, g in j.items()} for q, j in grades.items()},
+        relevant={q: frozenset(e for e, g in j.items() if g >= 1) for q, j in grades.items()},
+        idcg={q: ideal_dcg(j, SHOWN) for q, j in grades.items()},
+        elsewhere=elsewhere,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,21 +190,37 @@ def actions_of(
 ) -> list[Action]:
     """The simulated user's actions on search ``i``: cascade clicks, then found-elsewhere."""
     request_id, t = traffic.request_id(i), float(traffic.time_s[i])
-    levels_of = world.judged.levels[query_id]
-    levels = [levels_of.get(e, 0) for e in outcome.shown]
-    clicked = world.click.cascade(levels, traffic.u_click[i], traffic.u_stop[i])
+    clicked, elsewhere = user_acts(
+        world.judged, world.click, world.params.found_elsewhere, query_id, outcome.shown,
+        traffic, i,
+    )  # fmt: skip
     actions = [
         _action(f"{request_id}-c{j}", request_id, user, outcome.shown[j], "click", t)
         for j in clicked
     ]
-    elsewhere = world.judged.elsewhere[query_id]
-    if (
-        elsewhere is not None
-        and not any(levels)
-        and traffic.u_found[i] < world.params.found_elsewhere
-    ):
+    if elsewhere is not None:
         actions.append(_action(f"{request_id}-f", request_id, user, elsewhere, "found", t))
     return actions
+
+
+def user_acts(
+    judged: Judged,
+    click: ClickModel,
+    found_elsewhere: float,
+    query_id: str,
+    shown: Sequence[EntityId],
+    traffic: Traffic,
+    i: int,
+) -> tuple[list[int], EntityId | None]:
+    """What the user of search ``i`` does on ``shown``: the 0-based positions clicked (the
+    cascade), and the entity found another way when no relevant item was shown (else None)."""
+    levels_of = judged.levels[query_id]
+    levels = [levels_of.get(e, 0) for e in shown]
+    clicked = click.cascade(levels, traffic.u_click[i], traffic.u_stop[i])
+    elsewhere = judged.elsewhere[query_id]
+    if elsewhere is None or any(levels) or traffic.u_found[i] >= found_elsewhere:
+        return clicked, None
+    return clicked, elsewhere
 
 
 def _action(

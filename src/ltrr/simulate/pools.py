@@ -112,3 +112,14 @@ def read_pools(
         traffic_source=sources[0],
         unseen_source=sources[1],
     )
+
+
+def read_judged(
+    directory: Path,
+) -> tuple[dict[str, str], dict[str, str | None], dict[str, dict[str, int]]]:
+    """Every judged query of every split: texts, classes and qrels (a query judged in two
+    splits keeps each entity's highest grade). Live traffic has no unseen pool to hold out."""
+    available = splits(directory)
+    if not available:
+        raise CatalogError("has no qrels/<split>.tsv", path=str(directory))
+    return _merge([read_benchmark(directory, s) for s in available])

@@ -38,17 +38,15 @@ from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.retrieve.indexes import UNDERSTAND
 from ltrr.select import SelectParams, make_policy
 from ltrr.select.fixed import fixed_plan_names, parse_plan, plan_name
-from ltrr.simulate.clicks import ClickModel
 from ltrr.simulate.clicks import click_model as make_click_model
-from ltrr.simulate.fixed import FixedSet, evaluate_plans, ideal_dcg
-from ltrr.simulate.live import Judged, LiveRun, World, learners_for, run_live
+from ltrr.simulate.fixed import FixedSet, evaluate_plans
+from ltrr.simulate.live import LiveRun, World, judge, learners_for, run_live
 from ltrr.simulate.ope import ope_replications
 from ltrr.simulate.params import SHOWN, SimulateParams, simulate_params
 from ltrr.simulate.policies import HYBRID, UNION, PolicySpec, resolve_policies
 from ltrr.simulate.pools import Pools, read_pools
 from ltrr.simulate.report import build_report
-from ltrr.simulate.traffic import UNSEEN_STREAM, Traffic, draw_traffic
-from ltrr.storage.catalog import CatalogStore
+from ltrr.simulate.traffic import UNSEEN_STREAM, Traffic, draw_traffic, taste_pool
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -91,7 +89,7 @@ def simulate(
     timing: dict[str, float] = {}
     with Workspace.open(pools.corpus_path, config, work_dir, tick) as workspace:
         understood, cached = _cache(workspace, pools, fixed, select, tick)
-        taste = _taste_pool(workspace.data.catalog, params.taste_values)
+        taste = taste_pool(workspace.data.catalog.iter_entities(), params.taste_values)
         timing["setup_s"] = time.perf_counter() - started
         mark = time.perf_counter()
         table = evaluate_plans(
@@ -101,9 +99,9 @@ def simulate(
             pools.query_ids, pools.qrels, shown=SHOWN, rrf_k=params.rrf_k,
         )  # fmt: skip
         timing["fixed_plans_s"] = time.perf_counter() - mark
+        judged = judge({q: pools.qrels.get(q, {}) for q in pools.query_ids}, model)
         world = World(
-            understood, cached, _judged(pools, model), model, _rewards(config), params,
-            select.budget,
+            understood, cached, judged, model, _rewards(config), params, select.budget
         )  # fmt: skip
         traffic = {
             seed: draw_traffic(len(pools.traffic), params.n_searches, params, seed, taste)
@@ -207,34 +205,6 @@ def _rewards(config: Config) -> RewardMap:
             f"{', '.join(sorted(rewards.kinds))}"
         )
     return rewards
-
-
-def _judged(pools: Pools, model: ClickModel) -> Judged:
-    grades = {q: dict(pools.qrels.get(q, {})) for q in pools.query_ids}
-    elsewhere: dict[str, EntityId | None] = {}
-    for q, judged in grades.items():
-        relevant = [(g, e) for e, g in judged.items() if g >= 1]
-        top = max((g for g, _ in relevant), default=0)
-        elsewhere[q] = next((EntityId(e) for g, e in relevant if g == top), None)
-    return Judged(
-        grades=grades,
-        levels={q: {e: model.level(g) for e, g in j.items()} for q, j in grades.items()},
-        relevant={q: frozenset(e for e, g in j.items() if g >= 1) for q, j in grades.items()},
-        idcg={q: ideal_dcg(j, SHOWN) for q, j in grades.items()},
-        elsewhere=elsewhere,
-    )
-
-
-def _taste_pool(catalog: CatalogStore, n_values: int) -> list[str]:
-    """The catalog's ``n_values`` most common attribute values (taste profiles draw on them)."""
-    if n_values <= 0:
-        return []
-    counts: dict[str, int] = {}
-    for entity in catalog.iter_entities():
-        for values in entity.attributes.values():
-            for value in values:
-                counts[value] = counts.get(value, 0) + 1
-    return sorted(counts, key=lambda v: (-counts[v], v))[:n_values]
 
 
 def _live_retrievers(workspace: Workspace, names: Sequence[str]) -> dict[str, Retriever]:

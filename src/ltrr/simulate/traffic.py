@@ -21,14 +21,14 @@ so the traffic of a seed is the same whichever policies run, and request ids
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ltrr.simulate.params import SHOWN, SimulateParams
-from ltrr.types import Context
+from ltrr.types import Context, Entity
 
 #: Stream ids of ``default_rng([seed, stream])``.
 TRAFFIC_STREAM, CLICK_STREAM, UNSEEN_STREAM = 1, 2, 3
@@ -56,6 +56,19 @@ def _by_order(n: int) -> FloatArray:
     weights = 1.0 / np.arange(1, n + 1, dtype=np.float64)
     out: FloatArray = weights / weights.sum()
     return out
+
+
+def taste_pool(entities: Iterable[Entity], n_values: int) -> list[str]:
+    """The ``n_values`` most common attribute values of ``entities`` (taste profiles draw on
+    them), most common first."""
+    if n_values <= 0:
+        return []
+    counts: dict[str, int] = {}
+    for entity in entities:
+        for values in entity.attributes.values():
+            for value in values:
+                counts[value] = counts.get(value, 0) + 1
+    return sorted(counts, key=lambda v: (-counts[v], v))[:n_values]
 
 
 @dataclass(frozen=True, slots=True)
