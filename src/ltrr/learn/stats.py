@@ -94,6 +94,7 @@ class LearningStats:
                         intent: {
                             "n_requests": cell.n_requests,
                             "n_found": cell.n_found,
+                            "found_rate": cell.n_found / cell.n_requests,
                             "plan_share": {
                                 s: n / cell.n_requests
                                 for s, n in sorted(cell.strategy_to_n_planned.items())

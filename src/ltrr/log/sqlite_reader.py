@@ -181,6 +181,27 @@ class LogReader:
         finally:
             conn.close()
 
+    def recent(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` latest stored impressions, newest first, as the dashboard lists them: the
+        plan's depths, probability and policy, how many results were shown, how many actions
+        answered it, and when it was served. Read with SQLite's JSON functions, not parsed."""
+        cursor = self._conn().execute(
+            "SELECT request_id, query, json_extract(plan, '$.depths'), "
+            "json_extract(plan, '$.probability'), json_extract(plan, '$.policy'), "
+            "json_array_length(shown), "
+            "(SELECT count(*) FROM actions a WHERE a.request_id = i.request_id), event_time_s "
+            "FROM impressions i ORDER BY seq DESC LIMIT ?",
+            (n,),
+        )
+        keys = ("request_id", "query", "depths", "probability", "policy", "n_shown", "n_actions")
+        out = []
+        for row in cursor.fetchall():
+            item = dict(zip(keys, row[:7], strict=True))
+            item["depths"] = orjson.loads(row[2]) if row[2] else {}
+            item["event_time_s"] = row[7]
+            out.append(item)
+        return out
+
     def stats(self, n_queued: int) -> LogStats:
         """Counts and time span of what is stored; ``n_queued`` is the writer's queue."""
         one = self._one

@@ -24,7 +24,14 @@ from ltrr.config import Config, load_config
 from ltrr.engine import Engine
 from ltrr.errors import CatalogError, LtrrError, UnknownStrategyError
 from ltrr.log.events import EventError
-from ltrr.service import routes_catalog, routes_feedback, routes_ops, routes_search
+from ltrr.service import (
+    routes_catalog,
+    routes_feedback,
+    routes_ops,
+    routes_requests,
+    routes_search,
+    routes_web,
+)
 from ltrr.service.limits import BodyLimit
 from ltrr.service.metrics import Metrics, MetricsMiddleware
 from ltrr.service.settings import ServiceParams, service_params
@@ -82,8 +89,10 @@ def create_app(
     app.state.params = params
     app.state.metrics = Metrics()
     app.state.engine = None
-    for module in (routes_search, routes_feedback, routes_catalog, routes_ops):
+    routers = (routes_search, routes_feedback, routes_catalog, routes_requests, routes_ops)
+    for module in (*routers, routes_web):
         app.include_router(module.router)
+    app.mount("/web", routes_web.static_files(), name="web")
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=params.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -48,6 +48,51 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def route_latency_ms(self) -> dict[str, dict[str, float]]:
+        """p50 and p99 request latency per route (milliseconds), from the histogram's buckets
+        as Prometheus' ``histogram_quantile`` computes them; this worker's requests only."""
+        route_to_buckets: dict[str, list[tuple[float, float]]] = {}
+        for family in self.latency.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    le = float(sample.labels["le"])
+                    route_to_buckets.setdefault(sample.labels["route"], []).append(
+                        (le, sample.value)
+                    )
+        out: dict[str, dict[str, float]] = {}
+        for route, buckets in sorted(route_to_buckets.items()):
+            buckets.sort()
+            n = buckets[-1][1]
+            if n > 0:
+                out[route] = {
+                    "n": n,
+                    "p50": 1000 * bucket_quantile(0.5, buckets),
+                    "p99": 1000 * bucket_quantile(0.99, buckets),
+                }
+        return out
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """The ``q``-quantile of a histogram given as sorted (upper bound, cumulative count) pairs,
+    the last bound ``+Inf``: linear within the bucket that holds it, as Prometheus'
+    ``histogram_quantile`` does (a quantile in the ``+Inf`` bucket is the last finite bound).
+
+    >>> bucket_quantile(0.5, [(1.0, 2.0), (2.0, 4.0), (float("inf"), 4.0)])
+    1.0
+    >>> bucket_quantile(0.75, [(1.0, 2.0), (2.0, 4.0), (float("inf"), 4.0)])
+    1.5
+    """
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            inside = count - below
+            return lower + (upper - lower) * ((rank - below) / inside if inside else 0.0)
+        lower, below = upper, count
+    return lower
+
 
 class MetricsMiddleware:
     """Counts and times every request under its route template (``/v1/search``) and names the

@@ -1,11 +1,12 @@
-"""The catalog over HTTP: batch upsert (``ltrr ingest``'s validation, all or nothing), delete
-and get by id. A write returns once every index has caught up, so the next search sees it."""
+"""The catalog over HTTP: batch upsert (``ltrr ingest``'s validation, all or nothing), delete,
+get by id, and a lookup by title that is not a logged search. A write returns once every index
+has caught up, so the next search sees it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from ltrr.service.auth import require
 from ltrr.service.deps import EngineDep, ParamsDep
@@ -16,6 +17,10 @@ from ltrr.service.schemas import (
     check_record_text,
     error_responses,
 )
+from ltrr.types import Context, EntityId
+
+#: The strategies a lookup asks: they match what was typed, and learn nothing from it.
+LOOKUP_STRATEGIES = ("lexical", "fuzzy")
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"], responses=error_responses(401, 422))
 
@@ -50,3 +55,31 @@ def get_entity(
             404, detail={"field": "entity_id", "message": f"no entity {entity_id!r}"}
         )
     return entity.to_record()
+
+
+@router.get("/lookup", dependencies=[require("search")])
+def lookup(
+    engine: EngineDep,
+    q: str = Query(min_length=1, max_length=512, description="What the person types"),
+    k: int = Query(10, ge=1, le=50),
+) -> list[dict[str, str]]:
+    """Entities matching ``q`` (lexical and fuzzy, interleaved): the web page's "found it
+    elsewhere" picker. Not a search: nothing is logged, planned or learned."""
+    with engine.lock:
+        understood = engine.indexes.understander.understand(q)
+        lists = [
+            engine.indexes.retrievers[name].retrieve(understood, Context(), k)
+            for name in LOOKUP_STRATEGIES
+            if name in engine.indexes.retrievers
+        ]
+        ids: list[EntityId] = []
+        for rank in range(k):
+            for found in lists:
+                if rank < len(found) and found[rank].entity_id not in ids:
+                    ids.append(found[rank].entity_id)
+        entities = engine.data_dir.catalog.get_many(ids[:k])
+    return [
+        {"id": e.id, "type": e.type, "title": e.title}
+        for e in (entities.get(i) for i in ids[:k])
+        if e is not None
+    ]

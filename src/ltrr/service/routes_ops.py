@@ -51,10 +51,11 @@ def stats(
     request: Request,
     engine: EngineDep,
     params: ParamsDep,
+    metrics: MetricsDep,
     detail: bool = Query(False, description="Time series by intent (admin scope)"),
 ) -> dict[str, Any]:
-    """Counts, model versions, per-strategy found-rate and reward; with ``detail`` the plan mix
-    and found-rate by intent over time."""
+    """Counts, model versions, per-strategy found-rate and reward, this worker's latency
+    percentiles per route; with ``detail`` the plan mix and found-rate by intent over time."""
     if detail and scope_of(request.headers.get("x-api-key"), params) != "admin":
         raise HTTPException(
             403, detail={"field": "X-API-Key", "message": "stats detail needs an admin key"}
@@ -84,6 +85,7 @@ def stats(
         }
     over_time = learned.pop("over_time")
     out["lessons"] = learned
+    out["latency_ms"] = metrics.route_latency_ms()
     if detail:
         out["over_time"] = over_time
     return out

@@ -40,7 +40,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-#: Examples per route and mode: 7 routes take input; a run sends over 1,000 distinct cases.
+#: Examples per route and mode: 9 routes take input; a run sends over 1,000 distinct cases.
 N_EXAMPLES = 160
 N_REQUESTS = 8
 ENTITY_IDS = [f"t{i:02d}" for i in range(1, 21)]
@@ -165,6 +165,8 @@ def test_no_route_answers_5xx_or_off_schema_without_keys(
         "POST /v1/catalog/upsert",
         "POST /v1/catalog/delete",
         "GET /v1/catalog/entities/{entity_id}",
+        "GET /v1/catalog/lookup",
+        "GET /v1/requests/recent",
         "GET /v1/stats",
         "GET /healthz",
         "GET /readyz",
