@@ -53,8 +53,11 @@ class Bucket:
 class LearningStats:
     """Counters over taught plan lessons; ``on_lesson`` is called by ``Lessons``."""
 
-    def __init__(self, bucket_s: float = 3600.0) -> None:
+    def __init__(self, bucket_s: float = 60.0, max_buckets: int = 1440) -> None:
+        # One-minute buckets, the last day of them: a person watching the dashboard sees the
+        # plans change within minutes, and the counters stay bounded.
         self.bucket_s = bucket_s
+        self.max_buckets = max_buckets
         self.strategies: dict[str, StrategyStats] = defaultdict(StrategyStats)
         self.buckets: dict[float, dict[str, Bucket]] = defaultdict(lambda: defaultdict(Bucket))
         self.n_lessons = 0
@@ -64,6 +67,8 @@ class LearningStats:
         ran = {s: d for s, d in feedback.plan.depths.items() if d > 0}
         found = {s for s in ran if feedback.found_rank.get(s) is not None}
         start = math.floor(feedback.event_time_s / self.bucket_s) * self.bucket_s
+        if start not in self.buckets and len(self.buckets) >= self.max_buckets:
+            del self.buckets[min(self.buckets)]
         cell = self.buckets[start][feedback.request.query.intent]
         cell.n_requests += 1
         cell.n_found += bool(found)
