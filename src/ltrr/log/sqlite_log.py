@@ -54,7 +54,7 @@ from ltrr.log.events import (
 from ltrr.log.group_commit import GroupCommitQueue, Job
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import LogReader
-from ltrr.log.sqlite_schema import INSERT_ACT, INSERT_IMP, impression_row
+from ltrr.log.sqlite_schema import INSERT_ACT, INSERT_IMP, MAX_SEQ, impression_row
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.sqlite import DB_NAME, migrate
 from ltrr.types import EntityId
@@ -306,7 +306,7 @@ class SqliteEventLog:
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Read under the write lock: several processes may append to one log.
-            seq = int(conn.execute(_MAX_SEQ).fetchone()[0]) + 1
+            seq = int(conn.execute(MAX_SEQ).fetchone()[0]) + 1
             run: list[tuple[Any, ...]] = []
             for job in batch:
                 if job.payload is not None:
@@ -390,14 +390,12 @@ class SqliteEventLog:
     def actions_through(self, request_id: str, seq: int) -> list[Action]:
         return self._reads.actions_through(request_id, seq)
 
+    def n_queued(self) -> int:
+        """Impressions waiting for the next group commit (cheap: no database read)."""
+        return self._queue.n_queued() if self._queue else 0
+
     def stats(self) -> LogStats:
-        return self._reads.stats(self._queue.n_queued() if self._queue else 0)
-
-
-_MAX_SEQ = (
-    "SELECT max(coalesce((SELECT max(seq) FROM impressions), 0), "
-    "coalesce((SELECT max(seq) FROM actions), 0))"
-)
+        return self._reads.stats(self.n_queued())
 
 
 def _action_row(action: Action) -> tuple[Any, ...]:

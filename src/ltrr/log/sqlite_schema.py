@@ -36,6 +36,11 @@ ACT_COLS = (
     "seq, action_id, request_id, user_id, entity_id, kind, value, event_time_s, "
     "replay_time_s, schema_version"
 )
+#: The last log position written (0 for an empty log), over both tables.
+MAX_SEQ = (
+    "SELECT max(coalesce((SELECT max(seq) FROM impressions), 0), "
+    "coalesce((SELECT max(seq) FROM actions), 0))"
+)
 INSERT_IMP = f"INSERT OR IGNORE INTO impressions ({IMP_COLS}) VALUES ({', '.join('?' * 14)})"
 #: An action's replay time is read from its stored impression inside the writing transaction:
 #: the impression that was stored (the first of its request id) is the one it is ordered after.

@@ -69,7 +69,7 @@ def create_app(
         app.state.engine = engine
         if engine.log is not None:
             log = engine.log
-            app.state.metrics.watch_queue(lambda: float(log.stats().n_queued))
+            app.state.metrics.watch_queue(lambda: float(log.n_queued()))
         follower = Follower(engine, params.follow_interval_ms / 1000, params.snapshot_every)
         follower.start()
         try:
