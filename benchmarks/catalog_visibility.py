@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -24,7 +22,8 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_delay import ROOT, _free_port, _wait_ready
+from _serving import free_port, serving
+from learning_delay import ROOT
 
 
 def _post(port: int, path: str, body: object) -> tuple[Any, str]:
@@ -58,20 +57,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
            "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_ready(port)
+    with serving(cmd, f"http://127.0.0.1:{port}/readyz", env):
         times = [trial(port, args.workers, i) for i in range(args.trials)]
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
     upsert = np.array([t[0] for t in times]) * 1000
     everywhere = np.array([t[1] for t in times]) * 1000
     print(

@@ -21,8 +21,6 @@ import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,9 @@ import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serving import free_port, serving  # noqa: E402
+
 BARE_APP = """
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -67,24 +68,6 @@ done = function(summary, latency, requests)
     summary.errors.status))
 end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become ready in {timeout_s} s")
 
 
 def _queries(data: Path, n: int, seed: int) -> list[str]:
@@ -124,24 +107,6 @@ def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stats["wrk_cpu_share_of_one_core"] = round(cpu / seconds, 3)
     return stats
-
-
-def _serve(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait(f"http://127.0.0.1:{port}/openapi.json")
-    except BaseException:
-        proc.kill()
-        raise
-    return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def _search_bodies(queries: list[str], path: Path) -> Path:
@@ -210,30 +175,22 @@ def main() -> None:
         bodies = _search_bodies(_queries(args.data, 5000, args.seed), work / "bodies.jsonl")
         (work / "search.lua").write_text(SEARCH_LUA % bodies)
         (work / "bare.py").write_text(BARE_APP)
-        port = _free_port()
-        bare = _serve(
-            [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port), "--loop", "uvloop",
-             "--http", "httptools", "--log-level", "warning", "--no-access-log",
-             "--app-dir", str(work)],
-            port, env,
-        )  # fmt: skip
-        try:
+        port = free_port()
+        bare = [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port), "--loop",
+                "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
+                "--app-dir", str(work)]  # fmt: skip
+        with serving(bare, f"http://127.0.0.1:{port}/openapi.json", env):
             result["bare_fastapi"] = _wrk(
                 f"http://127.0.0.1:{port}", work / "search.lua", args.seconds,
                 args.connections, args.threads,
             )  # fmt: skip
-        finally:
-            _stop(bare)
-        port = _free_port()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        ltrr = [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
+                "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
         started = time.perf_counter()
-        ltrr = _serve(
-            [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
-             "--port", str(port), "--workers", str(args.workers)],
-            port, env,
-        )  # fmt: skip
-        result["startup_s"] = round(time.perf_counter() - started, 2)
-        try:
-            url = f"http://127.0.0.1:{port}"
+        with serving(ltrr, f"{url}/openapi.json", env):
+            result["startup_s"] = round(time.perf_counter() - started, 2)
             _wrk(url, work / "search.lua", 3, args.connections, args.threads)  # warm-up
             result["ltrr_search"] = _wrk(
                 url, work / "search.lua", args.seconds, args.connections, args.threads
@@ -244,8 +201,6 @@ def main() -> None:
             result["ltrr_feedback"] = _wrk(
                 url, work / "feedback.lua", args.seconds, args.connections, args.threads
             )
-        finally:
-            _stop(ltrr)
     bare_rps = result["bare_fastapi"]["requests_per_s"]
     result["search_rps_over_bare"] = round(result["ltrr_search"]["requests_per_s"] / bare_rps, 3)
     result["search_p50_over_bare"] = round(

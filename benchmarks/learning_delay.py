@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
 import urllib.request
@@ -27,12 +24,8 @@ import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serving import free_port, serving  # noqa: E402
 
 
 def _call(port: int, path: str, body: object | None = None) -> Any:
@@ -43,18 +36,6 @@ def _call(port: int, path: str, body: object | None = None) -> Any:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return orjson.loads(response.read())
-
-
-def _wait_ready(port: int, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if _call(port, "/readyz")["status"] == "ready":
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the service did not become ready")
 
 
 def _position(db: Path, action_id: str) -> int:
@@ -93,23 +74,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--trials", type=int, default=50)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
            "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_ready(port)
+    with serving(cmd, f"http://127.0.0.1:{port}/readyz", env):
         delays = [
             trial(port, args.data / "ltrr.sqlite", args.workers, i) for i in range(args.trials)
         ]
         interval_ms = float(_call(port, "/v1/stats")["worker"]["follow_interval_ms"])
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
     ms = np.array(delays) * 1000
     p50, p99 = np.percentile(ms, [50, 99]).tolist()
     print(

@@ -30,19 +30,11 @@ import orjson
 from ltrr.config import load_config
 from ltrr.engine import Engine
 from ltrr.log.events import Action
+from ltrr.log.sqlite_schema import ACT_COLS, IMP_COLS, MAX_SEQ
 from ltrr.retrieve.indexes import IndexSet
 from ltrr.select import SelectParams
 from ltrr.storage.datadir import DataDir
 from ltrr.types import EntityId
-
-IMP_COLS = (
-    "seq, request_id, user_id, session_id, query, context, plan, strategy_results, shown, "
-    "page_offset, catalog_version, model_versions, event_time_s, schema_version"
-)
-ACT_COLS = (
-    "seq, action_id, request_id, user_id, entity_id, kind, value, event_time_s, "
-    "replay_time_s, schema_version"
-)
 
 
 def _templates(path: Path, n: int, seed: int) -> None:
@@ -71,12 +63,7 @@ def _grow(path: Path, n_events: int, start_s: float, tag: str) -> int:
     conn = sqlite3.connect(path / "ltrr.sqlite", isolation_level=None)
     rows = conn.execute(f"SELECT {IMP_COLS} FROM impressions WHERE request_id LIKE 'tpl-%'")
     templates = rows.fetchall()
-    seq = int(
-        conn.execute(
-            "SELECT max(coalesce((SELECT max(seq) FROM impressions), 0), "
-            "coalesce((SELECT max(seq) FROM actions), 0))"
-        ).fetchone()[0]
-    )
+    seq = int(conn.execute(MAX_SEQ).fetchone()[0])
     added, i = 0, 0
     conn.execute("BEGIN")
     while added < n_events:
