@@ -5,6 +5,7 @@ go through, ``learn.stats``)."""
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -60,16 +61,15 @@ def stats(
         raise HTTPException(
             403, detail={"field": "X-API-Key", "message": "stats detail needs an admin key"}
         )
+    # The log's counts scan its tables on a reader connection: not under the engine's lock,
+    # which searches wait on.
+    log = engine.log.stats().to_dict() if engine.log is not None else None
     with engine.lock:
         learned = engine.learner.lessons.stats.to_dict()
-        counts = engine.learner.counts
         out: dict[str, Any] = {
-            "log": engine.log.stats().to_dict() if engine.log is not None else None,
+            "log": log,
             "learned": {
-                "n_impressions": counts.n_impressions,
-                "n_actions": counts.n_actions,
-                "n_wanted": counts.n_wanted,
-                "n_found": counts.n_found,
+                **asdict(engine.learner.counts),
                 "n_policy_updates": engine.learner.n_policy_updates,
             },
             "model_versions": {
