@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
+from ltrr import __version__
 from ltrr.errors import ConfigError
 
 CONFIG_ENV = "LTRR_CONFIG"
@@ -137,6 +140,13 @@ def strategy_names(config: Config | None) -> tuple[str, ...]:
     if not isinstance(section, Mapping) or not section:
         section = defaults()["retrieve"]
     return tuple(name for name, value in section.items() if isinstance(value, Mapping))
+
+
+def settings_blob(config: Config, sections: Iterable[str]) -> bytes:
+    """``sections`` of ``config`` and the ltrr version as canonical JSON: what fingerprints
+    hash, so a workspace or snapshot made under other settings (or another ltrr) is not used."""
+    settings = {name: config.values.get(name) for name in sections}
+    return orjson.dumps({"ltrr": __version__, **settings}, option=orjson.OPT_SORT_KEYS)
 
 
 def defaults() -> dict[str, Any]:

@@ -26,10 +26,9 @@ from typing import Any
 
 import orjson
 
-from ltrr import __version__
 from ltrr.catalog.ingest import ingest
 from ltrr.catalog.jsonl import load_jsonl
-from ltrr.config import Config
+from ltrr.config import Config, settings_blob
 from ltrr.retrieve.indexes import INDEX_DIR, component_class, open_index
 from ltrr.storage.datadir import DataDir
 
@@ -56,8 +55,7 @@ def fingerprint(corpus_path: Path, config: Config) -> str:
     with corpus_path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
-    settings = {name: config.values.get(name) for name in FINGERPRINT_SECTIONS}
-    digest.update(orjson.dumps({"ltrr": __version__, **settings}, option=orjson.OPT_SORT_KEYS))
+    digest.update(settings_blob(config, FINGERPRINT_SECTIONS))
     return digest.hexdigest()
 
 

@@ -28,15 +28,14 @@ from typing import Any
 
 import orjson
 
-from ltrr import __version__
-from ltrr.config import Config
+from ltrr.config import Config, settings_blob
 from ltrr.errors import StorageError
 from ltrr.learn.follow import LogFollower
 from ltrr.learn.learner import LearnCounts, Learner, lesson_of
 from ltrr.learn.stats import LearningStats
 from ltrr.retrieve.base import Retriever
 from ltrr.select import load_policy
-from ltrr.storage.folder import read_arrays, staged, write_arrays
+from ltrr.storage.folder import new_manifest, read_arrays, staged, write_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +49,7 @@ SECTIONS = ("learn", "select", "rank", "log", "search", "retrieve", "understand"
 
 
 def fingerprint(config: Config) -> str:
-    settings = {name: config.values.get(name) for name in SECTIONS}
-    blob = orjson.dumps({"ltrr": __version__, **settings}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return hashlib.sha256(settings_blob(config, SECTIONS)).hexdigest()[:16]
 
 
 def save_snapshot(
@@ -92,14 +89,10 @@ def save_snapshot(
                 "ranker": ranker_meta,
             }
         }  # fmt: skip
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "ltrr_version": __version__,
-            "fingerprint": fingerprint(config),
-            "log_position": position,
-            "learned": [n for n in LEARNED if n in retrievers],
-        }
+        manifest = new_manifest(
+            FORMAT, FORMAT_VERSION, fingerprint=fingerprint(config), log_position=position,
+            learned=[n for n in LEARNED if n in retrievers],
+        )  # fmt: skip
         write_arrays(tmp, manifest, arrays, documents)
     _prune(root / SNAPSHOT_DIR, keep)
     return directory
