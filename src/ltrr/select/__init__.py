@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from numpy.typing import NDArray
 
-from ltrr import __version__
 from ltrr.config import Config
-from ltrr.errors import ConfigError, StorageError
+from ltrr.errors import ConfigError
+from ltrr.storage import folder
 from ltrr.storage.folder import read_arrays, staged, write_arrays
 
 if TYPE_CHECKING:
@@ -112,31 +111,18 @@ def write_policy(
 ) -> None:
     """Write ``arrays`` (npy) and ``documents`` (JSON) plus a manifest, atomically."""
     with staged(directory) as tmp:
-        manifest = {
-            "format": "ltrr-policy",
-            "format_version": FORMAT_VERSION,
-            "ltrr_version": __version__,
-            "policy": policy,
-            "params": dict(params),
-        }
+        manifest = folder.new_manifest(
+            "ltrr-policy", FORMAT_VERSION, policy=policy, params=dict(params)
+        )
         write_arrays(tmp, manifest, arrays, documents)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     """The manifest of a saved policy, checked for format and version."""
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise StorageError(f"{directory} holds no saved policy (no {MANIFEST})")
-    try:
-        manifest: dict[str, Any] = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise StorageError(f"{path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != "ltrr-policy" or manifest.get("format_version") != FORMAT_VERSION:
-        raise StorageError(
-            f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}"
-            f" is not ltrr-policy version {FORMAT_VERSION}; replay the event log to rebuild it"
-        )
-    return manifest
+    return folder.read_manifest(
+        directory, "ltrr-policy", FORMAT_VERSION, holds="saved policy",
+        remedy="replay the event log to rebuild it",
+    )  # fmt: skip
 
 
 def read_policy(
