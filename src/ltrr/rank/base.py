@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ltrr.merge.rrf import Fused
+from ltrr.rank.features import CandidateFeatures
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
@@ -44,8 +45,12 @@ class Ranker(Protocol):
         context: Context,
         rankings: Mapping[str, Sequence[Candidate]],
         depth: int | None = None,
+        features: CandidateFeatures | None = None,
     ) -> list[Fused]:
-        """Every candidate of ``rankings`` (or the best ``depth``), best first, with provenance."""
+        """Every candidate of ``rankings`` (or the best ``depth``), best first, with provenance.
+
+        ``features`` are the candidates' feature rows (``rank.features``) when the caller
+        computed them; rankers that order by lists alone ignore them."""
         ...
 
     def update(self, feedback: RankFeedback) -> None: ...

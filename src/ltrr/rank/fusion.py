@@ -53,6 +53,7 @@ from ltrr.config import Config
 from ltrr.errors import ConfigError
 from ltrr.merge.rrf import Fused, fuse, fusion_params
 from ltrr.rank.base import RankFeedback
+from ltrr.rank.features import CandidateFeatures
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery, query_key
@@ -183,6 +184,7 @@ class LearnedFusion:
         context: Context,
         rankings: Mapping[str, Sequence[Candidate]],
         depth: int | None = None,
+        features: CandidateFeatures | None = None,
     ) -> list[Fused]:
         w = self.weights_for(query)
         values = {

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from ltrr.config import Config
 from ltrr.merge.rrf import Fused, fusion_params, rrf
 from ltrr.rank.base import RankFeedback
+from ltrr.rank.features import CandidateFeatures
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery
@@ -38,6 +39,7 @@ class RrfRanker:
         context: Context,
         rankings: Mapping[str, Sequence[Candidate]],
         depth: int | None = None,
+        features: CandidateFeatures | None = None,
     ) -> list[Fused]:
         return rrf(rankings, k=self.k, depth=depth)
 

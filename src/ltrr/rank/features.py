@@ -1,0 +1,202 @@
+"""The learned ranker's features: one code path for serving and training.
+
+Every search computes, for each merged candidate, one float32 row of features; the engine
+logs the rows with the impression and the ranker trains on exactly those logged rows, so the
+features a model was trained on cannot drift from the ones it is served (Metarank's rule).
+A candidate missing from a strategy's list has NaN for that strategy's score and rank, which
+LightGBM treats as "missing" and learns a direction for.
+
+The columns (``Featurizer.names``), per candidate:
+
+- ``<s>.score``, ``<s>.rank`` for each configured strategy ``s`` (its provenance; the
+  ``memory`` score is its estimate of p(entity | query) from actions, the memory statistics);
+- ``n_strategies`` (how many lists found it) and ``rrf`` (the unweighted RRF score, k = 60);
+- ``dense.similarity``: the cosine of query and entity for every candidate when the dense
+  strategy ran (its query vector is cached, so this costs one matrix-vector product);
+- text match per field from ``rank.text_index.TextIndex``: BM25 and the share of query terms
+  for ``title``, ``names`` and ``body``, exact title match, title and body lengths;
+- catalog: ``popularity`` (log1p), ``age_days`` at the event time, ``type_match`` (the
+  entity's type is one the query asked for), ``entity_type_match`` (its type is the type of
+  an entity name tagged in the query), ``attribute_match`` (weight of the tagged attribute
+  values it carries), ``affinity`` (its attribute values weighted by the user's taste);
+- query: token count, correction distance, spearfish and topic intent scores.
+
+``fingerprint`` hashes the version and the names: a model trained on another feature set is
+refused (``rank.lambdamart``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ltrr.merge.rrf import DEFAULT_K, Fused, rrf
+from ltrr.retrieve.base import Candidate
+from ltrr.types import Context, EntityId
+from ltrr.understand.base import UnderstoodQuery
+
+#: Bumped whenever a column's meaning changes (not only its name).
+FEATURE_VERSION = 1
+TEXT_COLUMNS: tuple[str, ...] = (
+    "title.bm25", "title.overlap", "names.bm25", "names.overlap", "body.bm25", "body.overlap",
+    "title.exact", "title.length", "body.length",
+)  # fmt: skip
+CATALOG_COLUMNS: tuple[str, ...] = (
+    "popularity", "age_days", "type_match", "entity_type_match", "attribute_match", "affinity",
+)  # fmt: skip
+QUERY_COLUMNS: tuple[str, ...] = (
+    "query.n_tokens",
+    "query.corrected",
+    "query.spearfish",
+    "query.topic",
+)
+DAY_S = 86_400.0
+Matrix = NDArray[np.float32]
+
+
+class TextFeatures(Protocol):
+    """What the featurizer reads from the catalog (``rank.text_index.TextIndex``)."""
+
+    def rows_of(self, ids: Sequence[EntityId]) -> NDArray[np.int64]: ...
+
+    def text_match(
+        self, rows: NDArray[np.int64], tokens: Sequence[str]
+    ) -> dict[str, NDArray[np.float32]]: ...
+
+    def attribute_match(self, rows: NDArray[np.int64], values: Sequence[str]) -> Matrix: ...
+
+    def affinity(self, rows: NDArray[np.int64], taste: Mapping[str, float]) -> Matrix: ...
+
+    def columns(
+        self, rows: NDArray[np.int64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str | None]]: ...
+
+
+class Similarities(Protocol):
+    """The dense retriever's cosine of the query to given entities (NaN where unknown)."""
+
+    def similarities(self, query: UnderstoodQuery, ids: Sequence[EntityId]) -> Matrix: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFeatures:
+    """One request's candidates in RRF order (``fused``) and their feature rows ``x``,
+    shape ``(len(fused), len(names))``."""
+
+    fused: tuple[Fused, ...]
+    x: Matrix
+    fingerprint: str
+
+    @property
+    def ids(self) -> list[EntityId]:
+        return [f.entity_id for f in self.fused]
+
+
+def feature_names(strategies: Sequence[str]) -> tuple[str, ...]:
+    """The columns for ``strategies`` (in config order), in the order of the rows."""
+    per_strategy = [f"{s}.{part}" for s in strategies for part in ("score", "rank")]
+    return (
+        *per_strategy, "n_strategies", "rrf", "dense.similarity",
+        *TEXT_COLUMNS, *CATALOG_COLUMNS, *QUERY_COLUMNS,
+    )  # fmt: skip
+
+
+def fingerprint_of(names: Sequence[str]) -> str:
+    """A short hash of the feature version and names: equal iff a model's inputs match."""
+    text = f"v{FEATURE_VERSION}:" + ",".join(names)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Featurizer:
+    """Computes ``CandidateFeatures`` for one request, vectorised over the candidates."""
+
+    def __init__(
+        self,
+        strategies: Sequence[str],
+        text: TextFeatures | None = None,
+        dense: Similarities | None = None,
+        k: float = DEFAULT_K,
+    ) -> None:
+        self.strategies = tuple(strategies)
+        self.text = text
+        self.dense = dense
+        self.k = k
+        self.names = feature_names(self.strategies)
+        self.fingerprint = fingerprint_of(self.names)
+        self._column = {name: i for i, name in enumerate(self.names)}
+
+    def __call__(
+        self,
+        query: UnderstoodQuery,
+        context: Context,
+        rankings: Mapping[str, Sequence[Candidate]],
+        event_time_s: float,
+    ) -> CandidateFeatures:
+        fused = tuple(rrf(rankings, k=self.k))
+        ids = [f.entity_id for f in fused]
+        x = np.full((len(ids), len(self.names)), np.nan, dtype=np.float32)
+        if ids:
+            self._provenance(x, ids, rankings)
+            x[:, self._column["rrf"]] = [f.score for f in fused]
+            if self.dense is not None and "dense" in rankings:
+                x[:, self._column["dense.similarity"]] = self.dense.similarities(query, ids)
+            if self.text is not None:
+                self._catalog(x, self.text, ids, query, context, event_time_s)
+            self._query(x, query)
+        return CandidateFeatures(fused, x, self.fingerprint)
+
+    def _provenance(
+        self, x: Matrix, ids: Sequence[EntityId], rankings: Mapping[str, Sequence[Candidate]]
+    ) -> None:
+        position = {e: i for i, e in enumerate(ids)}
+        found = np.zeros(len(ids), np.float32)
+        for name, ranked in rankings.items():
+            if f"{name}.score" not in self._column:
+                continue  # a strategy outside the feature set (not configured)
+            rows = np.fromiter((position[c.entity_id] for c in ranked), np.int64, len(ranked))
+            rows, first = np.unique(rows, return_index=True)  # an id listed twice: best rank
+            scores = np.fromiter((c.score for c in ranked), np.float32, len(ranked))[first]
+            x[rows, self._column[f"{name}.score"]] = scores
+            x[rows, self._column[f"{name}.rank"]] = first + 1
+            found[rows] += 1
+        x[:, self._column["n_strategies"]] = found
+
+    def _catalog(
+        self,
+        x: Matrix,
+        text: TextFeatures,
+        ids: Sequence[EntityId],
+        query: UnderstoodQuery,
+        context: Context,
+        event_time_s: float,
+    ) -> None:
+        rows = text.rows_of(ids)
+        for name, column in text.text_match(rows, query.corrected_tokens).items():
+            if name in self._column:
+                x[:, self._column[name]] = column
+        popularity, added_at_s, types = text.columns(rows)
+        x[:, self._column["popularity"]] = np.log1p(np.maximum(popularity, 0.0))
+        x[:, self._column["age_days"]] = (event_time_s - added_at_s) / DAY_S
+        known = rows >= 0
+        for name, labels in (
+            ("type_match", {s.label for s in query.spans_of("type")}),
+            ("entity_type_match", {s.label for s in query.spans_of("entity")}),
+        ):
+            if labels:  # else NaN: the query asked for no type
+                match = np.fromiter(map(labels.__contains__, types), np.float32, len(types))
+                x[:, self._column[name]] = np.where(known, match, np.nan)
+        values = [s.value for s in query.spans_of("attribute")]
+        x[:, self._column["attribute_match"]] = text.attribute_match(rows, values)
+        x[:, self._column["affinity"]] = text.affinity(rows, context.taste)
+
+    def _query(self, x: Matrix, query: UnderstoodQuery) -> None:
+        x[:, self._column["query.n_tokens"]] = len(query.corrected_tokens)
+        x[:, self._column["query.corrected"]] = query.correction_distance
+        x[:, self._column["query.spearfish"]] = query.intent_scores.get("spearfish", math.nan)
+        x[:, self._column["query.topic"]] = query.intent_scores.get("topic", math.nan)

@@ -1,0 +1,219 @@
+"""``lambdamart``: a LightGBM LambdaMART model over the logged features, with a fallback.
+
+LambdaMART (Burges, "From RankNet to LambdaRank to LambdaMART", MSR-TR-2010-82) boosts
+regression trees on lambda gradients that optimise nDCG directly; LightGBM's ``lambdarank``
+objective is the maintained implementation, with a position-debiased variant (``training``).
+The model scores the rows ``rank.features.Featurizer`` computed for the request, so serving
+reads exactly the columns training read; a model whose feature fingerprint differs from the
+serving code's is refused with an error naming both (``check_features``).
+
+Until a model exists (too little feedback, or every candidate so far was worse than what
+users were shown) the ranker is the learned fusion it wraps (``fallback``), which also keeps
+learning from feedback: it is the baseline every candidate model is validated against.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ltrr._optional import require
+from ltrr.config import Config, section_params
+from ltrr.errors import ConfigError, StorageError
+from ltrr.merge.rrf import Fused
+from ltrr.rank.base import Ranker, RankFeedback
+from ltrr.rank.features import CandidateFeatures
+from ltrr.rank.training import DEBIAS, TrainingError, TrainingGroup, check_debias, stack
+from ltrr.retrieve.base import Candidate
+from ltrr.types import Context
+from ltrr.understand.base import UnderstoodQuery
+
+logger = logging.getLogger(__name__)
+SECTION = "rank.lambdamart"
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaMartParams:
+    """``[rank.lambdamart]``; see ``defaults.toml`` for why each value."""
+
+    n_trees: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_data_in_leaf: int = 20
+    debias: str = "position"
+    max_position: int = 10
+    log_depth: int = 50
+    holdout: float = 0.2
+    min_groups: int = 100
+    retrain_every: int = 500
+    max_weight: float = 20.0
+    n_threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_debias(self.debias)
+        for name in ("n_trees", "num_leaves", "min_data_in_leaf", "max_position", "log_depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("min_groups", "retrain_every", "n_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.holdout < 1.0:
+            raise ConfigError(f"{SECTION}.holdout must be in (0, 1), got {self.holdout}")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ConfigError(
+                f"{SECTION}.learning_rate must be in (0, 1], got {self.learning_rate}"
+            )
+        if self.max_weight < 1.0:
+            raise ConfigError(f"{SECTION}.max_weight must be >= 1, got {self.max_weight}")
+
+    @property
+    def beyond(self) -> int:
+        """The position id of a logged candidate that was not on the page."""
+        return self.max_position + 1
+
+
+def lambdamart_params(config: Config) -> LambdaMartParams:
+    return section_params(config, SECTION, LambdaMartParams)
+
+
+def _lightgbm() -> Any:
+    return require("lightgbm", "the LambdaMART ranker", "pip install lightgbm==4.7.0")
+
+
+class RankModel:
+    """A trained booster with the feature names it was trained on."""
+
+    def __init__(self, booster: Any, names: Sequence[str], fingerprint: str) -> None:
+        self.booster = booster
+        self.names = tuple(names)
+        self.fingerprint = fingerprint
+
+    def predict(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        if len(x) == 0:
+            return np.zeros(0)
+        out: NDArray[np.float64] = self.booster.predict(x, num_threads=1)
+        return out
+
+    def to_string(self) -> str:
+        return str(self.booster.model_to_string())
+
+    @classmethod
+    def from_string(cls, text: str, names: Sequence[str], fingerprint: str) -> RankModel:
+        try:
+            booster = _lightgbm().Booster(model_str=text)
+        except Exception as exc:  # LightGBMError: a truncated or foreign file
+            raise StorageError(f"not a LightGBM model: {exc}") from exc
+        return cls(booster, names, fingerprint)
+
+    def check_features(self, fingerprint: str, names: Sequence[str]) -> None:
+        """Raise ``StorageError`` unless the serving features are the ones trained on."""
+        if fingerprint != self.fingerprint:
+            extra = sorted(set(names) - set(self.names))
+            missing = sorted(set(self.names) - set(names))
+            raise StorageError(
+                f"the model was trained on feature set {self.fingerprint} ({len(self.names)} "
+                f"features), the serving code computes {fingerprint} ({len(names)}); "
+                f"new: {extra or 'none'}, gone: {missing or 'none'}; retrain with ltrr train"
+            )
+
+
+def fit(
+    groups: Sequence[TrainingGroup],
+    params: LambdaMartParams,
+    names: Sequence[str],
+    fingerprint: str,
+    theta: NDArray[np.float64] | None = None,
+    debias: str | None = None,
+) -> RankModel:
+    """Train a model on ``groups`` with ``debias`` (default ``params.debias``; ``ipw`` needs
+    ``theta``, the examination probability per position id, ``theta[p - 1]``)."""
+    debias = check_debias(debias or params.debias)
+    if sum(int(g.label.sum() > 0) for g in groups) == 0:
+        raise TrainingError("no group has an acted-on candidate: nothing to learn")
+    data = stack(groups)
+    if data.x.shape[1] != len(names):
+        raise TrainingError(f"groups have {data.x.shape[1]} features, the names {len(names)}")
+    lgb = _lightgbm()
+    kwargs: dict[str, Any] = {"group": data.group, "free_raw_data": True}
+    if debias == "position":
+        kwargs["position"] = data.position
+    if debias == "ipw":
+        if theta is None:
+            raise TrainingError("debias = ipw needs the examination probabilities theta")
+        pscore = np.maximum(theta[np.minimum(data.position, len(theta)) - 1], 1 / params.max_weight)
+        kwargs["weight"] = np.where(data.label > 0, 1.0 / pscore, 1.0)
+    dataset = lgb.Dataset(data.x, label=data.label, feature_name=list(_safe(names)), **kwargs)
+    booster = lgb.train(_booster_params(params), dataset, num_boost_round=params.n_trees)
+    return RankModel(booster, names, fingerprint)
+
+
+def _booster_params(params: LambdaMartParams) -> dict[str, Any]:
+    return {
+        "objective": "lambdarank",
+        "learning_rate": params.learning_rate,
+        "num_leaves": params.num_leaves,
+        "min_data_in_leaf": params.min_data_in_leaf,
+        "lambdarank_truncation_level": 20,
+        "num_threads": params.n_threads,
+        "deterministic": True,
+        "force_row_wise": True,
+        "seed": params.seed,
+        "verbosity": -1,
+    }
+
+
+def _safe(names: Sequence[str]) -> list[str]:
+    """LightGBM's feature names may not hold JSON's special characters; dots are fine."""
+    return [n.replace(":", "_") for n in names]
+
+
+class LambdaMartRanker:
+    """The model's order of the candidates when a model is loaded, else ``fallback``'s."""
+
+    name = "lambdamart"
+
+    def __init__(self, fallback: Ranker, model: RankModel | None = None) -> None:
+        self.fallback = fallback
+        self.model = model
+        self.version = ""
+
+    @property
+    def n_updates(self) -> int:
+        return self.fallback.n_updates
+
+    def swap(self, model: RankModel | None, version: str = "") -> None:
+        """Serve ``model`` from the next request on (one reference assignment: atomic)."""
+        self.model, self.version = model, version
+
+    def rank(
+        self,
+        query: UnderstoodQuery,
+        context: Context,
+        rankings: Mapping[str, Sequence[Candidate]],
+        depth: int | None = None,
+        features: CandidateFeatures | None = None,
+    ) -> list[Fused]:
+        model = self.model
+        if model is None or features is None or features.fingerprint != model.fingerprint:
+            return self.fallback.rank(query, context, rankings, depth, features)
+        scores = model.predict(features.x)
+        order = np.lexsort((np.arange(len(scores)), -scores))  # ties: RRF order
+        if depth is not None:
+            order = order[:depth]
+        fused = features.fused
+        return [Fused(fused[i].entity_id, float(scores[i]), fused[i].provenance) for i in order]
+
+    def update(self, feedback: RankFeedback) -> None:
+        self.fallback.update(feedback)
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.version or None, "fallback": self.fallback.name}
+
+
+__all__ = ["DEBIAS", "LambdaMartParams", "LambdaMartRanker", "RankModel", "asdict", "fit"]
