@@ -117,6 +117,15 @@ def simulate_command(
             show_default=False,
         ),
     ] = None,
+    eta: Annotated[
+        float | None,
+        typer.Option(
+            "--eta",
+            help="Position-based models (pbm-*): rank r is examined with P = (1/r)^eta; > 0, "
+            f"default {escape('[simulate]')} eta = 1. Cascades ignore it.",
+            show_default=False,
+        ),
+    ] = None,
     window: Annotated[
         int | None,
         typer.Option(
@@ -160,6 +169,7 @@ def simulate_command(
     overrides: dict[str, Any] = {"n_searches": searches, "n_seeds": seeds}
     for key, value in (
         ("found_elsewhere", found_elsewhere),
+        ("eta", eta),
         ("window", window),
         ("traffic_split", traffic_split),
         ("unseen_split", unseen_split),

@@ -35,7 +35,7 @@ from ltrr.evaluate.music_queries import benchmark_params
 from ltrr.evaluate.workspace import default_work_dir
 from ltrr.simulate.clicks import CLICK_MODELS, click_model
 from ltrr.simulate.http_traffic import Tally, http_poster, read_audience, send_traffic
-from ltrr.simulate.params import simulate_params
+from ltrr.simulate.params import SimulateParams, simulate_params
 from ltrr.simulate.traffic import taste_pool
 from ltrr.types import Entity
 
@@ -48,6 +48,15 @@ def _click_model(value: str) -> str:
         click_model(value)
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _eta(value: float | None) -> float | None:
+    if value is not None:
+        try:
+            SimulateParams(eta=value)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from None
     return value
 
 
@@ -122,6 +131,16 @@ def traffic_command(
             "--click-model", callback=_click_model, help=f"One of {', '.join(CLICK_MODELS)}."
         ),
     ],
+    eta: Annotated[
+        float | None,
+        typer.Option(
+            "--eta",
+            callback=_eta,
+            help="Position-based models (pbm-*): rank r is examined with P = (1/r)^eta; > 0, "
+            f"default {escape('[simulate]')} eta = 1. Cascades ignore it.",
+            show_default=False,
+        ),
+    ] = None,
     benchmark: Annotated[
         Path | None,
         typer.Option(
@@ -156,12 +175,14 @@ def traffic_command(
     POST /v1/feedback/batch, so the dashboard shows the plans change as the service learns."""
     settings = config_for(config, data)
     params = simulate_params(settings)
+    if eta is not None:
+        params = dataclasses.replace(params, eta=eta)
     if benchmark is None:
         with progress("building the benchmark of the served catalog"):
             benchmark, entities = benchmark_from_data(resolve_data(data), settings)
-        audience = read_audience(benchmark, model)
+        audience = read_audience(benchmark, model, params.eta)
     else:
-        audience = read_audience(benchmark, model)  # fails first if it is no benchmark
+        audience = read_audience(benchmark, model, params.eta)  # fails first if it is no benchmark
         with progress("reading the benchmark's corpus"):
             entities = read_catalog(beir_corpus_path(benchmark), settings)[0]
     taste = taste_pool(entities, params.taste_values)
@@ -178,7 +199,10 @@ def traffic_command(
             http_poster(client, api_key), audience, searches, params, seed=seed, taste=taste,
             rate=rate, on_search=tick,
         )  # fmt: skip
-    summary = {"url": url, "benchmark": str(benchmark), "click_model": model, "seed": seed}
+    summary = {
+        "url": url, "benchmark": str(benchmark), "click_model": model,
+        "eta": audience.click.eta, "seed": seed,
+    }  # fmt: skip
     summary |= tally.summary()
     if as_json:
         print_json(summary)

@@ -8,10 +8,11 @@ their relevant entities come from a benchmark in BEIR layout built from the serv
 1. ``traffic.draw_traffic`` picks the query (Zipf over the queries), the user, session and
    context, and the uniforms of the user's clicks; a seed gives the same searches every time.
 2. ``POST /v1/search`` ``{query, k: 10, context}``; the top 10 results are the shown list.
-3. The click model acts on it (``live.user_acts``: the cascade on the qrels, and a ``found``
-   action on a relevant entity when none was shown, with probability ``found_elsewhere``);
-   the actions go in one ``POST /v1/feedback/batch``, action ids ``<request id>-c<position>``
-   and ``<request id>-f``, event times stamped by the server.
+3. The click model acts on it (``live.user_acts``: a cascade or the position-based model on
+   the qrels, and a ``found`` action on a relevant entity when none was shown, with
+   probability ``found_elsewhere``); the actions go in one ``POST /v1/feedback/batch``,
+   action ids ``<request id>-c<position>`` and ``<request id>-f``, event times stamped by the
+   server.
 
 The service learns only from these actions, never from the qrels. The summary counts what was
 sent and answered, the found-rate (the shown page held a relevant entity; the response lists
@@ -91,16 +92,17 @@ class Audience:
     click: ClickModel
 
 
-def read_audience(benchmark: Path, model: str) -> Audience:
-    """Every judged query of ``benchmark`` and the click model ``model`` for its grades.
+def read_audience(benchmark: Path, model: str, eta: float = 1.0) -> Audience:
+    """Every judged query of ``benchmark`` and the click model ``model`` for its grades
+    (``eta``: the position-based models' examination exponent).
 
     Raises ``ConfigError`` for an unknown model (naming the allowed ones) and ``CatalogError``
     for a directory that is not a benchmark.
     """
-    click_model(model)  # an unknown name fails before the benchmark is read
+    click_model(model, eta=eta)  # an unknown name fails before the benchmark is read
     texts, classes, qrels = read_judged(benchmark)
     max_grade = max((g for judged in qrels.values() for g in judged.values()), default=1)
-    click = click_model(model, max_grade)
+    click = click_model(model, max_grade, eta)
     return Audience(tuple(texts), texts, classes, judge(qrels, click), click)
 
 

@@ -7,10 +7,10 @@ their lists change as the run learns); the candidates are the union of the cut l
 ranking shown is the ranker's order of them (``rank``: the learned fusion by default, trained
 on the same feedback as the policy), top ``SHOWN`` (10).
 
-Users act through a cascade click model (``clicks``) on the shown list; when no relevant
-item was shown, with probability ``found_elsewhere`` the user reaches the query's
-highest-graded relevant item (the first such in qrels order) another way and acts on it
-(kind ``found``). Learning follows the engine's ``learn.Learner`` action by action
+Users act through a click model (``clicks``: a cascade or the position-based model) on the
+shown list; when no relevant item was shown, with probability ``found_elsewhere`` the user
+reaches the query's highest-graded relevant item (the first such in qrels order) another way
+and acts on it (kind ``found``). Learning follows the engine's ``learn.Learner`` action by action
 (``_teach``): every positive action teaches ``memory.record``; the first positive action on
 each entity is a wanted item and becomes the request's held lessons, a semi-bandit
 ``PlanFeedback`` (its rank in each strategy's cut list, and whether it was shown) and a
@@ -188,7 +188,7 @@ class LiveRun:
 def actions_of(
     world: World, query_id: str, outcome: Outcome, traffic: Traffic, i: int, user: str | None
 ) -> list[Action]:
-    """The simulated user's actions on search ``i``: cascade clicks, then found-elsewhere."""
+    """The simulated user's actions on search ``i``: clicks, then found-elsewhere."""
     request_id, t = traffic.request_id(i), float(traffic.time_s[i])
     clicked, elsewhere = user_acts(
         world.judged, world.click, world.params.found_elsewhere, query_id, outcome.shown,
@@ -212,11 +212,12 @@ def user_acts(
     traffic: Traffic,
     i: int,
 ) -> tuple[list[int], EntityId | None]:
-    """What the user of search ``i`` does on ``shown``: the 0-based positions clicked (the
-    cascade), and the entity found another way when no relevant item was shown (else None)."""
+    """What the user of search ``i`` does on ``shown``: the 0-based positions clicked (by
+    ``click``, on the search's common random numbers), and the entity found another way when no
+    relevant item was shown (else None)."""
     levels_of = judged.levels[query_id]
     levels = [levels_of.get(e, 0) for e in shown]
-    clicked = click.cascade(levels, traffic.u_click[i], traffic.u_stop[i])
+    clicked = click.clicks(levels, traffic.u_click[i], traffic.u_stop[i])
     elsewhere = judged.elsewhere[query_id]
     if elsewhere is None or any(levels) or traffic.u_found[i] >= found_elsewhere:
         return clicked, None

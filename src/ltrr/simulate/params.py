@@ -2,7 +2,8 @@
 
 Everything that shapes simulated traffic lives here, so a run is reproduced from the config,
 the command line and the seeds alone. Click-model tables are not parameters: they are the
-published ones (``simulate.clicks``).
+published ones (``simulate.clicks``); the position-based models' examination exponent ``eta``
+is, since the literature varies it to set how strong the position bias is.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class SimulateParams:
     seed: int = 0
     window: int = 5000
     found_elsewhere: float = 0.3
+    eta: float = 1.0
     traffic_split: str = "train"
     unseen_split: str = "test"
     traffic_share: float = 0.8
@@ -68,6 +70,11 @@ class SimulateParams:
         for name in ("zipf_exponent", "user_zipf_exponent", "session_gap_s", "rrf_k"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"simulate.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.eta > 0:
+            raise ConfigError(
+                f"simulate.eta (the position-based click models' examination exponent) must be "
+                f"> 0, got {self.eta}"
+            )
         if self.seconds_per_search <= 0:
             raise ConfigError(
                 f"simulate.seconds_per_search must be > 0, got {self.seconds_per_search}"

@@ -84,7 +84,7 @@ def simulate(
         params.split_seed,
     )  # fmt: skip
     max_grade = max((g for judged in pools.qrels.values() for g in judged.values()), default=1)
-    model = make_click_model(click_model, max_grade)
+    model = make_click_model(click_model, max_grade, params.eta)
     fixed = _fixed_set(specs, select, params, strategy_names(config))
     timing: dict[str, float] = {}
     with Workspace.open(pools.corpus_path, config, work_dir, tick) as workspace:
@@ -129,7 +129,12 @@ def simulate(
     report.update(
         {
             "directory": str(directory),
-            "click_model": {"name": model.name, "click": model.click, "stop": model.stop},
+            "click_model": {
+                "name": model.name,
+                "click": model.click,
+                "stop": model.stop,
+                "eta": model.eta,
+            },
             "strategies": list(select.strategies),
             "depths": list(select.depths),
             "budget": select.budget,

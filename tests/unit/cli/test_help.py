@@ -33,3 +33,11 @@ def test_strategies_help_names_the_select_section(command: str) -> None:
 
 def test_catalog_migrate_is_a_command() -> None:
     assert "schema" in _help("catalog", "migrate")
+
+
+@pytest.mark.parametrize("command", ["simulate", "traffic"])
+def test_click_model_help_lists_every_model_and_eta(command: str) -> None:
+    text = _help(command)
+    models = "perfect, navigational, informational, pbm-navigational, pbm-informational"
+    assert f"One of {models}." in text
+    assert "--eta" in text and "[simulate] eta = 1" in text

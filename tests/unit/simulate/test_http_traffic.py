@@ -212,12 +212,18 @@ def test_benchmark_from_data_is_built_once(
     assert benchmark_from_data(data, load_config(data_dir=data))[0] == out
     assert (out / "benchmark.json").stat().st_mtime_ns == stamp
     assert read_audience(out, "informational").query_ids
+    audience = read_audience(out, "pbm-informational", eta=2.0)
+    assert (audience.click.name, audience.click.eta) == ("pbm-informational", 2.0)
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--click-model", "lazy"], "allowed: perfect, navigational, informational"),
+        (
+            ["--click-model", "lazy"],
+            "allowed: perfect, navigational, informational, pbm-navigational, pbm-informational",
+        ),
+        (["--click-model", "pbm-navigational", "--eta", "0"], "simulate.eta"),
         (["--click-model", "perfect", "--url", "localhost:8000"], "not an http://"),
         (["--click-model", "perfect", "--searches", "0"], "--searches"),
     ],

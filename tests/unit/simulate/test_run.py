@@ -30,7 +30,7 @@ from ltrr.select import POLICIES
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest
 from ltrr.select.fixed import FixedPolicy, parse_plan
 from ltrr.simulate.clicks import click_model
-from ltrr.simulate.live import Judged, World, actions_of
+from ltrr.simulate.live import Judged, World, actions_of, user_acts
 from ltrr.simulate.params import SimulateParams
 from ltrr.simulate.run import simulate
 from ltrr.simulate.traffic import draw_traffic
@@ -254,6 +254,45 @@ def test_found_elsewhere_acts_only_when_nothing_relevant_was_shown() -> None:
     assert hit.found and hit.mrr == pytest.approx(1 / 3)
     clicks = actions_of(world, "q", hit, traffic, 2, "u1")
     assert [(a.kind, a.entity_id) for a in clicks] == [("click", "r")]  # shown: no elsewhere
+
+
+def test_users_click_through_the_named_model_on_the_searchs_draws() -> None:
+    """``user_acts`` takes the clicks from the model, whatever its kind, on the search's
+    draws: the cascade stops after the first click (u_stop 0.0 < 0.9); the position-based
+    user reads u_stop as examination draws (rank 2: 0.6 >= 1/2, rank 3: 0.3 < 1/3)."""
+    judged = Judged(
+        grades={"q": {"a": 1, "b": 1, "c": 1}},
+        levels={"q": {"a": 1, "b": 1, "c": 1}},
+        relevant={"q": frozenset({"a", "b", "c"})},
+        idcg={"q": 1.0},
+        elsewhere={"q": EntityId("a")},
+    )
+    traffic = draw_traffic(1, 1, SimulateParams(n_users=2), 0)
+    u_stop = np.array([[0.0, 0.6, 0.3, *[0.0] * 7]])
+    traffic = dataclasses.replace(traffic, u_click=np.full((1, 10), 0.5), u_stop=u_stop)
+    shown = [EntityId(e) for e in "abc"]
+    acts = {
+        name: user_acts(judged, click_model(name), 0.0, "q", shown, traffic, 0)
+        for name in ("navigational", "pbm-navigational")
+    }
+    assert acts == {"navigational": ([0], None), "pbm-navigational": ([0, 2], None)}
+
+
+def test_cli_runs_position_based_users_with_their_eta(
+    bench: Path, work: Path, tmp_path: Path
+) -> None:
+    app = typer.Typer()
+    register(app)
+    out = tmp_path / "pbm.json"
+    args = [str(bench), "--click-model", "pbm-informational", "--eta", "2", "--searches", "100"]
+    args += ["--seeds", "1", "--policies", "ltrr,hybrid", "--window", "100", "--work", str(work)]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(out.read_bytes())["click_model"] == {
+        "name": "pbm-informational", "click": [0.4, 0.9], "stop": [0.0, 0.0], "eta": 2.0
+    }  # fmt: skip
+    bad = CliRunner().invoke(app, [*args[:3], "--eta", "0", *args[5:], "--out", str(out)])
+    assert bad.exit_code != 0 and "simulate.eta" in str(bad.exception)
 
 
 def test_cli_writes_the_report_and_the_curves(bench: Path, work: Path, tmp_path: Path) -> None:

@@ -62,7 +62,15 @@ def test_contexts_use_configured_values_and_sessions_split_on_idle_gaps() -> Non
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("n_searches", 0), ("found_elsewhere", 1.5), ("traffic_share", 1.0), ("devices", ())],
+    [
+        ("n_searches", 0),
+        ("found_elsewhere", 1.5),
+        ("traffic_share", 1.0),
+        ("devices", ()),
+        ("eta", 0.0),
+        ("eta", -1.0),
+        ("eta", float("nan")),
+    ],
 )
 def test_bad_params_name_the_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"simulate.{field}"):
