@@ -91,3 +91,7 @@ class MissingDependencyError(LtrrError, ImportError):
 
 class PlanError(LtrrError, ValueError):
     """A stored or submitted plan is malformed or inconsistent with its own probabilities."""
+
+
+class ClickLogError(LtrrError, ValueError):
+    """Click-log arrays handed to an estimator are malformed (lengths, positions, click values)."""
