@@ -22,8 +22,10 @@ from rich.progress import (
 from rich.table import Table
 
 from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, stderr, stdout
+from ltrr.errors import StorageError
 from ltrr.evaluate.metrics import CLASS_METRICS, METRICS
 from ltrr.evaluate.runner import evaluate
+from ltrr.evaluate.runs import check_directory
 from ltrr.evaluate.workspace import CACHE_ENV
 
 
@@ -45,6 +47,16 @@ def _stages() -> Iterator[Callable[[str, int, int | None], None]]:
             bar.update(tasks[stage], completed=done)
 
         yield tick
+
+
+def _runs_dir(value: Path | None) -> Path | None:
+    """``--runs`` checked before the evaluation starts, as a usage error rather than a traceback."""
+    if value is not None:
+        try:
+            check_directory(value)
+        except StorageError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return value
 
 
 def _strategies_table(report: dict[str, Any]) -> Table:
@@ -117,6 +129,16 @@ def evaluate_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON report to this file.")
     ] = None,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            "--runs",
+            help="Also write each strategy's and the fusion's ranking as a TREC run file "
+            "(<name>.run) in this folder, for trec_eval, ir-measures or ranx.",
+            callback=_runs_dir,
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -126,7 +148,7 @@ def evaluate_command(
     """
     names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
     with _stages() as tick:
-        report = evaluate(directory, names, split, work, config_for(config), tick)
+        report = evaluate(directory, names, split, work, config_for(config), tick, runs)
     report["command"] = shlex.join(["ltrr", *sys.argv[1:]])
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +160,8 @@ def evaluate_command(
     if "by_class" in report:
         for table in _class_tables(report):
             stdout.print(table)
+    for path in report.get("runs", {}).values():
+        stdout.print(f"wrote {path}")
     if out is not None:
         stdout.print(f"wrote {out}")
 

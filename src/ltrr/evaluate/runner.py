@@ -7,7 +7,8 @@ reuses the catalog and every saved index while nothing that shapes them changed.
 Each judged query is understood once, by the catalog's own query understander (built and
 saved like an index), then every strategy retrieves at the configured depth, timed alone;
 ``fusion`` is RRF over the ``[merge.fusion]`` subset of the strategies that ran. Metrics come
-from pytrec_eval (``evaluate.metrics``).
+from pytrec_eval (``evaluate.metrics``). With ``runs_dir``, the very rankings scored are also
+written as TREC run files (``evaluate.runs``), so other tools can score and compare them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ltrr.config import Config, load_config
 from ltrr.errors import ConfigError, UnknownStrategyError
 from ltrr.evaluate.beir import Benchmark, read_benchmark
 from ltrr.evaluate.metrics import CLASS_METRICS, METRICS, mean, per_query
+from ltrr.evaluate.runs import Ranking, check_directory, write_runs
 from ltrr.evaluate.workspace import Opened, Progress, Workspace
 from ltrr.merge.rrf import fusion_params, rrf
 from ltrr.retrieve import RETRIEVERS, retriever_class
@@ -86,18 +88,22 @@ def evaluate(
     work_dir: Path | None = None,
     config: Config | None = None,
     on_progress: Progress | None = None,
+    runs_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``strategies`` (default ``[evaluate] strategies``) on ``split`` of ``directory``.
 
     Returns the JSON-ready report: ``strategies`` -> name -> metric -> mean over the judged
     queries (``fusion`` included), ``n_queries``, ``by_class`` when queries carry a class,
     and per strategy ``build_s``, ``reused`` and ``latency_ms`` (p50/p99/mean of retrieve).
+    With ``runs_dir``, ``runs`` maps each of those names to the TREC run file written there.
     """
     config = config if config is not None else load_config()
     tick: Progress = on_progress if on_progress is not None else (lambda *_: None)
     params = evaluate_params(config)
     names = strategy_names(strategies if strategies else params.strategies)
     kinds = {name: retriever_class(name) for name in names}  # import errors before any work
+    if runs_dir is not None:
+        check_directory(runs_dir)  # a bad path fails now, not after every strategy ran
     benchmark = read_benchmark(directory, split)
     with Workspace.open(benchmark.corpus_path, config, work_dir, tick) as workspace:
         runs: dict[str, dict[str, list[Candidate]]] = {}
@@ -122,6 +128,9 @@ def evaluate(
         "k": fusion.k,
     }
     report.update(_scores(benchmark, runs))
+    if runs_dir is not None:
+        written = write_runs(runs_dir, {name: _ranking(run) for name, run in runs.items()})
+        report["runs"] = {name: str(path) for name, path in written.items()}
     report.update(
         {
             "directory": str(directory),
@@ -181,6 +190,11 @@ def _fuse(
         latency.append((time.perf_counter_ns() - started) / 1e6)
         fused[query_id] = [Candidate(f.entity_id, f.score) for f in merged]
     return fused, latency
+
+
+def _ranking(run: Mapping[str, list[Candidate]]) -> Ranking:
+    """A strategy's candidates as the run writer takes any ranking: (doc id, score) pairs."""
+    return {q: [(c.entity_id, c.score) for c in candidates] for q, candidates in run.items()}
 
 
 def _percentiles(latency_ms: Sequence[float]) -> dict[str, float]:

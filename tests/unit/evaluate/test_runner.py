@@ -32,34 +32,6 @@ SCIFACT_REFERENCE = {
     "acceptance": {"ndcg@10": 0.675},
 }
 
-CORPUS = [
-    {"_id": "d1", "title": "Love Story", "text": "a ballad"},
-    {"_id": "d2", "title": "Shake It Off", "text": "dance pop"},
-    {"_id": "d3", "title": "Night Shift", "text": "nurses sleep"},
-    {"_id": "d4", "title": "Crazy in Love", "text": "popular hit", "popularity": 80},
-]
-QUERIES = [
-    {"_id": "q1", "text": "story", "metadata": {"class": "exact"}},  # only d1 matches: relevant
-    {"_id": "q2", "text": "sleep", "metadata": {"class": "exact"}},  # finds d3, d2 is relevant
-    {"_id": "q3", "text": "dance", "metadata": {"class": "topic"}},  # only d2 matches: relevant
-    {"_id": "q4", "text": "love"},  # not judged in test: not counted
-]
-QRELS = "query-id\tcorpus-id\tscore\r\nq1\td1\t1\r\nq2\td2\t1\r\nq3\td2\t1\r\n"
-
-
-def write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-
-
-@pytest.fixture
-def bench(tmp_path: Path) -> Path:
-    root = tmp_path / "bench"
-    (root / "qrels").mkdir(parents=True)
-    write_jsonl(root / "corpus.jsonl", CORPUS)  # type: ignore[arg-type]
-    write_jsonl(root / "queries.jsonl", QUERIES)  # type: ignore[arg-type]
-    (root / "qrels" / "test.tsv").write_bytes(QRELS.encode())
-    return root
-
 
 def test_concrete_metrics_fusion_and_classes(bench: Path, tmp_path: Path) -> None:
     stages: set[str] = set()
@@ -105,7 +77,8 @@ def test_fingerprint_follows_corpus_and_index_config_only(bench: Path, tmp_path:
     fusion = {"strategies": ["lexical"], "weights": [2.0], "k": 10}
     assert fingerprint(corpus, Config({**base.values, "merge": {"fusion": fusion}})) == before
     first = evaluate(bench, ["lexical"], work_dir=tmp_path / "work")
-    write_jsonl(corpus, [*CORPUS, {"_id": "d5", "title": "Story of a story", "text": ""}])  # type: ignore[list-item]
+    with corpus.open("ab") as lines:  # a fifth entity
+        lines.write(orjson.dumps({"_id": "d5", "title": "Story of a story", "text": ""}) + b"\n")
     assert fingerprint(corpus, base) != before
     second = evaluate(bench, ["lexical"], work_dir=tmp_path / "work")
     assert second["work_dir"] != first["work_dir"]
