@@ -1,14 +1,14 @@
 """The engine: one object that wires the stages for a data directory.
 
 ``Engine.search`` runs understand -> plan (the policy chooses strategies and depths) ->
-retrieve -> merge with provenance -> rank (``[rank] ranker``: by default a reciprocal rank
-fusion whose weights are learned from feedback, starting as the configured one) -> log (an
-impression through the event log's group-commit queue).
+retrieve -> merge with provenance -> features -> rank (the data directory's LambdaMART model
+once one validated, ``learn.ranking``; until then ``[rank] ranker``, by default a fusion whose
+weights are learned from feedback) -> log (an impression, with the features, through the
+event log's group-commit queue).
 ``Engine.feedback`` logs an action durably and, once acknowledged, learns from it; a duplicate
 action id is acknowledged once and learned once. Everything learned (memory statistics,
 exposure, the policy, the ranker) is rebuilt from the log by ``Engine.replay``, which ``open``
-runs, so the log stays the source of truth. The CLI and the HTTP service are thin layers over
-this class.
+runs, so the log stays the source of truth. The CLI and the HTTP service are thin layers.
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from ltrr.catalog.ingest import IngestReport, ingest, parse_records
 from ltrr.config import Config, load_config, section_params
-from ltrr.errors import LtrrError, StorageError, UnknownStrategyError
-from ltrr.learn import snapshot
-from ltrr.learn.follow import LogFollower, rebuild
+from ltrr.errors import LtrrError, UnknownStrategyError
+from ltrr.learn import restore, snapshot
+from ltrr.learn.follow import LogFollower
 from ltrr.learn.learner import Learner, LearnParams
-from ltrr.log.events import Action, Impression
+from ltrr.learn.ranking import learned_ranking
+from ltrr.learn.train_ranker import TrainReport
+from ltrr.log.events import Action, Impression, LoggedFeatures
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.merge.filters import Filters, apply_filters
@@ -93,6 +95,7 @@ class Engine:
         )
         self.follower = LogFollower(log, self.learner) if log is not None else None
         self._learned_live = False
+        self.ranking = learned_ranking(data_dir, indexes, enabled=log is not None)
 
     @property
     def policy(self) -> Policy:
@@ -100,7 +103,8 @@ class Engine:
 
     @property
     def ranker(self) -> Ranker:
-        return self.learner.ranker
+        """The served model over the learner's ranker (which replay replaces), or the latter."""
+        return self.ranking.ranker(self.learner.ranker)
 
     def _fresh_policy(self) -> Policy:
         return make_policy(self.params.policy, self.data_dir.config, seed=self.params.seed)
@@ -213,7 +217,8 @@ class Engine:
         marks.append(time.perf_counter())
         rankings, latency = self._retrieve(understood, context, plan)
         marks.append(time.perf_counter())
-        ranked = self.ranker.rank(understood, context, rankings)
+        features = self.ranking.features(understood, context, rankings, event_time_s)
+        ranked = self.ranker.rank(understood, context, rankings, features=features)
         fused = apply_filters(ranked, filters, self.data_dir.catalog)
         page = fused[offset : offset + k]
         entities = self.data_dir.catalog.get_many([f.entity_id for f in page])
@@ -223,7 +228,8 @@ class Engine:
             if f.entity_id in entities
         )
         marks.append(time.perf_counter())
-        self._log(request_id, query, context, plan, rankings, results, offset, event_time_s)
+        logged = self.ranking.logged(features, ranked) if self.log is not None else None
+        self._log(request_id, query, context, plan, rankings, results, offset, event_time_s, logged)
         marks.append(time.perf_counter())
         stages, spans = ("setup", "understand", "plan", "retrieve", "rank", "log"), pairwise(marks)
         stage_ms = {s: (b - a) * 1000 for s, (a, b) in zip(stages, spans, strict=True)}
@@ -256,13 +262,8 @@ class Engine:
             return Plan(depths=fixed, greedy=fixed, policy="manual")
         request = PlanRequest(request_id, query, context, self.select.budget)
         plan = self.policy.plan(request)
-        return Plan(
-            depths={s: d for s, d in plan.depths.items() if s in self.indexes.retrievers},
-            greedy=plan.greedy,
-            epsilon=plan.epsilon,
-            explore=plan.explore,
-            policy=plan.policy,
-        )
+        depths = {s: d for s, d in plan.depths.items() if s in self.indexes.retrievers}
+        return Plan(depths, plan.greedy, plan.epsilon, plan.explore, plan.policy)
 
     def _retrieve(
         self, query: UnderstoodQuery, context: Context, plan: Plan
@@ -287,6 +288,7 @@ class Engine:
         results: Sequence[Result],
         offset: int,
         event_time_s: float,
+        features: LoggedFeatures | None,
     ) -> None:
         if self.log is None:
             return
@@ -305,6 +307,7 @@ class Engine:
             model_versions=self.model_versions(plan),
             event_time_s=event_time_s,
             offset=offset,
+            features=features,
         )
         self.log.log_impression(impression)
         if not self.following:
@@ -316,7 +319,7 @@ class Engine:
         return {
             "policy": plan.policy,
             "policy_version": f"{self.policy.name}@{self.learner.n_policy_updates}",
-            "ranker": f"{self.ranker.name}@{self.ranker.n_updates}",
+            "ranker": f"{self.ranker.name}@{self.ranking.version() or self.ranker.n_updates}",
         }
 
     # -- the learning path ------------------------------------------------------------------
@@ -348,6 +351,7 @@ class Engine:
                     seen = log.actions_through(action.request_id, job.seq)
                     self.learner.on_action(impression, seen, action)
                     self._learned_live = True
+            self.ranking.on_acted(self.learner.counts.n_wanted, log)
         return stored
 
     # -- the catalog ------------------------------------------------------------------------
@@ -388,32 +392,24 @@ class Engine:
         replayed."""
         if self.log is None or self.follower is None:
             raise LtrrError("replay needs a writer: open the engine with writer=True")
-        started = time.perf_counter()
         with self.lock:
             ranker = make_ranker(self.data_dir.config)
-            rebuild(self.follower, self.indexes.retrievers, self._fresh_policy(), ranker)
+            done = restore.replay(
+                self.follower, self.indexes.retrievers, self._fresh_policy(), ranker
+            )
             self._learned_live = False
-        return self._summary(started, None)
+        return done
 
     def resume(self) -> dict[str, Any]:
         """Learned state from the newest usable snapshot plus the log after it (a full replay
         when there is none): what opening an engine with a log does."""
         if self.follower is None:
             raise LtrrError("resume needs the event log: open the engine with writer=True")
-        started = time.perf_counter()
-        config = self.data_dir.config
-        found = snapshot.latest(self.data_dir.path, config)
-        if found is None:
-            return self.replay()
         with self.lock:
-            try:
-                snapshot.load_snapshot(found, self.follower, self.indexes.retrievers, config)
-            except StorageError as exc:  # a damaged snapshot costs a replay, not the start
-                logger.warning("snapshot %s not used: %s", found, exc)
-                return self.replay()
-            self.indexes.catch_up(self.data_dir.catalog)  # the snapshot's retrievers
-            self.follower.follow()
-        return self._summary(started, found.name)
+            return restore.resume(
+                self.data_dir.path, self.data_dir.config, self.follower, self.indexes.retrievers,
+                lambda: self.indexes.catch_up(self.data_dir.catalog), self.replay,
+            )  # fmt: skip
 
     def snapshot(self, keep: int = 2) -> Path | None:
         """Write the learned state at the log position applied so far (``learn.snapshot``);
@@ -429,15 +425,6 @@ class Engine:
                 self.data_dir.config, keep=keep,
             )  # fmt: skip
 
-    def _summary(self, started: float, snapshot_name: str | None) -> dict[str, Any]:
-        return {
-            **asdict(self.learner.counts),
-            "n_policy_updates": self.learner.n_policy_updates,
-            "log_position": self.follower.position if self.follower else 0,
-            "snapshot": snapshot_name,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-
     def follow(self) -> int:
         """Apply the log's new events (every process's) and catch the indexes up with catalog
         changes made elsewhere; the number of events applied. A service worker calls it a few
@@ -447,4 +434,14 @@ class Engine:
         with self.lock:
             n = self.follower.follow()
             self._catch_up()
+        self.ranking.refresh()
+        if self.log is not None:
+            self.ranking.on_acted(self.learner.counts.n_wanted, self.log)
         return n
+
+    def train(self, debias: str | None = None) -> TrainReport:
+        """Train the LambdaMART ranker on the log now (``learn.ranking``); serve it if it is
+        not worse than what serves."""
+        if self.log is None:
+            raise LtrrError("training needs the event log: open the engine with writer=True")
+        return self.ranking.train(self.log, debias=debias)

@@ -19,6 +19,7 @@ from ltrr.cli import (
     serve,
     simulate,
     traffic,
+    train,
 )
 from ltrr.cli.common import State, stderr
 from ltrr.errors import LtrrError
@@ -60,6 +61,7 @@ ope.register(app)
 simulate.register(app)
 traffic.register(app)
 serve.register(app)
+train.register(app)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ltrr.errors import LtrrError
 from ltrr.select.base import Plan
@@ -66,6 +67,8 @@ class Impression:
     event_time_s: float
     offset: int = 0
     schema_version: int = EVENT_SCHEMA_VERSION
+    #: The ranker's feature rows of the top served candidates (``log.features``), if computed.
+    features: LoggedFeatures | None = field(default=None, compare=False, repr=False)
 
     def entity_ids(self) -> set[EntityId]:
         """Every entity this request shown or retrieved (an action on one of these is valid)."""
@@ -73,6 +76,16 @@ class Impression:
         for pairs in self.strategy_results.values():
             ids.update(e for e, _ in pairs)
         return ids
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedFeatures:
+    """Feature rows ``x`` (n, F) float32 of the candidates ``ids`` in served order, computed by
+    the feature set ``fingerprint``: what the ranker trains on."""
+
+    fingerprint: str
+    ids: tuple[EntityId, ...]
+    x: NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -53,8 +53,16 @@ from ltrr.log.events import (
 )
 from ltrr.log.group_commit import GroupCommitQueue, Job
 from ltrr.log.rewards import RewardMap
-from ltrr.log.sqlite_reader import LogReader
-from ltrr.log.sqlite_schema import INSERT_ACT, INSERT_IMP, MAX_SEQ, impression_row
+from ltrr.log.sqlite_reader import ActedFeatures, LogReader
+from ltrr.log.sqlite_schema import (
+    INSERT_ACT,
+    INSERT_FEATURES,
+    INSERT_IMP,
+    MAX_SEQ,
+    action_row,
+    features_row,
+    impression_row,
+)
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.sqlite import DB_NAME, migrate
 from ltrr.types import EntityId
@@ -254,7 +262,7 @@ class SqliteEventLog:
             except EventError as exc:
                 raise (exc.at(i) if len(actions) > 1 else exc) from None
             seen.add(action.action_id)
-            rows.append(None if duplicate else _action_row(action))
+            rows.append(None if duplicate else action_row(action))
         queue = self._writer()
         jobs = [
             None if row is None else queue.put(row, urgent=i == len(rows) - 1)
@@ -308,9 +316,12 @@ class SqliteEventLog:
             # Read under the write lock: several processes may append to one log.
             seq = int(conn.execute(MAX_SEQ).fetchone()[0]) + 1
             run: list[tuple[Any, ...]] = []
+            features: list[tuple[Any, ...]] = []  # encoded here, off the request path
             for job in batch:
                 if job.payload is not None:
                     run.append((seq, *job.row))
+                    if job.payload.features is not None:
+                        features.append(features_row(job.payload.request_id, job.payload.features))
                 else:
                     if run:
                         conn.executemany(INSERT_IMP, run)
@@ -322,6 +333,8 @@ class SqliteEventLog:
                 seq += 1
             if run:
                 conn.executemany(INSERT_IMP, run)
+            if features:
+                conn.executemany(INSERT_FEATURES, features)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -380,6 +393,16 @@ class SqliteEventLog:
         self._flush_if_writing()
         return self._reads.replay(float("-inf") if since is None else since)
 
+    def last_position(self) -> int:
+        """The last committed log position (queued events flushed first when writing)."""
+        self._flush_if_writing()
+        return self._reads.last_position()
+
+    def acted_features(self) -> Iterator[ActedFeatures]:
+        """Impressions with logged features and actions, in log order (``ltrr train``)."""
+        self._flush_if_writing()
+        return self._reads.acted_features()
+
     def events_after(
         self, seq: int, limit: int = 5000
     ) -> list[tuple[int, ImpressionHead | Action]]:
@@ -396,22 +419,6 @@ class SqliteEventLog:
 
     def stats(self) -> LogStats:
         return self._reads.stats(self.n_queued())
-
-
-def _action_row(action: Action) -> tuple[Any, ...]:
-    time_s = float(action.event_time_s)
-    return (
-        action.action_id,
-        action.request_id,
-        action.user_id,
-        action.entity_id,
-        action.kind,
-        None if action.value is None else float(action.value),
-        time_s,
-        time_s,
-        action.schema_version,
-        action.request_id,
-    )
 
 
 @dataclass(slots=True)

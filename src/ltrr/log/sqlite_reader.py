@@ -15,15 +15,37 @@ import heapq
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ltrr.errors import StorageError
-from ltrr.log.events import Action, Event, Impression, ImpressionHead, LogStats
-from ltrr.log.sqlite_schema import ACT_COLS, IMP_COLS, action_from_row, impression_from_row
+from ltrr.log.events import Action, Event, Impression, ImpressionHead, LoggedFeatures, LogStats
+from ltrr.log.sqlite_schema import (
+    ACT_COLS,
+    IMP_COLS,
+    MAX_SEQ,
+    action_from_row,
+    features_from_row,
+    impression_from_row,
+)
 from ltrr.storage.sqlite import check_current
+
+
+@dataclass(frozen=True, slots=True)
+class ActedFeatures:
+    """An impression's logged features, its page (``shown`` from 0-based ``offset``) and its
+    actions: one training group before labelling."""
+
+    request_id: str
+    seq: int
+    query: str
+    shown: tuple[str, ...]
+    offset: int
+    features: LoggedFeatures
+    actions: list[Action]
 
 
 class LogReader:
@@ -93,6 +115,11 @@ class LogReader:
 
     # -- queries ------------------------------------------------------------------------------
 
+    def last_position(self) -> int:
+        """The last log position written (0 for an empty log)."""
+        row = self._one(MAX_SEQ)
+        return int(row[0]) if row is not None else 0
+
     def has_action(self, action_id: str) -> bool:
         return self._one("SELECT 1 FROM actions WHERE action_id = ?", action_id) is not None
 
@@ -160,6 +187,29 @@ class LogReader:
             (request_id, seq),
         )
         return [action_from_row(row) for row in cursor.fetchall()]
+
+    def acted_features(self) -> Iterator[ActedFeatures]:
+        """Every impression with logged features and at least one action, in log order, with
+        its page and its actions: the ranker's training data."""
+        conn = self._connect()
+        try:
+            actions: dict[str, list[Action]] = {}
+            for row in conn.execute(f"SELECT {ACT_COLS} FROM actions ORDER BY seq"):
+                action = action_from_row(row)
+                actions.setdefault(action.request_id, []).append(action)
+            rows = conn.execute(
+                "SELECT f.request_id, f.fingerprint, f.n_rows, f.n_cols, f.ids, f.x, i.shown, "
+                "i.page_offset, i.seq, i.query "
+                "FROM features f JOIN impressions i USING (request_id) ORDER BY i.seq"
+            )
+            for row in rows:
+                acted = actions.get(row[0])
+                if acted:
+                    shown = tuple(orjson.loads(row[6]))
+                    yield ActedFeatures(row[0], int(row[8]), row[9], shown, int(row[7]),
+                                        features_from_row(row), acted)  # fmt: skip
+        finally:
+            conn.close()
 
     def replay(self, lo: float) -> Iterator[Event]:
         """Impressions by (event time, seq) merged with actions by (replay time, seq), from lo."""

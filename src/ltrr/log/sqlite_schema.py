@@ -12,14 +12,17 @@ their rows.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 
 from ltrr.log.events import (
     Action,
     Impression,
+    LoggedFeatures,
     context_from_dict,
     context_to_dict,
     plan_to_dict,
@@ -51,6 +54,28 @@ INSERT_ACT = (
 )
 
 
+INSERT_FEATURES = (
+    "INSERT OR IGNORE INTO features (request_id, fingerprint, n_rows, n_cols, ids, x) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+FEATURE_COLS = "request_id, fingerprint, n_rows, n_cols, ids, x"
+
+
+def features_row(request_id: str, features: LoggedFeatures) -> tuple[Any, ...]:
+    """A ``features`` row: float32 rows compressed (most are small integers and NaN runs)."""
+    x = np.ascontiguousarray(features.x, dtype="<f4")
+    n_rows, n_cols = x.shape
+    packed = zlib.compress(x.tobytes(), 1)
+    return (request_id, features.fingerprint, n_rows, n_cols, "\n".join(features.ids), packed)
+
+
+def features_from_row(row: Sequence[Any]) -> LoggedFeatures:
+    n_rows, n_cols = int(row[2]), int(row[3])
+    x = np.frombuffer(zlib.decompress(row[5]), dtype="<f4").reshape(n_rows, n_cols)
+    ids = tuple(row[4].split("\n")) if n_rows else ()
+    return LoggedFeatures(row[1], ids, x.astype(np.float32))
+
+
 def impression_row(imp: Impression) -> tuple[Any, ...]:
     dumps = orjson.dumps
     return (
@@ -67,6 +92,22 @@ def impression_row(imp: Impression) -> tuple[Any, ...]:
         dumps(dict(imp.model_versions)).decode(),
         float(imp.event_time_s),
         imp.schema_version,
+    )
+
+
+def action_row(action: Action) -> tuple[Any, ...]:
+    time_s = float(action.event_time_s)
+    return (
+        action.action_id,
+        action.request_id,
+        action.user_id,
+        action.entity_id,
+        action.kind,
+        None if action.value is None else float(action.value),
+        time_s,
+        time_s,
+        action.schema_version,
+        action.request_id,
     )
 
 

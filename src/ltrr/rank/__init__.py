@@ -4,7 +4,10 @@
 
 - ``"fusion"``: rank fusion with per-rank weights learned from feedback, starting as the
   configured RRF (``rank.fusion.LearnedFusion``);
-- ``"rrf"``: unweighted reciprocal rank fusion of every list, learning nothing.
+- ``"rrf"``: unweighted reciprocal rank fusion of every list, learning nothing;
+- ``"lambdamart"``: a LightGBM LambdaMART model over the candidates' features
+  (``rank.lambdamart``), the learned fusion until a model is swapped in. The engine serves
+  the data directory's current model over whichever ranker ``[rank] ranker`` names.
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ from ltrr.config import Config
 from ltrr.errors import ConfigError
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.rank.fusion import LearnedFusion
+from ltrr.rank.lambdamart import LambdaMartRanker
 from ltrr.rank.rrf import RrfRanker
+
+
+def _lambdamart(config: Config) -> Ranker:
+    return LambdaMartRanker(LearnedFusion.from_config(config))
+
 
 RANKERS: dict[str, Callable[[Config], Ranker]] = {
     LearnedFusion.name: LearnedFusion.from_config,
     RrfRanker.name: RrfRanker.from_config,
+    LambdaMartRanker.name: _lambdamart,
 }
 
 

@@ -31,7 +31,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,9 +75,13 @@ class TextFeatures(Protocol):
 
     def columns(
         self, rows: NDArray[np.int64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str | None]]: ...
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int32]]: ...
+
+    @property
+    def types(self) -> list[str]: ...
 
 
+@runtime_checkable
 class Similarities(Protocol):
     """The dense retriever's cosine of the query to given entities (NaN where unknown)."""
 
@@ -180,7 +184,7 @@ class Featurizer:
         for name, column in text.text_match(rows, query.corrected_tokens).items():
             if name in self._column:
                 x[:, self._column[name]] = column
-        popularity, added_at_s, types = text.columns(rows)
+        popularity, added_at_s, type_code = text.columns(rows)
         x[:, self._column["popularity"]] = np.log1p(np.maximum(popularity, 0.0))
         x[:, self._column["age_days"]] = (event_time_s - added_at_s) / DAY_S
         known = rows >= 0
@@ -189,7 +193,8 @@ class Featurizer:
             ("entity_type_match", {s.label for s in query.spans_of("entity")}),
         ):
             if labels:  # else NaN: the query asked for no type
-                match = np.fromiter(map(labels.__contains__, types), np.float32, len(types))
+                codes = [code for code, t in enumerate(text.types) if t in labels]
+                match = np.isin(type_code, codes).astype(np.float32)
                 x[:, self._column[name]] = np.where(known, match, np.nan)
         values = [s.value for s in query.spans_of("attribute")]
         x[:, self._column["attribute_match"]] = text.attribute_match(rows, values)

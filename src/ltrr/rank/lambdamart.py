@@ -52,6 +52,7 @@ class LambdaMartParams:
     min_groups: int = 100
     retrain_every: int = 500
     max_weight: float = 20.0
+    min_clicks: int = 300
     n_threads: int = 1
     seed: int = 0
 

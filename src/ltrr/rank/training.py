@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ltrr.errors import ConfigError, LtrrError
+from ltrr.rank.propensity import Propensities, estimate_propensities
 
 DEBIAS: tuple[str, ...] = ("none", "position", "ipw")
 CUTOFF = 10
@@ -53,6 +54,9 @@ class TrainingGroup:
     x: Matrix
     label: NDArray[np.int32]
     position: NDArray[np.int32]
+    #: The query text and the candidates' ids (for propensity estimation by (query, entity)).
+    query: str = ""
+    ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         m = len(self.x)
@@ -91,13 +95,32 @@ def group_of(
     n_shown: int,
     acted: NDArray[np.bool_],
     beyond: int,
+    query: str = "",
+    ids: tuple[str, ...] = (),
 ) -> TrainingGroup:
     """The group of an impression whose served rows ``x`` (served order) put rows
     ``[n_before, n_before + n_shown)`` on the page; ``acted`` marks the rows acted on."""
     served = np.arange(1, len(x) + 1, dtype=np.int32)
     on_page = (served > n_before) & (served <= n_before + n_shown)
     position = np.where(on_page, np.minimum(served, beyond - 1), beyond).astype(np.int32)
-    return TrainingGroup(request_id, x, acted.astype(np.int32), position)
+    return TrainingGroup(request_id, x, acted.astype(np.int32), position, query, ids)
+
+
+def group_propensities(
+    groups: Sequence[TrainingGroup], max_position: int, min_clicks: int
+) -> Propensities:
+    """Examination probability per position id (``beyond`` included) by the EM of the
+    position-based model over the groups' (query, entity) pairs (``rank.propensity``); the
+    ``(1/r)`` fallback while there are fewer than ``min_clicks`` acted-on rows."""
+    keys = [f"{g.query}\x1f{e}" for g in groups for e in g.ids]
+    if len(keys) != sum(len(g.x) for g in groups):  # groups without ids: one pair per row
+        keys = [str(i) for i in range(sum(len(g.x) for g in groups))]
+    _, pair = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+    position = np.concatenate([g.position for g in groups])
+    click = np.concatenate([(g.label > 0).astype(np.int64) for g in groups])
+    return estimate_propensities(
+        pair, position, click, min_clicks=min_clicks, max_position=max_position
+    )
 
 
 def check_debias(debias: str) -> str:

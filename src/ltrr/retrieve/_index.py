@@ -100,9 +100,12 @@ def read_index(
     params: object,
     index_params: Sequence[str],
     version: int = FORMAT_VERSION,
+    *,
+    section: str | None = None,
 ) -> tuple[dict[str, Any], Files]:
     """Manifest, arrays and documents of the ``kind`` index (format ``ltrr-<kind>`` at
-    ``version``) saved in ``directory``, checked.
+    ``version``) saved in ``directory``, checked; ``section`` (default ``retrieve.<kind>``)
+    names the parameters' config section in the message of a stale index.
 
     Raises
     ------
@@ -113,7 +116,8 @@ def read_index(
     manifest = read_manifest(
         directory, f"ltrr-{kind}", version, holds=f"{kind} index", remedy=_REMEDY
     )
-    check_params(directory, f"retrieve.{kind}", manifest["params"], params, index_params)
+    section = section or f"retrieve.{kind}"
+    check_params(directory, section, manifest["params"], params, index_params)
     return manifest, read_arrays(directory, manifest, _REMEDY)
 
 
@@ -122,12 +126,14 @@ class RowIndex(ABC, Generic[P]):
 
     A subclass sets ``name`` (its strategy, also its folder format ``ltrr-<name>`` and config
     section ``retrieve.<name>``), ``params_type`` and ``index_params``, and fills in the hooks:
-    ``empty``, ``_build``, ``_from_files``, ``_files`` and ``add``. Parameters are fixed at
-    construction; ``catalog_version`` is the catalog version the index reflects.
+    ``empty``, ``_build``, ``_from_files``, ``_files`` and ``add`` (and ``_retired`` if it keeps
+    counts over the live rows). Parameters are fixed at construction; ``catalog_version`` is the
+    catalog version the index reflects. An index of another stage built the same way (the
+    ranker's ``rank.text_index``) overrides ``section``.
     """
 
     name: str
-    #: The frozen dataclass of the parameters, read from config section ``retrieve.<name>``.
+    #: The frozen dataclass of the parameters, read from config section ``section()``.
     params_type: ClassVar[type[Any]]
     #: Parameters that shape the index files; the others apply at query time only.
     index_params: ClassVar[tuple[str, ...]] = ()
@@ -162,12 +168,21 @@ class RowIndex(ABC, Generic[P]):
     def add(self, entities: Sequence[Entity]) -> None:
         """Index ``entities``, replacing any already indexed under the same ids."""
 
+    def _retired(self, rows: Sequence[int]) -> None:
+        """Hook: ``rows`` were just retired (removed, or replaced by an update); their data is
+        still in place. Nothing to do unless the index keeps counts over the live rows."""
+
     # -- the life cycle -----------------------------------------------------------------
 
     @classmethod
+    def section(cls) -> str:
+        """The config section of the parameters: ``retrieve.<name>``."""
+        return f"retrieve.{cls.name}"
+
+    @classmethod
     def params_of(cls, config: Config) -> P:
-        """``[retrieve.<name>]`` of ``config``, or the defaults while that section is absent."""
-        params: P = section_params(config, f"retrieve.{cls.name}", cls.params_type)
+        """``[<section>]`` of ``config``, or the defaults while that section is absent."""
+        params: P = section_params(config, cls.section(), cls.params_type)
         return params
 
     @classmethod
@@ -191,7 +206,9 @@ class RowIndex(ABC, Generic[P]):
         A ``StorageError`` (see ``read_index``) means the folder must be rebuilt.
         """
         params = cls.params_of(config)
-        manifest, files = read_index(directory, cls.name, params, cls.index_params)
+        manifest, files = read_index(
+            directory, cls.name, params, cls.index_params, section=cls.section()
+        )
         rows = EntityRows.from_files(*files)
         return cls._from_files(params, int(manifest["catalog_version"]), rows, files)
 
@@ -211,7 +228,7 @@ class RowIndex(ABC, Generic[P]):
 
     def remove(self, ids: Sequence[EntityId]) -> None:
         """Retire the rows of ``ids``; unknown ids are ignored."""
-        self._rows.retire(ids)
+        self._retired(self._rows.retire(ids))
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -29,6 +29,7 @@ would read every byte at each start.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -60,6 +61,8 @@ FORMAT_VERSION = 1
 SECTION = "retrieve.dense"
 QUERY_FORMS = ("raw", "text", "corrected")
 #: Entities embedded per encoder call while building: bounds memory on 1M-entity catalogs.
+#: Query vectors a dense retriever keeps (about 1.5 KB each).
+QUERY_CACHE = 4096
 _BUILD_CHUNK = 8192
 #: Parameters that change the stored vectors: a saved index built with others is stale.
 _EMBEDDING_PARAMS = ("max_seq_length", "untyped_types", "text_fields", "min_attribute_weight")
@@ -190,6 +193,9 @@ class DenseRetriever:
         self.encoder = encoder
         self.catalog_version = catalog_version
         self._vectors = VectorIndex(params)
+        #: Query text -> unit vector, most recent last: head queries repeat (Zipf), and the
+        #: ranker's dense-similarity feature asks for the vector the search just computed.
+        self._query_vectors: OrderedDict[str, Vector] = OrderedDict()
 
     # -- constructors --------------------------------------------------------------------
 
@@ -236,7 +242,7 @@ class DenseRetriever:
         text = self._query_text(query)
         if not text or depth <= 0 or self._vectors.n_alive == 0:
             return []
-        labels, scores = self.search(self.encoder.encode_query(text), depth)
+        labels, scores = self.search(self.query_vector(text), depth)
         ids = self._vectors.ids
         return [
             Candidate(EntityId(ids[label]), score)
@@ -272,8 +278,20 @@ class DenseRetriever:
         text = self._query_text(query)
         labels, known = self._vectors.live_labels(ids)
         if text and known.any():
-            out[known] = self._vectors.vectors[labels[known]] @ self.encoder.encode_query(text)
+            out[known] = self._vectors.vectors[labels[known]] @ self.query_vector(text)
         return out
+
+    def query_vector(self, text: str) -> Vector:
+        """The encoder's vector of ``text``, from a bounded cache of recent queries."""
+        cache = self._query_vectors
+        vector = cache.get(text)
+        if vector is None:
+            vector = cache[text] = self.encoder.encode_query(text)
+            if len(cache) > QUERY_CACHE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(text)
+        return vector
 
     def _query_text(self, query: UnderstoodQuery) -> str:
         """The text embedded for ``query``: empty when the query has no word at all."""

@@ -1,10 +1,11 @@
 """The indexes of one data directory, kept in step with its catalog.
 
-Every index (each retriever, and the query understander's dictionaries) lives in
-``DATA/indexes/<name>/`` and records the catalog version it reflects. Opening the set loads
-each index and, when the catalog has moved on, replays ``CatalogStore.changes_since`` into it
-(deletions first, then upserts) instead of rebuilding; a missing index is built from the
-catalog. Only a writer saves indexes back, so readers never race a writer on the files.
+Every index (each retriever, the query understander's dictionaries and the ranker's text
+index) lives in ``DATA/indexes/<name>/`` and records the catalog version it reflects. Opening
+the set loads each index and, when the catalog has moved on, replays
+``CatalogStore.changes_since`` into it (deletions first, then upserts) instead of rebuilding;
+a missing index is built from the catalog. Only a writer saves indexes back, so readers never
+race a writer on the files.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltrr.config import Config
 from ltrr.errors import StorageError
@@ -25,20 +26,31 @@ from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Entity
 
+if TYPE_CHECKING:
+    from ltrr.rank.text_index import TextIndex
+
 logger = logging.getLogger(__name__)
 
 INDEX_DIR = "indexes"
 UNDERSTAND = "understand"
-_UNDERSTANDER = "ltrr.understand.understander:QueryUnderstander"
+TEXT = "text"
+#: Indexes of the stages around retrieve (understand before it, rank after it), opened beside
+#: the retrievers but imported by path when first used, like ``RETRIEVERS``: retrieve's import
+#: graph stays free of the later stage it serves (rank imports retrieve's index machinery).
+_COMPONENTS = {
+    UNDERSTAND: "ltrr.understand.understander:QueryUnderstander",
+    TEXT: "ltrr.rank.text_index:TextIndex",
+}
 
 #: (name, entities done) -> None; called while an index is built or caught up.
 Progress = Callable[[str, int], None]
 
 
 def component_class(name: str) -> Any:
-    """The class of index ``name``: a registered retriever or the query understander."""
-    if name == UNDERSTAND:
-        module, _, attr = _UNDERSTANDER.partition(":")
+    """The class of index ``name``: a registered retriever, the query understander or the
+    ranker's text index."""
+    if name in _COMPONENTS:
+        module, _, attr = _COMPONENTS[name].partition(":")
         return getattr(importlib.import_module(module), attr)
     return retriever_class(name)
 
@@ -55,12 +67,14 @@ class IndexStatus:
 
 @dataclass(slots=True)
 class IndexSet:
-    """The understander and the retrievers of one catalog, all at ``catalog_version``."""
+    """The understander, the retrievers and the ranker's text index (``text``: per-candidate
+    features) of one catalog, all at ``catalog_version``."""
 
     understander: Any
     retrievers: dict[str, Retriever]
     catalog_version: int
     status: list[IndexStatus] = field(default_factory=list)
+    text: TextIndex | None = None
 
     @classmethod
     def open(
@@ -76,27 +90,31 @@ class IndexSet:
         store, progress = data_dir.catalog, on_progress
         status: list[IndexStatus] = []
         components = {}
-        for name in (UNDERSTAND, *strategies):
+        for name in (UNDERSTAND, TEXT, *strategies):
             components[name], opened = open_index(name, data_dir, save=save, on_progress=progress)
             status.append(opened)
-        understander = components.pop(UNDERSTAND)
-        return cls(understander, components, store.version(), status)
+        understander, text = components.pop(UNDERSTAND), components.pop(TEXT)
+        return cls(understander, components, store.version(), status, text=text)
 
     def catch_up(self, store: CatalogStore) -> int:
         """Replay the catalog's changes since ``catalog_version`` into every index (in memory);
         the number of changes, 0 when nothing moved."""
         version = store.version()
         n_changes = 0
-        for index in (self.understander, *self.retrievers.values()):
+        for index in self._components().values():
             if index.catalog_version != version:  # each on its own: one may be older
                 n_changes = max(n_changes, _catch_up(index, store, version))
         self.catalog_version = version
         return n_changes
 
+    def _components(self) -> dict[str, Any]:
+        """Every index by folder name (``text`` when it was opened)."""
+        text = {} if self.text is None else {TEXT: self.text}
+        return {UNDERSTAND: self.understander, **text, **self.retrievers}
+
     def save(self, root: Path) -> None:
         """Write every index into ``root/indexes/<name>`` (a writer's job)."""
-        components = {UNDERSTAND: self.understander, **self.retrievers}
-        for name, index in components.items():
+        for name, index in self._components().items():
             directory = root / INDEX_DIR / name
             directory.parent.mkdir(parents=True, exist_ok=True)
             index.save(directory)

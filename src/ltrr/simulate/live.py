@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,14 +43,17 @@ from ltrr.config import Config
 from ltrr.learn.learner import LearnParams, Lessons, Served, learn_from_action
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
+from ltrr.merge.rrf import Fused
 from ltrr.rank import make_ranker
 from ltrr.rank.base import Ranker
+from ltrr.rank.features import CandidateFeatures, Featurizer
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.select.base import Depths, Plan, PlanRequest, Policy
 from ltrr.select.fixed import plan_name
 from ltrr.simulate.clicks import ClickModel
 from ltrr.simulate.fixed import ideal_dcg, ranking_metrics
 from ltrr.simulate.params import SHOWN, SimulateParams
+from ltrr.simulate.ranker import RankerTrainer
 from ltrr.simulate.traffic import Traffic
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
@@ -99,6 +103,8 @@ class Outcome:
     ndcg: float
     mrr: float
     lists: dict[str, Sequence[Candidate]]
+    features: CandidateFeatures | None = None
+    ranked: Sequence[Fused] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,8 @@ class World:
     rewards: RewardMap
     params: SimulateParams
     budget: int
+    #: The learned ranker's features (``rank.features``), computed when a run trains one.
+    featurizer: Featurizer | None = None
 
     def search(
         self,
@@ -120,8 +128,13 @@ class World:
         context: Context,
         live: Mapping[str, Retriever],
         ranker: Ranker,
+        *,
+        featurize: bool = False,
+        event_time_s: float = 0.0,
+        n_ranked: int = SHOWN,
     ) -> Outcome:
-        """Retrieve the plan's cut lists, merge them and score the shown top."""
+        """Retrieve the plan's cut lists, merge them and score the shown top (``n_ranked``
+        ranked, the first ``SHOWN`` shown); ``featurize`` computes the ranker's features."""
         query = self.understood[query_id]
         lists: dict[str, Sequence[Candidate]] = {}
         for strategy, depth in depths.items():
@@ -132,11 +145,14 @@ class World:
             else:
                 lists[strategy] = self.cached[strategy][query_id][:depth]
         union = {c.entity_id for ranked in lists.values() for c in ranked}
-        fused = ranker.rank(query, context, lists, depth=SHOWN) if lists else []
-        shown = [f.entity_id for f in fused]
+        features = None
+        if featurize and self.featurizer is not None and lists:
+            features = self.featurizer(query, context, lists, event_time_s)
+        fused = ranker.rank(query, context, lists, n_ranked, features) if lists else []
+        shown = [f.entity_id for f in fused[:SHOWN]]
         ndcg, mrr = ranking_metrics(shown, self.judged.grades[query_id], self.judged.idcg[query_id])
         found = not self.judged.relevant[query_id].isdisjoint(union)
-        return Outcome(found, len(union), shown, ndcg, mrr, lists)
+        return Outcome(found, len(union), shown, ndcg, mrr, lists, features, fused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +175,45 @@ class Learners:
     ranker: Ranker
     live: Mapping[str, Retriever]
     learn: LearnParams = field(default_factory=LearnParams)
+    #: Trains the LambdaMART ranker that serves over ``ranker`` (None: ``ranker`` serves).
+    trainer: RankerTrainer | None = None
     lessons: Lessons = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lessons", Lessons(self.policy, self.ranker, self.learn))
 
+    @property
+    def serving(self) -> Ranker:
+        return self.trainer.ranker if self.trainer is not None else self.ranker
 
-def learners_for(policy: Policy, config: Config, live: Mapping[str, Retriever]) -> Learners:
-    """``policy`` with a fresh ranker and the ``[learn]`` settings of ``config``."""
-    return Learners(policy, make_ranker(config), live, config.params("learn", LearnParams))
+    def search(
+        self, world: World, query_id: str, depths: Depths, context: Context, t: float
+    ) -> Outcome:
+        trainer = self.trainer
+        n_ranked = SHOWN if trainer is None else max(SHOWN, trainer.params.log_depth)
+        return world.search(
+            query_id,
+            depths,
+            context,
+            self.live,
+            self.serving,
+            featurize=trainer is not None,
+            event_time_s=t,
+            n_ranked=n_ranked,
+        )
+
+
+def learners_for(
+    policy: Policy,
+    config: Config,
+    live: Mapping[str, Retriever],
+    trainer: Callable[[Ranker], RankerTrainer] | None = None,
+) -> Learners:
+    """``policy`` with a fresh ranker and the ``[learn]`` settings of ``config``; ``trainer``
+    builds a LambdaMART trainer serving over that ranker."""
+    ranker = make_ranker(config)
+    learn = config.params("learn", LearnParams)
+    return Learners(policy, ranker, live, learn, None if trainer is None else trainer(ranker))
 
 
 @dataclass(slots=True)
@@ -183,6 +229,8 @@ class LiveRun:
     n_taught: int = 0
     n_found_elsewhere: int = 0
     tail: list[TailPoint] = field(default_factory=list)
+    #: The LambdaMART retrains of the run (``simulate.ranker``): search, accepted, validation.
+    ranker_training: list[dict[str, Any]] = field(default_factory=list)
 
 
 def actions_of(
@@ -191,9 +239,14 @@ def actions_of(
     """The simulated user's actions on search ``i``: clicks, then found-elsewhere."""
     request_id, t = traffic.request_id(i), float(traffic.time_s[i])
     clicked, elsewhere = user_acts(
-        world.judged, world.click, world.params.found_elsewhere, query_id, outcome.shown,
-        traffic, i,
-    )  # fmt: skip
+        world.judged,
+        world.click,
+        world.params.found_elsewhere,
+        query_id,
+        outcome.shown,
+        traffic,
+        i,
+    )
     actions = [
         _action(f"{request_id}-c{j}", request_id, user, outcome.shown[j], "click", t)
         for j in clicked
@@ -254,8 +307,14 @@ def _teach(
     taught = False
     for n, action in enumerate(actions):
         lesson = learn_from_action(
-            served, actions[:n], action, learners.lessons, memory, rewards, learners.learn,
-        )  # fmt: skip
+            served,
+            actions[:n],
+            action,
+            learners.lessons,
+            memory,
+            rewards,
+            learners.learn,
+        )
         taught = taught or lesson is not None
     return taught
 
@@ -271,7 +330,7 @@ def run_live(
     on_search: OnSearch | None = None,
 ) -> LiveRun:
     """Run ``learners`` (fresh learned state) over ``traffic``; tail points every window."""
-    policy, ranker, live = learners.policy, learners.ranker, learners.live
+    policy, live = learners.policy, learners.live
     n, window = len(traffic), world.params.window
     run = LiveRun(policy.name, traffic.seed, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
     explore = live.get("explore")
@@ -285,7 +344,7 @@ def run_live(
         t = float(traffic.time_s[i])
         learners.lessons.settle(t)  # as the engine settles before planning
         plan = policy.plan(request)
-        outcome = world.search(query_id, plan.depths, context, live, ranker)
+        outcome = learners.search(world, query_id, plan.depths, context, t)
         run.found[i], run.candidates[i] = outcome.found, outcome.n_candidates
         run.ndcg[i], run.mrr[i] = outcome.ndcg, outcome.mrr
         actions = actions_of(world, query_id, outcome, traffic, i, context.user_id)
@@ -293,8 +352,29 @@ def run_live(
         if on_search is not None:
             on_search(request, plan, outcome, actions)
         run.n_taught += _teach(learners, request, plan, outcome, actions, world.rewards)
+        if learners.trainer is not None:
+            learners.trainer.on_search(
+                request.request_id,
+                world.understood[query_id].raw,
+                outcome.features,
+                outcome.ranked,
+                len(outcome.shown),
+                actions,
+            )
         if explore is not None:
             explore.record_exposure(outcome.shown, t)  # type: ignore[attr-defined]
+        if learners.trainer is not None and len(learners.trainer.reports) > len(
+            run.ranker_training
+        ):
+            report = learners.trainer.reports[-1]
+            run.ranker_training.append(
+                {
+                    "at_search": i + 1,
+                    "accepted": report.accepted,
+                    "reason": report.reason,
+                    **report.validation,
+                }
+            )
         if (i + 1) % window == 0 or i + 1 == n:
             run.tail.append(tail_point(learners, world, i + 1, unseen_ids, unseen_contexts))
         if on_progress is not None and ((i + 1) % 200 == 0 or i + 1 == n):
@@ -318,7 +398,7 @@ def tail_point(
             f"unseen-{query_id}", world.understood[query_id], context, world.budget
         )
         depths = learners.policy.plan(request).greedy
-        outcome = world.search(query_id, depths, context, learners.live, learners.ranker)
+        outcome = learners.search(world, query_id, depths, context, 0.0)
         found[j], candidates[j] = outcome.found, outcome.n_candidates
         ndcg[j], mrr[j] = outcome.ndcg, outcome.mrr
         plans.append(plan_name(depths))

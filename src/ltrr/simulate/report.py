@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ltrr import __version__
 from ltrr.simulate.checks import checks
@@ -73,6 +74,8 @@ def build_report(
                     [r.n_found_elsewhere / len(r.found) for r in runs[spec.name]]
                 ),
             }
+            if spec.lambdamart:  # each seed's retrains: accepted or not, and why
+                extra["ranker_training"] = [r.ranker_training for r in runs[spec.name]]
             policies[spec.name] = _entry(per, "learned", extra)
         else:
             row = static.oracle if spec.kind == "oracle" else fixed.alias[spec.name]
@@ -90,8 +93,14 @@ def build_report(
         "policies": policies,
         "pareto_frontier": pareto(fixed, static),
         "bootstrap": {
-            f"{name} - {HYBRID}": bootstrap(runs[name], static, compare.hybrid, params)
-            for name in learned
+            **{
+                f"{name} - {HYBRID}": bootstrap(runs[name], static, compare.hybrid, params)
+                for name in learned
+            },
+            **{
+                f"{a} - {b}": paired(runs[a], _tails(runs[b]), params)
+                for a, b in ranker_pairs(specs)
+            },
         },
         "learned_plans": {name: learned_plans(runs[name], pools) for name in learned},
         "curves": _curves(specs, runs, compare, traffic),
@@ -161,11 +170,44 @@ def bootstrap(
     runs: Sequence[LiveRun], static: Static, hybrid: int, params: SimulateParams
 ) -> dict[str, Any]:
     """Paired bootstrap over unseen queries of (learned, mean over seeds) - hybrid."""
+    baseline = {key: static.values[key][hybrid, static.n_traffic :] for key in ("found", "ndcg")}
+    out = paired(runs, baseline, params)
+    out["n_queries"] = int(static.values["found"].shape[1] - static.n_traffic)
+    return out
+
+
+def ranker_pairs(specs: Sequence[PolicySpec]) -> list[tuple[str, str]]:
+    """(LambdaMART policy, its baseline) pairs to compare on the same traffic: against the
+    policy with its fusion alone, and each debiased variant against the uncorrected one."""
+    names = {s.name for s in specs if s.kind == "learned"}
+    pairs = []
+    for spec in specs:
+        if not spec.lambdamart:
+            continue
+        if spec.policy_name in names:
+            pairs.append((spec.name, spec.policy_name))
+        uncorrected = f"{spec.policy_name}+lambdamart:none"
+        if spec.debias not in ("", "none") and uncorrected in names:
+            pairs.append((spec.name, uncorrected))
+    return pairs
+
+
+def _tails(runs: Sequence[LiveRun]) -> dict[str, NDArray[np.float64]]:
+    """Per unseen query, the metrics of the runs' last tail point, mean over seeds."""
+    return {
+        key: np.mean([getattr(r.tail[-1], key) for r in runs], axis=0) for key in ("found", "ndcg")
+    }
+
+
+def paired(
+    runs: Sequence[LiveRun], baseline: Mapping[str, NDArray[np.float64]], params: SimulateParams
+) -> dict[str, Any]:
+    """Paired bootstrap over unseen queries of (learned, mean over seeds) - ``baseline``."""
     rng = np.random.default_rng(params.bootstrap_seed)
     out: dict[str, Any] = {"n_resamples": params.n_bootstrap}
     for metric, key in (("found_rate", "found"), ("ndcg@10", "ndcg")):
         learned = np.mean([getattr(r.tail[-1], key) for r in runs], axis=0)
-        diff = learned - static.values[key][hybrid, static.n_traffic :]
+        diff = learned - baseline[key]
         n = len(diff)
         means = np.empty(params.n_bootstrap)
         for start in range(0, params.n_bootstrap, 256):
@@ -173,7 +215,6 @@ def bootstrap(
             means[start : start + size] = diff[rng.integers(0, n, (size, n))].mean(axis=1)
         low, high = np.percentile(means, [2.5, 97.5])
         out[metric] = {"mean": float(diff.mean()), "low": float(low), "high": float(high)}
-    out["n_queries"] = int(static.values["found"].shape[1] - static.n_traffic)
     return out
 
 

@@ -34,8 +34,12 @@ from ltrr.errors import ConfigError
 from ltrr.evaluate.runner import run_strategy
 from ltrr.evaluate.workspace import Workspace
 from ltrr.log.rewards import RewardMap
+from ltrr.merge.rrf import fusion_params
+from ltrr.rank.base import Ranker
+from ltrr.rank.features import Featurizer, Similarities
+from ltrr.rank.lambdamart import lambdamart_params
 from ltrr.retrieve.base import Candidate, Retriever
-from ltrr.retrieve.indexes import UNDERSTAND
+from ltrr.retrieve.indexes import TEXT, UNDERSTAND
 from ltrr.select import SelectParams, make_policy
 from ltrr.select.fixed import fixed_plan_names, parse_plan, plan_name
 from ltrr.simulate.clicks import click_model as make_click_model
@@ -45,6 +49,7 @@ from ltrr.simulate.ope import ope_replications
 from ltrr.simulate.params import SHOWN, SimulateParams, simulate_params
 from ltrr.simulate.policies import HYBRID, UNION, PolicySpec, resolve_policies
 from ltrr.simulate.pools import Pools, read_pools
+from ltrr.simulate.ranker import RankerTrainer
 from ltrr.simulate.report import build_report
 from ltrr.simulate.traffic import UNSEEN_STREAM, Traffic, draw_traffic, taste_pool
 from ltrr.types import EntityId
@@ -101,7 +106,8 @@ def simulate(
         timing["fixed_plans_s"] = time.perf_counter() - mark
         judged = judge({q: pools.qrels.get(q, {}) for q in pools.query_ids}, model)
         world = World(
-            understood, cached, judged, model, _rewards(config), params, select.budget
+            understood, cached, judged, model, _rewards(config), params, select.budget,
+            _featurizer(workspace, config, specs),
         )  # fmt: skip
         traffic = {
             seed: draw_traffic(len(pools.traffic), params.n_searches, params, seed, taste)
@@ -212,6 +218,32 @@ def _rewards(config: Config) -> RewardMap:
     return rewards
 
 
+def ranker_trainer(
+    spec: PolicySpec, world: World, config: Config
+) -> Callable[[Ranker], RankerTrainer] | None:
+    """For a ``+lambdamart`` policy, what builds its trainer over the run's fresh ranker."""
+    featurizer = world.featurizer
+    if not spec.lambdamart or featurizer is None:
+        return None
+    params = lambdamart_params(config)
+    return lambda fallback: RankerTrainer(
+        featurizer, params, world.rewards, fallback, debias=spec.debias or None
+    )
+
+
+def _featurizer(
+    workspace: Workspace, config: Config, specs: Sequence[PolicySpec]
+) -> Featurizer | None:
+    """The ranker's features over the workspace's indexes, when a policy trains LambdaMART."""
+    if not any(s.lambdamart for s in specs):
+        return None
+    dense = workspace.index("dense").component
+    return Featurizer(
+        strategy_names(config), workspace.index(TEXT).component,
+        dense if isinstance(dense, Similarities) else None, k=fusion_params(config).k,
+    )  # fmt: skip
+
+
 def _live_retrievers(workspace: Workspace, names: Sequence[str]) -> dict[str, Retriever]:
     """Fresh instances of the strategies retrieved live, learned state cleared."""
     live: dict[str, Retriever] = {}
@@ -235,9 +267,9 @@ def _run_learned(
     select: SelectParams,
     tick: Progress,
 ) -> dict[str, list[LiveRun]]:
-    learned = [s.name for s in specs if s.kind == "learned"]
+    learned = [s for s in specs if s.kind == "learned"]
     live_names = [s for s in select.strategies if s in LIVE_STRATEGIES]
-    runs: dict[str, list[LiveRun]] = {name: [] for name in learned}
+    runs: dict[str, list[LiveRun]] = {spec.name: [] for spec in learned}
     if not learned:
         return runs
     params = world.params
@@ -246,11 +278,11 @@ def _run_learned(
             len(pools.unseen), len(pools.unseen), params, seed, taste, stream=UNSEEN_STREAM
         )
         contexts = [unseen.context(j) for j in range(len(pools.unseen))]
-        for name in learned:
-            policy = make_policy(name, config, seed=seed)
+        for spec in learned:
+            policy = make_policy(spec.policy_name, config, seed=seed)
             live = _live_retrievers(workspace, live_names)
-            learner = learners_for(policy, config, live)
-            runs[name].append(
-                run_live(learner, world, searches, pools.traffic, pools.unseen, contexts, tick)
-            )
+            learner = learners_for(policy, config, live, ranker_trainer(spec, world, config))
+            run = run_live(learner, world, searches, pools.traffic, pools.unseen, contexts, tick)
+            run.policy = spec.name
+            runs[spec.name].append(run)
     return runs

@@ -76,6 +76,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS actions_request ON actions (request_id, event_time_s, seq);
     CREATE INDEX IF NOT EXISTS actions_replay ON actions (replay_time_s, seq);
     """,
+    # 4: the ranker's features of each impression's top candidates, as served (``rank.features``:
+    # float32 rows, zlib-compressed, in served order), so that training reads exactly what
+    # serving computed. Apart from ``impressions``: replay never reads them.
+    """
+    CREATE TABLE features (
+        request_id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        n_rows INTEGER NOT NULL,
+        n_cols INTEGER NOT NULL,
+        ids TEXT NOT NULL,
+        x BLOB NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

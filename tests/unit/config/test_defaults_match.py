@@ -22,6 +22,8 @@ SECTIONS = [
     ("merge.fusion", "ltrr.merge.rrf:FusionParams"),
     ("rank", "ltrr.rank:RankParams"),
     ("rank.fusion", "ltrr.rank.fusion:FusionRankParams"),
+    ("rank.text", "ltrr.rank.text_index:TextParams"),
+    ("rank.lambdamart", "ltrr.rank.lambdamart:LambdaMartParams"),
     ("benchmark.misspell", "ltrr.evaluate.misspell:MisspellParams"),
     ("understand", "ltrr.understand.understander:UnderstandParams"),
     ("understand.vocabulary", "ltrr.understand.vocabulary:VocabularyParams"),

@@ -152,5 +152,7 @@ def test_make_ranker_by_name() -> None:
     config = load_config()
     assert isinstance(make_ranker(config), LearnedFusion)
     assert isinstance(make_ranker(config, "rrf"), RrfRanker)
-    with pytest.raises(ConfigError, match="unknown ranker 'lambdamart'; allowed: fusion, rrf"):
-        make_ranker(config, "lambdamart")
+    with pytest.raises(
+        ConfigError, match="unknown ranker 'nope'; allowed: fusion, rrf, lambdamart"
+    ):
+        make_ranker(config, "nope")

@@ -60,3 +60,25 @@ def test_index_built_with_other_parameters_is_rebuilt(tmp_path: Path, config: Co
     with DataDir(tmp_path, other, writer=True) as dd:
         reopened = IndexSet.open(dd, ["lexical"])
     assert [s.how for s in reopened.status if s.name == "lexical"] == ["built"]
+
+
+def test_the_ranker_text_index_is_built_caught_up_and_saved(tmp_path: Path, config: Config) -> None:
+    with DataDir(tmp_path, config, writer=True) as dd:
+        with dd.catalog.change() as change:
+            change.upsert([_e("a", "Love Story"), _e("b", "Night Drive")])
+        first = IndexSet.open(dd, ["lexical"])
+        assert first.text is not None and (tmp_path / "indexes" / "text").is_dir()
+        with dd.catalog.change() as change:
+            change.delete([EntityId("b")])
+            change.upsert([_e("c", "Love Song")])
+        assert first.catch_up(dd.catalog) == 2
+        rows = first.text.rows_of([EntityId("a"), EntityId("b"), EntityId("c")])
+        assert rows[1] == -1
+        assert first.text.text_match(rows, ["love", "song"])["title.overlap"][[0, 2]].tolist() == [
+            0.5,
+            1.0,
+        ]
+        first.save(tmp_path)
+        second = IndexSet.open(dd, ["lexical"])
+    assert [s.how for s in second.status if s.name == "text"] == ["loaded"]
+    assert second.text is not None and len(second.text) == 2

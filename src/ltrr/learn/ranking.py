@@ -1,0 +1,248 @@
+"""The engine's learned ranking: features for every search, the served model, retraining.
+
+Every search computes the candidates' features (``rank.features``) whether or not a model
+serves yet: the log must hold them before the first model can be trained. The served model is
+the data directory's current version (``rank.registry``); a process notices a new version
+(trained by ``ltrr train``, by another worker, or by its own background retrain) at its next
+``refresh`` and swaps it in with one reference assignment, so a search in flight finishes
+with the model it started with.
+
+Background retraining (``[rank.lambdamart] retrain_every`` acted-on searches since the last
+run) runs on a daemon thread with its own read connection to the log: searches never wait
+for it (LightGBM releases the GIL while it builds trees). Only one process of a data
+directory trains at a time (a lock file beside the models); the others pick the result up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrr.config import strategy_names
+from ltrr.errors import StorageError
+from ltrr.learn.train_ranker import TrainReport, groups_from_log, register, train_ranker
+from ltrr.log.events import LoggedFeatures
+from ltrr.log.rewards import RewardMap
+from ltrr.log.sqlite_log import SqliteEventLog
+from ltrr.merge.rrf import Fused, fusion_params
+from ltrr.rank.base import Ranker
+from ltrr.rank.features import CandidateFeatures, Featurizer, Similarities
+from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker, lambdamart_params
+from ltrr.rank.registry import ModelRegistry
+from ltrr.rank.training import TrainingError
+from ltrr.retrieve.base import Candidate
+from ltrr.retrieve.indexes import IndexSet
+from ltrr.storage.datadir import DataDir
+from ltrr.types import Context
+from ltrr.understand.base import UnderstoodQuery
+
+logger = logging.getLogger(__name__)
+LOCK_FILE = ".train.lock"
+
+
+class LearnedRanking:
+    """Features, the served model over a fallback ranker, and (re)training for one data dir."""
+
+    def __init__(
+        self,
+        path: Path,
+        featurizer: Featurizer,
+        params: LambdaMartParams,
+        rewards: RewardMap,
+        *,
+        enabled: bool = True,
+    ) -> None:
+        self.featurizer = featurizer
+        self.params = params
+        self.rewards = rewards
+        self.enabled = enabled
+        self.registry = ModelRegistry.of(path)
+        self._wrapper: LambdaMartRanker | None = None
+        self._served: tuple[str | None, float] = (None, -1.0)  # (version, pointer mtime)
+        self._thread: threading.Thread | None = None
+        self._n_acted_at_train = 0
+        self.last_report: TrainReport | None = None
+        self.refresh()
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def features(
+        self,
+        query: UnderstoodQuery,
+        context: Context,
+        rankings: Mapping[str, Sequence[Candidate]],
+        event_time_s: float,
+    ) -> CandidateFeatures | None:
+        if not self.enabled:
+            return None
+        return self.featurizer(query, context, rankings, event_time_s)
+
+    def ranker(self, fallback: Ranker) -> Ranker:
+        """The served model over ``fallback`` (the learner's ranker, which replay replaces)."""
+        wrapper = self._wrapper
+        if wrapper is None or wrapper.model is None:
+            return fallback
+        if wrapper.fallback is not fallback:
+            wrapper.fallback = fallback
+        return wrapper
+
+    def logged(
+        self, features: CandidateFeatures | None, ranked: Sequence[Fused]
+    ) -> LoggedFeatures | None:
+        """The rows of the top ``log_depth`` served candidates, in served order."""
+        if features is None or not len(features.x):
+            return None
+        row_of = {f.entity_id: i for i, f in enumerate(features.fused)}
+        top = [f.entity_id for f in ranked[: self.params.log_depth] if f.entity_id in row_of]
+        rows = np.fromiter(map(row_of.__getitem__, top), np.int64, len(top))
+        return LoggedFeatures(features.fingerprint, tuple(top), features.x[rows])
+
+    def version(self) -> str | None:
+        return self._served[0]
+
+    def refresh(self) -> bool:
+        """Swap in the registry's current version if it changed; whether it did."""
+        try:
+            mtime = (self.registry.root / "current.json").stat().st_mtime
+        except FileNotFoundError:
+            mtime = 0.0
+        if mtime == self._served[1]:
+            return False
+        try:
+            version = self.registry.current()
+            model = None if version is None else self.registry.load(version)
+            if model is not None:
+                model.check_features(self.featurizer.fingerprint, self.featurizer.names)
+        except StorageError as exc:  # a refused or damaged model: keep serving what serves
+            logger.error("ranker model not loaded: %s", exc)
+            self._served = (self._served[0], mtime)
+            return False
+        wrapper = self._wrapper or LambdaMartRanker(_NoRanker())
+        wrapper.swap(model, version or "")
+        self._wrapper, self._served = wrapper, (version, mtime)
+        return True
+
+    # -- training ---------------------------------------------------------------------------
+
+    def train(self, log: SqliteEventLog, *, debias: str | None = None) -> TrainReport:
+        """Train, validate and register a model from ``log`` now; serve it if accepted."""
+        with _train_lock(self.registry.root):
+            return self._train(log, debias)
+
+    def _train(self, log: SqliteEventLog, debias: str | None) -> TrainReport:
+        names, fingerprint = self.featurizer.names, self.featurizer.fingerprint
+        groups, skipped = groups_from_log(
+            log.acted_features(), fingerprint, self.rewards, self.params
+        )
+        current = self._wrapper.model if self._wrapper is not None else None
+        try:
+            model, report = train_ranker(
+                groups, self.params, names, fingerprint, current, debias=debias
+            )
+        except TrainingError as exc:
+            report = TrainReport(n_groups=len(groups), n_skipped=skipped, reason=str(exc))
+            self.last_report = report
+            return report
+        report.n_skipped = skipped
+        register(
+            self.registry,
+            model,
+            report,
+            debias=debias or self.params.debias,
+            log_position=log.last_position(),
+        )
+        self.refresh()
+        self.last_report = report
+        return report
+
+    def on_acted(self, n_acted: int, log: SqliteEventLog) -> None:
+        """Start a background retrain when ``retrain_every`` acted-on searches have arrived
+        since the last one (``n_acted``: the total so far)."""
+        if not self.enabled or n_acted - self._n_acted_at_train < self.params.retrain_every:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._n_acted_at_train = n_acted
+        self._thread = threading.Thread(
+            target=self._background, args=(log,), name="ltrr-ranker-train", daemon=True
+        )
+        self._thread.start()
+
+    def _background(self, log: SqliteEventLog) -> None:
+        try:
+            with _train_lock(self.registry.root, wait=False):
+                report = self._train(log, None)
+                logger.info("ranker retrained: %s", report)
+        except BlockingIOError:
+            logger.info("another process is training the ranker")
+        except Exception:  # a failed retrain must never take the service down
+            logger.exception("background ranker training failed")
+
+    def wait(self) -> None:
+        """Wait for a running background retrain (tests, shutdown)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.version(),
+            "features": self.featurizer.fingerprint,
+            "n_features": len(self.featurizer.names),
+        }
+
+
+class _NoRanker:
+    """Placeholder fallback until ``ranker`` is first called with the learner's ranker."""
+
+    name = "none"
+    n_updates = 0
+
+    def rank(self, *args: Any, **kwargs: Any) -> list[Fused]:
+        raise StorageError("the ranker has no fallback yet")
+
+    def update(self, feedback: Any) -> None:
+        return None
+
+
+class _train_lock:  # noqa: N801 - used as a context manager, read as a phrase
+    """An exclusive ``flock`` on ``root/.train.lock`` (``wait=False``: BlockingIOError)."""
+
+    def __init__(self, root: Path, *, wait: bool = True) -> None:
+        self.root, self.wait = root, wait
+
+    def __enter__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._fh = (self.root / LOCK_FILE).open("a")
+        flags = fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(self._fh.fileno(), flags)
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+        self._fh.close()
+
+
+def learned_ranking(data_dir: DataDir, indexes: IndexSet, *, enabled: bool) -> LearnedRanking:
+    """The learned ranking of an engine over ``indexes``: features over every configured
+    strategy (not only the open ones, so every process logs the same columns)."""
+    config = data_dir.config
+    dense = indexes.retrievers.get("dense")
+    featurizer = Featurizer(
+        strategy_names(config),
+        indexes.text,
+        dense if isinstance(dense, Similarities) else None,
+        k=fusion_params(config).k,
+    )
+    return LearnedRanking(
+        data_dir.path, featurizer, lambdamart_params(config), RewardMap.from_config(config),
+        enabled=enabled,
+    )  # fmt: skip

@@ -1,0 +1,103 @@
+"""The learned ranker in the simulated loop: features logged per search, periodic retraining.
+
+The engine logs each search's feature rows and trains on the log (``learn.train_ranker``);
+the simulator has no log, so ``RankerTrainer`` keeps the same rows in memory: per search
+with a positive action, the top ``log_depth`` served candidates' rows, labelled by the
+actions and placed at the positions they were shown (``rank.training.group_of``, the engine's
+own code). Every ``retrain_every`` such searches it trains on the most recent ``window``
+groups, validates on the newest ``holdout`` share against the model serving (else the order
+the fallback served) and swaps the model in only if it is not worse: the engine's
+``train_ranker``. The run is a deterministic function of the traffic: training happens at
+fixed search counts, LightGBM runs deterministically with one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ltrr.learn.train_ranker import TrainReport, train_ranker
+from ltrr.log.events import Action
+from ltrr.log.rewards import RewardMap
+from ltrr.merge.rrf import Fused
+from ltrr.rank.base import Ranker
+from ltrr.rank.features import CandidateFeatures, Featurizer
+from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker
+from ltrr.rank.training import TrainingError, TrainingGroup, group_of
+
+
+@dataclass(slots=True)
+class RankerTrainer:
+    """Collects training groups from simulated searches and retrains ``ranker``'s model."""
+
+    featurizer: Featurizer
+    params: LambdaMartParams
+    rewards: RewardMap
+    fallback: Ranker
+    window: int = 20_000
+    debias: str | None = None
+    groups: list[TrainingGroup] = field(default_factory=list)
+    reports: list[TrainReport] = field(default_factory=list)
+    ranker: LambdaMartRanker = field(init=False)
+    _since: int = 0
+
+    def __post_init__(self) -> None:
+        self.ranker = LambdaMartRanker(self.fallback)
+
+    def on_search(
+        self,
+        request_id: str,
+        query: str,
+        features: CandidateFeatures | None,
+        ranked: Sequence[Fused],
+        n_shown: int,
+        actions: Sequence[Action],
+    ) -> None:
+        """Keep the search's group when an action on a logged candidate was positive."""
+        wanted = {a.entity_id for a in actions if self.rewards.action_reward(a) > 0}
+        if features is None or not wanted:
+            return
+        row_of = {f.entity_id: i for i, f in enumerate(features.fused)}
+        top = [f.entity_id for f in ranked[: self.params.log_depth]]
+        acted = np.fromiter(map(wanted.__contains__, top), bool, len(top))
+        if not acted.any():
+            return
+        rows = np.fromiter(map(row_of.__getitem__, top), np.int64, len(top))
+        self.groups.append(
+            group_of(
+                request_id,
+                features.x[rows],
+                0,
+                n_shown,
+                acted,
+                self.params.beyond,
+                query,
+                tuple(top),
+            )
+        )
+        if len(self.groups) > self.window:
+            del self.groups[: len(self.groups) - self.window]
+        self._since += 1
+        if self._since >= self.params.retrain_every:
+            self._since = 0
+            self.retrain()
+
+    def retrain(self) -> None:
+        names, fingerprint = self.featurizer.names, self.featurizer.fingerprint
+        try:
+            model, report = train_ranker(
+                self.groups,
+                self.params,
+                names,
+                fingerprint,
+                self.ranker.model,
+                debias=self.debias,
+            )
+        except TrainingError as exc:
+            self.reports.append(TrainReport(n_groups=len(self.groups), reason=str(exc)))
+            return
+        self.reports.append(report)
+        if report.accepted:
+            self.ranker.swap(model, f"sim-{len(self.reports)}")
