@@ -161,6 +161,15 @@ def simulate_command(
             show_default=False,
         ),
     ] = None,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            "--runs",
+            help="Also write a TREC run file per learned policy and seed: its ranking of every "
+            "unseen query at the end of the run (<policy>.seed<k>.run).",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -180,7 +189,7 @@ def simulate_command(
     params = dataclasses.replace(simulate_params(settings), **overrides)
     names = [p.strip() for p in policies.split(",") if p.strip()] if policies else None
     with _stages() as tick:
-        report = simulate(directory, names, click_model, params, work, settings, tick)
+        report = simulate(directory, names, click_model, params, work, settings, tick, runs)
     report["command"] = shlex.join(["ltrr", *sys.argv[1:]])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")

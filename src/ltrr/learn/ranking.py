@@ -190,11 +190,18 @@ class LearnedRanking:
             self._thread.join()
 
     def describe(self) -> dict[str, Any]:
+        """The served model version (None: the fallback ranks), the feature set and the last
+        training run's outcome in this process."""
+        report = self.last_report
         return {
             "model": self.version(),
             "features": self.featurizer.fingerprint,
             "n_features": len(self.featurizer.names),
-        }
+            "last_training": None if report is None else {
+                "version": report.version, "accepted": report.accepted,
+                "n_groups": report.n_groups, "reason": report.reason,
+            },
+        }  # fmt: skip
 
 
 class _NoRanker:

@@ -75,6 +75,7 @@ def stats(
             "model_versions": {
                 "policy": f"{engine.policy.name}@{engine.learner.n_policy_updates}",
                 "ranker": f"{engine.ranker.name}@{engine.ranker.n_updates}",
+                "learned_ranker": engine.ranking.describe(),
             },
             "catalog_version": engine.indexes.catalog_version,
             "worker": {

@@ -165,6 +165,8 @@ class TailPoint:
     ndcg: NDArray[np.float64]
     mrr: NDArray[np.float64]
     plans: tuple[str, ...]
+    #: Per unseen query, the ranked ids with their ranker scores (``--runs`` writes them).
+    ranked: tuple[tuple[tuple[str, float], ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +394,7 @@ def tail_point(
     """The frozen policy's greedy plans on every unseen query (nothing is updated)."""
     q = len(unseen_ids)
     found, candidates, ndcg, mrr = (np.zeros(q) for _ in range(4))
-    plans = []
+    plans, ranked = [], []
     for j, (query_id, context) in enumerate(zip(unseen_ids, contexts, strict=True)):
         request = PlanRequest(
             f"unseen-{query_id}", world.understood[query_id], context, world.budget
@@ -402,4 +404,5 @@ def tail_point(
         found[j], candidates[j] = outcome.found, outcome.n_candidates
         ndcg[j], mrr[j] = outcome.ndcg, outcome.mrr
         plans.append(plan_name(depths))
-    return TailPoint(at_search, found, candidates, ndcg, mrr, tuple(plans))
+        ranked.append(tuple((f.entity_id, f.score) for f in outcome.ranked))
+    return TailPoint(at_search, found, candidates, ndcg, mrr, tuple(plans), tuple(ranked))

@@ -32,6 +32,7 @@ from typing import Any
 from ltrr.config import Config, load_config, section_params, strategy_names
 from ltrr.errors import ConfigError
 from ltrr.evaluate.runner import run_strategy
+from ltrr.evaluate.runs import check_directory, write_runs
 from ltrr.evaluate.workspace import Workspace
 from ltrr.log.rewards import RewardMap
 from ltrr.merge.rrf import fusion_params
@@ -76,8 +77,12 @@ def simulate(
     work_dir: Path | None = None,
     config: Config | None = None,
     on_progress: Progress | None = None,
+    runs_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Simulate ``policies`` on ``directory`` and return the JSON-ready report."""
+    """Simulate ``policies`` on ``directory`` and return the JSON-ready report; ``runs_dir``
+    also gets a TREC run file per learned policy and seed (``run_files``)."""
+    if runs_dir is not None:
+        check_directory(runs_dir)  # before hours of simulation, not after
     started = time.perf_counter()
     config = config if config is not None else load_config()
     params = params if params is not None else simulate_params(config)
@@ -151,7 +156,27 @@ def simulate(
     )
     if off_policy is not None:
         report["ope"] = off_policy
+    if runs_dir is not None:
+        written = write_runs(runs_dir, run_files(runs, pools.unseen))
+        report["runs"] = {name: str(path) for name, path in written.items()}
     return report
+
+
+def run_files(
+    runs: Mapping[str, Sequence[LiveRun]], unseen: Sequence[str]
+) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """Run name -> unseen query -> the ranking its frozen learned state shows at the end of
+    the run (the last tail point): ``<policy>.seed<k>``, ``+`` and ``:`` spelled ``_`` and ``-``
+    so the name is a file name. These are the rankings of the report's tail nDCG@10."""
+    out = {}
+    for policy, per_seed in runs.items():
+        stem = policy.replace("+", "_").replace(":", "-")
+        for run in per_seed:
+            last = run.tail[-1]
+            out[f"{stem}.seed{run.seed}"] = {
+                q: list(ranked) for q, ranked in zip(unseen, last.ranked, strict=True) if ranked
+            }
+    return out
 
 
 def _fixed_set(

@@ -108,3 +108,11 @@ def test_bucket_quantile_matches_hand_computed_values() -> None:
     assert bucket_quantile(0.5, buckets) == pytest.approx(0.001 + 0.001 * (5 - 4) / 4)
     assert bucket_quantile(0.2, buckets) == pytest.approx(0.001 * 2 / 4)
     assert bucket_quantile(0.99, buckets) == 0.004  # in +Inf: the last finite bound
+
+
+def test_stats_name_the_learned_ranker_and_its_feature_set(client: TestClient) -> None:
+    client.post("/v1/search", json={"query": "summer rain"})
+    versions = client.get("/v1/stats").json()["model_versions"]
+    learned = versions["learned_ranker"]
+    assert learned["model"] is None and versions["ranker"].startswith("fusion@")  # no model yet
+    assert len(learned["features"]) == 16 and learned["n_features"] > 20

@@ -336,3 +336,39 @@ def test_off_policy_replications_report_every_estimator_against_every_truth(
                     assert 0.0 <= scores[f"coverage_logged_{outcome}"] <= 1.0
                 assert abs(variant["snips"][f"mean_error_logged_{outcome}"]) < 0.1
     assert result["timing_s"]["ope_s"] > 0
+
+
+def test_lambdamart_retrains_in_the_loop_and_its_run_files_score_as_reported(
+    bench: Path, work: Path, tmp_path: Path
+) -> None:
+    import ir_measures
+
+    config = small_config().replaced(
+        "rank.lambdamart", retrain_every=150, min_groups=50, n_trees=20, min_data_in_leaf=5
+    )
+    params = SimulateParams(n_searches=1200, n_seeds=1, window=600)
+    runs = tmp_path / "runs"
+    result = simulate(
+        bench, ["ltrr", "ltrr+lambdamart:ipw"], "navigational", params, work, config,
+        runs_dir=runs,
+    )  # fmt: skip
+    training = result["policies"]["ltrr+lambdamart:ipw"]["ranker_training"][0]
+    assert len(training) >= 3 and training[0]["at_search"] > 150
+    assert any(t["accepted"] for t in training)
+    assert {"ltrr+lambdamart:ipw - ltrr", "ltrr - hybrid"} <= set(result["bootstrap"])
+    assert set(result["runs"]) == {"ltrr.seed0", "ltrr_lambdamart-ipw.seed0"}
+    lines = (bench / "qrels" / "test.tsv").read_text().splitlines()[1:]  # BEIR: a header line
+    qrels = [ir_measures.Qrel(q, d, int(g)) for q, d, g in (ln.split("\t") for ln in lines)]
+    for name, policy in (
+        ("ltrr.seed0", "ltrr"),
+        ("ltrr_lambdamart-ipw.seed0", "ltrr+lambdamart:ipw"),
+    ):
+        run = list(ir_measures.read_trec_run(str(runs / f"{name}.run")))
+        per_query = {
+            m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.nDCG @ 10], qrels, run)
+        }
+        n_unseen = result["pools"]["unseen"]["n_queries"]
+        ndcg = sum(per_query.values()) / n_unseen  # a query with no results scores 0
+        assert ndcg == pytest.approx(
+            result["policies"][policy]["tail"]["ndcg@10"]["mean"], abs=1e-9
+        )
