@@ -217,8 +217,9 @@ class Engine:
         marks.append(time.perf_counter())
         rankings, latency = self._retrieve(understood, context, plan)
         marks.append(time.perf_counter())
-        features = self.ranking.features(understood, context, rankings, event_time_s)
-        ranked = self.ranker.rank(understood, context, rankings, features=features)
+        merged = self.learner.ranker.rank(understood, context, rankings)  # every candidate
+        features = self.ranking.features(understood, context, rankings, event_time_s, merged)
+        ranked = self.ranking.rerank(merged, features)
         fused = apply_filters(ranked, filters, self.data_dir.catalog)
         page = fused[offset : offset + k]
         entities = self.data_dir.catalog.get_many([f.entity_id for f in page])

@@ -78,10 +78,20 @@ class LearnedRanking:
         context: Context,
         rankings: Mapping[str, Sequence[Candidate]],
         event_time_s: float,
+        merged: Sequence[Fused],
     ) -> CandidateFeatures | None:
+        """The features of the fallback's top ``rerank_depth`` candidates (``merged`` is its
+        complete order), in that order; None when off."""
         if not self.enabled:
             return None
-        return self.featurizer(query, context, rankings, event_time_s)
+        top = merged[: self.params.rerank_depth]
+        return self.featurizer(query, context, rankings, event_time_s, top)
+
+    def rerank(self, merged: Sequence[Fused], features: CandidateFeatures | None) -> list[Fused]:
+        """``merged`` with its top (the rows of ``features``) in the served model's order; as
+        it is while no model serves."""
+        wrapper = self._wrapper
+        return list(merged) if wrapper is None else wrapper.rerank(merged, features, None)
 
     def ranker(self, fallback: Ranker) -> Ranker:
         """The served model over ``fallback`` (the learner's ranker, which replay replaces)."""
@@ -95,11 +105,11 @@ class LearnedRanking:
     def logged(
         self, features: CandidateFeatures | None, ranked: Sequence[Fused]
     ) -> LoggedFeatures | None:
-        """The rows of the top ``log_depth`` served candidates, in served order."""
+        """The rows of the top ``rerank_depth`` served candidates, in served order."""
         if features is None or not len(features.x):
             return None
         row_of = {f.entity_id: i for i, f in enumerate(features.fused)}
-        top = [f.entity_id for f in ranked[: self.params.log_depth] if f.entity_id in row_of]
+        top = [f.entity_id for f in ranked[: self.params.rerank_depth] if f.entity_id in row_of]
         rows = np.fromiter(map(row_of.__getitem__, top), np.int64, len(top))
         return LoggedFeatures(features.fingerprint, tuple(top), features.x[rows])
 

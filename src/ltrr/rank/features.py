@@ -141,13 +141,16 @@ class Featurizer:
         context: Context,
         rankings: Mapping[str, Sequence[Candidate]],
         event_time_s: float,
+        merged: Sequence[Fused] | None = None,
     ) -> CandidateFeatures:
-        fused = tuple(rrf(rankings, k=self.k))
+        """The features of every candidate of ``rankings``, rows in the order of ``merged``
+        (the fallback ranker's complete order, which the caller has anyway) or else of their
+        unweighted RRF."""
+        fused = tuple(merged) if merged is not None else tuple(rrf(rankings, k=self.k))
         ids = [f.entity_id for f in fused]
         x = np.full((len(ids), len(self.names)), np.nan, dtype=np.float32)
         if ids:
             self._provenance(x, ids, rankings)
-            x[:, self._column["rrf"]] = [f.score for f in fused]
             if self.dense is not None and "dense" in rankings:
                 x[:, self._column["dense.similarity"]] = self.dense.similarities(query, ids)
             if self.text is not None:
@@ -160,16 +163,23 @@ class Featurizer:
     ) -> None:
         position = {e: i for i, e in enumerate(ids)}
         found = np.zeros(len(ids), np.float32)
-        for name, ranked in rankings.items():
+        votes = np.zeros(len(ids))
+        for name in sorted(rankings):  # RRF sums in name order (``merge.rrf``)
+            ranked = rankings[name]
             if f"{name}.score" not in self._column:
                 continue  # a strategy outside the feature set (not configured)
-            rows = np.fromiter((position[c.entity_id] for c in ranked), np.int64, len(ranked))
+            n = len(ranked)
+            rows = np.fromiter((position.get(c.entity_id, -1) for c in ranked), np.int64, n)
             rows, first = np.unique(rows, return_index=True)  # an id listed twice: best rank
-            scores = np.fromiter((c.score for c in ranked), np.float32, len(ranked))[first]
+            if len(rows) and rows[0] < 0:  # candidates below the featurized top
+                rows, first = rows[1:], first[1:]
+            scores = np.fromiter((c.score for c in ranked), np.float32, n)[first]
             x[rows, self._column[f"{name}.score"]] = scores
             x[rows, self._column[f"{name}.rank"]] = first + 1
             found[rows] += 1
+            votes += np.bincount(rows, 1.0 / (self.k + first + 1), minlength=len(ids))
         x[:, self._column["n_strategies"]] = found
+        x[:, self._column["rrf"]] = votes  # computed here, not read from ``merged``
 
     def _catalog(
         self,
@@ -193,9 +203,10 @@ class Featurizer:
             ("entity_type_match", {s.label for s in query.spans_of("entity")}),
         ):
             if labels:  # else NaN: the query asked for no type
-                codes = [code for code, t in enumerate(text.types) if t in labels]
-                match = np.isin(type_code, codes).astype(np.float32)
-                x[:, self._column[name]] = np.where(known, match, np.nan)
+                types = text.types
+                asked = np.zeros(len(types) + 1, np.float32)  # the last slot: code -1
+                asked[[code for code, t in enumerate(types) if t in labels]] = 1.0
+                x[:, self._column[name]] = np.where(known, asked[type_code], np.nan)
         values = [s.value for s in query.spans_of("attribute")]
         x[:, self._column["attribute_match"]] = text.attribute_match(rows, values)
         x[:, self._column["affinity"]] = text.affinity(rows, context.taste)

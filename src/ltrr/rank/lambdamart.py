@@ -47,7 +47,7 @@ class LambdaMartParams:
     min_data_in_leaf: int = 20
     debias: str = "position"
     max_position: int = 10
-    log_depth: int = 50
+    rerank_depth: int = 50
     holdout: float = 0.2
     min_groups: int = 100
     retrain_every: int = 500
@@ -58,7 +58,7 @@ class LambdaMartParams:
 
     def __post_init__(self) -> None:
         check_debias(self.debias)
-        for name in ("n_trees", "num_leaves", "min_data_in_leaf", "max_position", "log_depth"):
+        for name in ("n_trees", "num_leaves", "min_data_in_leaf", "max_position", "rerank_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("min_groups", "retrain_every", "n_threads"):
@@ -203,12 +203,26 @@ class LambdaMartRanker:
         model = self.model
         if model is None or features is None or features.fingerprint != model.fingerprint:
             return self.fallback.rank(query, context, rankings, depth, features)
+        return self.rerank(list(features.fused), features, depth)
+
+    def rerank(
+        self, merged: Sequence[Fused], features: CandidateFeatures | None, depth: int | None
+    ) -> list[Fused]:
+        """``merged`` (the fallback's complete order) with its top, the candidates whose rows
+        ``features`` holds, in the model's order and the rest after them as they were; as it
+        is when no model of these features serves. A reranked candidate's score is the
+        model's; the rest score below the lowest of those, one apart, so scores stay sorted."""
+        model = self.model
+        if model is None or features is None or features.fingerprint != model.fingerprint:
+            return list(merged[:depth])
         scores = model.predict(features.x)
-        order = np.lexsort((np.arange(len(scores)), -scores))  # ties: RRF order
-        if depth is not None:
-            order = order[:depth]
+        order = np.lexsort((np.arange(len(scores)), -scores))  # ties: merged order
         fused = features.fused
-        return [Fused(fused[i].entity_id, float(scores[i]), fused[i].provenance) for i in order]
+        top = [Fused(fused[i].entity_id, float(scores[i]), fused[i].provenance) for i in order]
+        floor = float(scores.min()) - 1.0 if len(scores) else 0.0
+        rest = [Fused(f.entity_id, floor - i, f.provenance)
+                for i, f in enumerate(merged[len(fused) :])]  # fmt: skip
+        return (top + rest)[:depth]
 
     def update(self, feedback: RankFeedback) -> None:
         self.fallback.update(feedback)

@@ -1,7 +1,7 @@
 """Training LambdaMART from feedback: groups of logged candidates, debiasing, validation.
 
 A ``TrainingGroup`` is one impression with a positive action: the feature rows the engine
-logged at serve time (in served order, the top ``log_depth``), a label per row (1 = acted on),
+logged at serve time (in served order, the top ``rerank_depth``), a label per row (1 = acted on),
 and the position the row was shown at (1-based; ``beyond`` for a candidate that was not on
 the page, where a user who found the item another way "examined" it). The same groups come
 from the event log (``ltrr train``, the engine's background retrain) and from the simulator.

@@ -47,6 +47,7 @@ from ltrr.merge.rrf import Fused
 from ltrr.rank import make_ranker
 from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer
+from ltrr.rank.lambdamart import LambdaMartRanker
 from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.select.base import Depths, Plan, PlanRequest, Policy
 from ltrr.select.fixed import plan_name
@@ -118,8 +119,10 @@ class World:
     rewards: RewardMap
     params: SimulateParams
     budget: int
-    #: The learned ranker's features (``rank.features``), computed when a run trains one.
+    #: The learned ranker's features (``rank.features``), computed when a run trains one, for
+    #: the fallback's top ``featurizer_depth`` candidates (``[rank.lambdamart] rerank_depth``).
     featurizer: Featurizer | None = None
+    featurizer_depth: int = 50
 
     def search(
         self,
@@ -145,10 +148,14 @@ class World:
             else:
                 lists[strategy] = self.cached[strategy][query_id][:depth]
         union = {c.entity_id for ranked in lists.values() for c in ranked}
-        features = None
-        if featurize and self.featurizer is not None and lists:
-            features = self.featurizer(query, context, lists, event_time_s)
-        fused = ranker.rank(query, context, lists, n_ranked, features) if lists else []
+        features, fused = None, []
+        if featurize and self.featurizer is not None and isinstance(ranker, LambdaMartRanker):
+            merged = ranker.fallback.rank(query, context, lists)  # as the engine ranks
+            top = merged[: self.featurizer_depth]
+            features = self.featurizer(query, context, lists, event_time_s, top)
+            fused = ranker.rerank(merged, features, n_ranked)
+        elif lists:
+            fused = ranker.rank(query, context, lists, n_ranked)
         shown = [f.entity_id for f in fused[:SHOWN]]
         ndcg, mrr = ranking_metrics(shown, self.judged.grades[query_id], self.judged.idcg[query_id])
         found = not self.judged.relevant[query_id].isdisjoint(union)
@@ -192,7 +199,7 @@ class Learners:
         self, world: World, query_id: str, depths: Depths, context: Context, t: float
     ) -> Outcome:
         trainer = self.trainer
-        n_ranked = SHOWN if trainer is None else max(SHOWN, trainer.params.log_depth)
+        n_ranked = SHOWN if trainer is None else max(SHOWN, trainer.params.rerank_depth)
         return world.search(
             query_id,
             depths,

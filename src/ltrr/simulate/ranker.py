@@ -2,7 +2,7 @@
 
 The engine logs each search's feature rows and trains on the log (``learn.train_ranker``);
 the simulator has no log, so ``RankerTrainer`` keeps the same rows in memory: per search
-with a positive action, the top ``log_depth`` served candidates' rows, labelled by the
+with a positive action, the top ``rerank_depth`` served candidates' rows, labelled by the
 actions and placed at the positions they were shown (``rank.training.group_of``, the engine's
 own code). Every ``retrain_every`` such searches it trains on the most recent ``window``
 groups, validates on the newest ``holdout`` share against the model serving (else the order
@@ -60,7 +60,7 @@ class RankerTrainer:
         if features is None or not wanted:
             return
         row_of = {f.entity_id: i for i, f in enumerate(features.fused)}
-        top = [f.entity_id for f in ranked[: self.params.log_depth]]
+        top = [f.entity_id for f in ranked[: self.params.rerank_depth]]
         acted = np.fromiter(map(wanted.__contains__, top), bool, len(top))
         if not acted.any():
             return

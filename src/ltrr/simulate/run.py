@@ -112,7 +112,7 @@ def simulate(
         judged = judge({q: pools.qrels.get(q, {}) for q in pools.query_ids}, model)
         world = World(
             understood, cached, judged, model, _rewards(config), params, select.budget,
-            _featurizer(workspace, config, specs),
+            _featurizer(workspace, config, specs), lambdamart_params(config).rerank_depth,
         )  # fmt: skip
         traffic = {
             seed: draw_traffic(len(pools.traffic), params.n_searches, params, seed, taste)

@@ -121,3 +121,17 @@ def test_a_model_of_another_feature_set_is_not_served(data: Path) -> None:
     with _open(data) as engine:
         assert engine.ranker.name == "fusion" and engine.ranking.version() is None
         assert engine.search("love river").results
+
+
+def test_only_the_fallbacks_top_is_featurized_logged_and_reranked(data: Path) -> None:
+    with _open(data, _config(rerank_depth=4)) as engine:
+        _traffic(engine, 80)
+        assert engine.train().accepted
+        response = engine.search("love", k=20)
+        assert engine.log is not None
+        rows = list(engine.log.acted_features())
+    assert all(len(r.features.ids) <= 4 and r.features.x.shape[0] == len(r.features.ids)
+               for r in rows)  # fmt: skip
+    assert len(response.results) > 4  # the rest follow the reranked top
+    scores = [r.score for r in response.results]
+    assert scores == sorted(scores, reverse=True)

@@ -135,3 +135,20 @@ def test_a_worse_candidate_is_refused_and_a_better_one_accepted(tmp_path: Path) 
 def test_a_tiny_log_says_so() -> None:
     with pytest.raises(Exception, match=r"only 10 impressions.*min_groups"):
         train_ranker(_groups(10, 13), PARAMS, NAMES, PRINT, None)
+
+
+def test_the_model_reorders_the_featurized_top_and_the_rest_follow_in_order() -> None:
+    model = fit(_groups(300, 14), PARAMS, NAMES, PRINT, debias="none")
+    ranker = LambdaMartRanker(RrfRanker(), model)
+    merged = [Fused(EntityId(f"e{i}"), 1.0 / (i + 1), {"lexical": (i + 1, 1.0)}) for i in range(5)]
+    x = np.array([[0.1, 0.5, 0.5], [0.2, 0.5, 0.5], [0.9, 0.5, 0.5]], np.float32)
+    features = CandidateFeatures(tuple(merged[:3]), x, PRINT)
+    ranked = ranker.rerank(merged, features, None)
+    assert ranked[0].entity_id == "e2" and {f.entity_id for f in ranked[:3]} == {"e0", "e1", "e2"}
+    assert [f.entity_id for f in ranked[3:]] == ["e3", "e4"]
+    assert [f.score for f in ranked] == sorted((f.score for f in ranked), reverse=True)
+    assert [f.entity_id for f in ranker.rerank(merged, features, 2)] == [
+        f.entity_id for f in ranked[:2]
+    ]
+    ranker.swap(None)
+    assert ranker.rerank(merged, features, None) == merged  # no model: the fallback's order
