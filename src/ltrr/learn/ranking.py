@@ -35,7 +35,7 @@ from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer, Similarities
 from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker, lambdamart_params
 from ltrr.rank.registry import ModelRegistry
-from ltrr.rank.training import TrainingError
+from ltrr.rank.training import TrainingError, check_debias
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet
 from ltrr.storage.datadir import DataDir
@@ -142,6 +142,8 @@ class LearnedRanking:
 
     def train(self, log: SqliteEventLog, *, debias: str | None = None) -> TrainReport:
         """Train, validate and register a model from ``log`` now; serve it if accepted."""
+        if debias is not None:
+            check_debias(debias)  # before reading the log
         with _train_lock(self.registry.root):
             return self._train(log, debias)
 
