@@ -150,7 +150,7 @@ class LearnedRanking:
     def _train(self, log: SqliteEventLog, debias: str | None) -> TrainReport:
         names, fingerprint = self.featurizer.names, self.featurizer.fingerprint
         groups, skipped = groups_from_log(
-            log.acted_features(), fingerprint, self.rewards, self.params
+            log.acted_features(self.params.train_window), fingerprint, self.rewards, self.params
         )
         current = self._wrapper.model if self._wrapper is not None else None
         try:

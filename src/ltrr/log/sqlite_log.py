@@ -398,10 +398,11 @@ class SqliteEventLog:
         self._flush_if_writing()
         return self._reads.last_position()
 
-    def acted_features(self) -> Iterator[ActedFeatures]:
-        """Impressions with logged features and actions, in log order (``ltrr train``)."""
+    def acted_features(self, limit: int = 20_000) -> Iterator[ActedFeatures]:
+        """The latest ``limit`` impressions with logged features and actions, in log order
+        (``ltrr train``)."""
         self._flush_if_writing()
-        return self._reads.acted_features()
+        return self._reads.acted_features(limit)
 
     def events_after(
         self, seq: int, limit: int = 5000

@@ -188,26 +188,42 @@ class LogReader:
         )
         return [action_from_row(row) for row in cursor.fetchall()]
 
-    def acted_features(self) -> Iterator[ActedFeatures]:
-        """Every impression with logged features and at least one action, in log order, with
-        its page and its actions: the ranker's training data."""
+    def acted_features(self, limit: int) -> Iterator[ActedFeatures]:
+        """The latest ``limit`` impressions with logged features and an action, in log order,
+        with their pages and actions: the ranker's training data (a window, so a retrain
+        reads a bounded part of a long log)."""
         conn = self._connect()
         try:
+            conn.execute("BEGIN")  # one snapshot for both statements
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS recent (request_id TEXT PRIMARY KEY, seq INTEGER)"
+            )
+            conn.execute("DELETE FROM recent")
+            conn.execute(
+                "INSERT INTO recent SELECT i.request_id, i.seq FROM features f "
+                "JOIN impressions i USING (request_id) WHERE EXISTS "
+                "(SELECT 1 FROM actions a WHERE a.request_id = i.request_id) "
+                "ORDER BY i.seq DESC LIMIT ?",
+                (limit,),
+            )
             actions: dict[str, list[Action]] = {}
-            for row in conn.execute(f"SELECT {ACT_COLS} FROM actions ORDER BY seq"):
+            for row in conn.execute(
+                f"SELECT {ACT_COLS} FROM actions WHERE request_id IN "
+                "(SELECT request_id FROM recent) ORDER BY seq"
+            ):
                 action = action_from_row(row)
                 actions.setdefault(action.request_id, []).append(action)
             rows = conn.execute(
                 "SELECT f.request_id, f.fingerprint, f.n_rows, f.n_cols, f.ids, f.x, i.shown, "
-                "i.page_offset, i.seq, i.query "
-                "FROM features f JOIN impressions i USING (request_id) ORDER BY i.seq"
+                "i.page_offset, i.seq, i.query FROM recent r "
+                "JOIN features f USING (request_id) JOIN impressions i USING (request_id) "
+                "ORDER BY r.seq"
             )
             for row in rows:
-                acted = actions.get(row[0])
-                if acted:
-                    shown = tuple(orjson.loads(row[6]))
-                    yield ActedFeatures(row[0], int(row[8]), row[9], shown, int(row[7]),
-                                        features_from_row(row), acted)  # fmt: skip
+                shown = tuple(orjson.loads(row[6]))
+                yield ActedFeatures(row[0], int(row[8]), row[9], shown, int(row[7]),
+                                    features_from_row(row), actions[row[0]])  # fmt: skip
+            conn.execute("ROLLBACK")
         finally:
             conn.close()
 

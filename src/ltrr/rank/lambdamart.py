@@ -51,6 +51,7 @@ class LambdaMartParams:
     holdout: float = 0.2
     min_groups: int = 100
     retrain_every: int = 500
+    train_window: int = 20_000
     max_weight: float = 20.0
     min_clicks: int = 300
     n_threads: int = 1
@@ -61,7 +62,7 @@ class LambdaMartParams:
         for name in ("n_trees", "num_leaves", "min_data_in_leaf", "max_position", "rerank_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("min_groups", "retrain_every", "n_threads"):
+        for name in ("min_groups", "retrain_every", "train_window", "n_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.holdout < 1.0:

@@ -36,7 +36,6 @@ class RankerTrainer:
     params: LambdaMartParams
     rewards: RewardMap
     fallback: Ranker
-    window: int = 20_000
     debias: str | None = None
     groups: list[TrainingGroup] = field(default_factory=list)
     reports: list[TrainReport] = field(default_factory=list)
@@ -77,8 +76,9 @@ class RankerTrainer:
                 tuple(top),
             )
         )
-        if len(self.groups) > self.window:
-            del self.groups[: len(self.groups) - self.window]
+        window = self.params.train_window
+        if len(self.groups) > window:
+            del self.groups[: len(self.groups) - window]
         self._since += 1
         if self._since >= self.params.retrain_every:
             self._since = 0

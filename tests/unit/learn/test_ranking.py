@@ -135,3 +135,14 @@ def test_only_the_fallbacks_top_is_featurized_logged_and_reranked(data: Path) ->
     assert len(response.results) > 4  # the rest follow the reranked top
     scores = [r.score for r in response.results]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_training_reads_a_window_of_the_latest_acted_on_searches(data: Path) -> None:
+    with _open(data) as engine:
+        _traffic(engine, 6)
+        engine.search("no action on this one", request_id="quiet")
+        assert engine.log is not None
+        every = [r.request_id for r in engine.log.acted_features(100)]
+        latest = [r.request_id for r in engine.log.acted_features(3)]
+    assert every == [f"s0-{i}" for i in range(6)]  # log order; the unanswered search is not
+    assert latest == every[-3:]
