@@ -35,6 +35,7 @@ from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer, Similarities
 from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker, lambdamart_params
 from ltrr.rank.registry import ModelRegistry
+from ltrr.rank.rrf import RrfRanker
 from ltrr.rank.training import TrainingError, check_debias
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet
@@ -133,7 +134,7 @@ class LearnedRanking:
             logger.error("ranker model not loaded: %s", exc)
             self._served = (self._served[0], mtime)
             return False
-        wrapper = self._wrapper or LambdaMartRanker(_NoRanker())
+        wrapper = self._wrapper or LambdaMartRanker(RrfRanker())  # fallback set by ``ranker``
         wrapper.swap(model, version or "")
         self._wrapper, self._served = wrapper, (version, mtime)
         return True
@@ -214,19 +215,6 @@ class LearnedRanking:
                 "n_groups": report.n_groups, "reason": report.reason,
             },
         }  # fmt: skip
-
-
-class _NoRanker:
-    """Placeholder fallback until ``ranker`` is first called with the learner's ranker."""
-
-    name = "none"
-    n_updates = 0
-
-    def rank(self, *args: Any, **kwargs: Any) -> list[Fused]:
-        raise StorageError("the ranker has no fallback yet")
-
-    def update(self, feedback: Any) -> None:
-        return None
 
 
 class _train_lock:  # noqa: N801 - used as a context manager, read as a phrase
