@@ -112,7 +112,7 @@ def train_ranker(
     propensities = group_propensities(train, params.beyond, params.min_clicks)
     theta = propensities.theta
     model = fit(train, params, names, fingerprint, theta=theta, debias=debias)
-    candidate = ips_dcg(valid, [model.predict(g.x) for g in valid], theta)
+    candidate = ips_dcg(valid, predict_groups(model, valid), theta)
     baseline = _scores(valid, current, fingerprint)
     comparison = compare(candidate, ips_dcg(valid, baseline, theta), seed=params.seed)
     report = TrainReport(
@@ -131,7 +131,16 @@ def _scores(
 ) -> list[NDArray[np.float64]]:
     if current is None or current.fingerprint != fingerprint:
         return served_scores(groups)
-    return [current.predict(g.x) for g in groups]
+    return predict_groups(current, groups)
+
+
+def predict_groups(model: RankModel, groups: Sequence[TrainingGroup]) -> list[NDArray[np.float64]]:
+    """The model's scores of every group's rows, in one call: per-group calls would hold the
+    GIL between them, which a background retrain must not do to the searches beside it."""
+    if not groups:
+        return []
+    scores = model.predict(np.concatenate([g.x for g in groups]))
+    return np.split(scores, np.cumsum([len(g.x) for g in groups])[:-1])
 
 
 def register(registry: ModelRegistry, model: RankModel, report: TrainReport, **fields: Any) -> str:
