@@ -150,7 +150,12 @@ def fit(
             raise TrainingError("debias = ipw needs the examination probabilities theta")
         pscore = np.maximum(theta[np.minimum(data.position, len(theta)) - 1], 1 / params.max_weight)
         kwargs["weight"] = np.where(data.label > 0, 1.0 / pscore, 1.0)
-    dataset = lgb.Dataset(data.x, label=data.label, feature_name=list(_safe(names)), **kwargs)
+    # The Dataset's binning runs OpenMP on every core unless told otherwise: a background
+    # retrain must leave the searches a core.
+    threads = {"num_threads": params.n_threads, "verbosity": -1}
+    dataset = lgb.Dataset(
+        data.x, label=data.label, feature_name=list(_safe(names)), params=threads, **kwargs
+    )
     booster = lgb.train(_booster_params(params), dataset, num_boost_round=params.n_trees)
     return RankModel(booster, names, fingerprint)
 
