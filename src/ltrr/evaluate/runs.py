@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ltrr.errors import CatalogError, ConfigError, StorageError
+from ltrr.storage.folder import replace_file
 
 SUFFIX = ".run"
 TAG_PREFIX = "ltrr-"
@@ -109,21 +110,10 @@ def write_runs(directory: Path, name_to_ranking: Mapping[str, Ranking]) -> dict[
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in texts.items():
-            written[name] = _replace(directory / f"{name}{SUFFIX}", text)
+            written[name] = replace_file(directory / f"{name}{SUFFIX}", text.encode())
     except OSError as exc:
         raise StorageError(f"cannot write run files to {directory}: {exc.strerror}") from exc
     return written
-
-
-def _replace(path: Path, text: str) -> Path:
-    """Write ``text`` beside ``path``, then move it into place; nothing half-written remains."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
 
 
 def check_directory(directory: Path) -> None:

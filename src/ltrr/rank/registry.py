@@ -11,9 +11,7 @@ reader sees the old pointer or the new one, never half of either.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from ltrr.storage.folder import (
     checksums,
     new_manifest,
     read_manifest,
+    replace_file,
     staged,
     write_manifest,
 )
@@ -104,10 +103,8 @@ class ModelRegistry:
     def load(self, version: str) -> RankModel:
         """The model of ``version``; ``StorageError`` when it is missing or damaged."""
         manifest = self._manifest(version)
+        check_files(self.root / version, manifest, _REMEDY)  # missing or altered: StorageError
         path = self.root / version / MODEL_FILE
-        if not path.is_file():
-            raise StorageError(f"{path}: missing; {_REMEDY}")
-        check_files(self.root / version, manifest, _REMEDY)
         return RankModel.from_string(
             path.read_text(), manifest["features"], str(manifest["fingerprint"])
         )
@@ -130,10 +127,5 @@ class ModelRegistry:
 
     def _write_history(self, history: list[str]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".current.", dir=self.root)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps({"current": history[-1] if history else None,
-                                   "history": history}, option=orjson.OPT_INDENT_2))  # fmt: skip
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / CURRENT)
+        pointer = {"current": history[-1] if history else None, "history": history}
+        replace_file(self.root / CURRENT, orjson.dumps(pointer, option=orjson.OPT_INDENT_2))

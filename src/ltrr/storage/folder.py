@@ -42,6 +42,21 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def replace_file(path: Path, data: bytes) -> Path:
+    """Write ``data`` beside ``path``, fsync it, then rename it into place: a reader sees the
+    old file or the new one, never half of either, and nothing half-written is left behind."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
 def swap_into(tmp: Path, directory: Path, *, own_names: Collection[str] | None = None) -> None:
     """Rename folder ``tmp`` to ``directory``, replacing an earlier save whole.
 
