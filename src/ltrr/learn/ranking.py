@@ -22,8 +22,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ltrr.config import strategy_names
 from ltrr.errors import StorageError
 from ltrr.learn.train_ranker import TrainReport, groups_from_log, register, train_ranker
@@ -34,7 +32,7 @@ from ltrr.merge.rrf import Fused, fusion_params
 from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer, Similarities
 from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker, lambdamart_params
-from ltrr.rank.registry import ModelRegistry
+from ltrr.rank.registry import CURRENT, ModelRegistry
 from ltrr.rank.rrf import RrfRanker
 from ltrr.rank.training import TrainingError, check_debias
 from ltrr.retrieve.base import Candidate
@@ -109,10 +107,8 @@ class LearnedRanking:
         """The rows of the top ``rerank_depth`` served candidates, in served order."""
         if features is None or not len(features.x):
             return None
-        row_of = {f.entity_id: i for i, f in enumerate(features.fused)}
-        top = [f.entity_id for f in ranked[: self.params.rerank_depth] if f.entity_id in row_of]
-        rows = np.fromiter(map(row_of.__getitem__, top), np.int64, len(top))
-        return LoggedFeatures(features.fingerprint, tuple(top), features.x[rows])
+        ids, x = features.in_order(ranked[: self.params.rerank_depth])
+        return LoggedFeatures(features.fingerprint, ids, x)
 
     def version(self) -> str | None:
         return self._served[0]
@@ -120,7 +116,7 @@ class LearnedRanking:
     def refresh(self) -> bool:
         """Swap in the registry's current version if it changed; whether it did."""
         try:
-            mtime = (self.registry.root / "current.json").stat().st_mtime
+            mtime = (self.registry.root / CURRENT).stat().st_mtime
         except FileNotFoundError:
             mtime = 0.0
         if mtime == self._served[1]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures
 from ltrr.rank.lambdamart import LambdaMartParams, RankModel, fit
@@ -63,25 +64,37 @@ def groups_from_log(
         if row.features.fingerprint != fingerprint:
             skipped += 1
             continue
-        wanted = {a.entity_id for a in row.actions if rewards.action_reward(a) > 0}
-        ids = row.features.ids
-        acted = np.fromiter(map(wanted.__contains__, ids), bool, len(ids))
-        if not acted.any():
-            continue  # nothing wanted among the candidates: a retrieval lesson, not a ranking one
-        n_before = _page_start(ids, row.shown, row.offset)
-        groups.append(
-            group_of(
-                row.request_id,
-                row.features.x,
-                n_before,
-                len(row.shown),
-                acted,
-                params.beyond,
-                row.query,
-                ids,
-            )
-        )
+        n_before = _page_start(row.features.ids, row.shown, row.offset)
+        group = acted_group(
+            row.request_id, row.query, row.features.ids, row.features.x, n_before,
+            len(row.shown), row.actions, rewards, params.beyond,
+        )  # fmt: skip
+        if group is not None:
+            groups.append(group)
     return groups, skipped
+
+
+def acted_group(
+    request_id: str,
+    query: str,
+    ids: Sequence[str],
+    x: NDArray[np.float32],
+    n_before: int,
+    n_shown: int,
+    actions: Sequence[Action],
+    rewards: RewardMap,
+    beyond: int,
+) -> TrainingGroup | None:
+    """The training group of one served search (its candidates ``ids`` and rows ``x`` in
+    served order, rows ``[n_before, n_before + n_shown)`` on the page), labelled by its
+    positive ``actions``; None when none of them is on a candidate: nothing wanted was
+    retrieved, a retrieval lesson rather than a ranking one. The log and the simulator both
+    build their groups here."""
+    wanted = {a.entity_id for a in actions if rewards.action_reward(a) > 0}
+    acted = np.fromiter(map(wanted.__contains__, ids), bool, len(ids))
+    if not acted.any():
+        return None
+    return group_of(request_id, x, n_before, n_shown, acted, beyond, query, tuple(ids))
 
 
 def _page_start(ids: Sequence[str], shown: Sequence[str], offset: int) -> int:

@@ -101,6 +101,14 @@ class CandidateFeatures:
     def ids(self) -> list[EntityId]:
         return [f.entity_id for f in self.fused]
 
+    def in_order(self, served: Sequence[Fused]) -> tuple[tuple[EntityId, ...], Matrix]:
+        """The featurized candidates in the order of ``served`` (others skipped) and their
+        rows: what is logged and trained on, in served order."""
+        row_of = {f.entity_id: i for i, f in enumerate(self.fused)}
+        ids = tuple(f.entity_id for f in served if f.entity_id in row_of)
+        rows = np.fromiter(map(row_of.__getitem__, ids), np.int64, len(ids))
+        return ids, self.x[rows]
+
 
 def feature_names(strategies: Sequence[str]) -> tuple[str, ...]:
     """The columns for ``strategies`` (in config order), in the order of the rows."""

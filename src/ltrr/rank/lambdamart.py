@@ -206,10 +206,13 @@ class LambdaMartRanker:
         depth: int | None = None,
         features: CandidateFeatures | None = None,
     ) -> list[Fused]:
-        model = self.model
-        if model is None or features is None or features.fingerprint != model.fingerprint:
+        if features is None or not self.serves(features):
             return self.fallback.rank(query, context, rankings, depth, features)
         return self.rerank(list(features.fused), features, depth)
+
+    def serves(self, features: CandidateFeatures) -> bool:
+        """Whether a model is loaded that reads ``features``' feature set."""
+        return self.model is not None and features.fingerprint == self.model.fingerprint
 
     def rerank(
         self, merged: Sequence[Fused], features: CandidateFeatures | None, depth: int | None
@@ -219,7 +222,7 @@ class LambdaMartRanker:
         is when no model of these features serves. A reranked candidate's score is the
         model's; the rest score below the lowest of those, one apart, so scores stay sorted."""
         model = self.model
-        if model is None or features is None or features.fingerprint != model.fingerprint:
+        if model is None or features is None or not self.serves(features):
             return list(merged[:depth])
         scores = model.predict(features.x)
         order = np.lexsort((np.arange(len(scores)), -scores))  # ties: merged order

@@ -16,16 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from ltrr.learn.train_ranker import TrainReport, train_ranker
+from ltrr.learn.train_ranker import TrainReport, acted_group, train_ranker
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.merge.rrf import Fused
 from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer
 from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker
-from ltrr.rank.training import TrainingError, TrainingGroup, group_of
+from ltrr.rank.training import TrainingError, TrainingGroup
 
 
 @dataclass(slots=True)
@@ -55,27 +53,15 @@ class RankerTrainer:
         actions: Sequence[Action],
     ) -> None:
         """Keep the search's group when an action on a logged candidate was positive."""
-        wanted = {a.entity_id for a in actions if self.rewards.action_reward(a) > 0}
-        if features is None or not wanted:
+        if features is None:
             return
-        row_of = {f.entity_id: i for i, f in enumerate(features.fused)}
-        top = [f.entity_id for f in ranked[: self.params.rerank_depth]]
-        acted = np.fromiter(map(wanted.__contains__, top), bool, len(top))
-        if not acted.any():
-            return
-        rows = np.fromiter(map(row_of.__getitem__, top), np.int64, len(top))
-        self.groups.append(
-            group_of(
-                request_id,
-                features.x[rows],
-                0,
-                n_shown,
-                acted,
-                self.params.beyond,
-                query,
-                tuple(top),
-            )
+        ids, x = features.in_order(ranked[: self.params.rerank_depth])
+        group = acted_group(
+            request_id, query, ids, x, 0, n_shown, actions, self.rewards, self.params.beyond
         )
+        if group is None:
+            return
+        self.groups.append(group)
         window = self.params.train_window
         if len(self.groups) > window:
             del self.groups[: len(self.groups) - window]
