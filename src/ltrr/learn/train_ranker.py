@@ -134,7 +134,10 @@ def train_ranker(
         validation={**comparison.to_dict(), "n_train": len(train)},
         propensities=propensities.to_dict(),
         seconds=round(time.perf_counter() - started, 3),
-        reason="" if comparison.not_worse else "worse than the served ranker on held-out groups",
+        reason=""
+        if comparison.not_worse
+        else "worse than the served ranker on held-out groups "
+        "(the 95% interval of the difference is below 0)",
     )
     return model, report
 

@@ -35,6 +35,10 @@ from ltrr.understand.base import UnderstoodQuery
 
 logger = logging.getLogger(__name__)
 SECTION = "rank.lambdamart"
+#: How much each training search weighs: ``none``, all alike (head queries dominate, and their
+#: clicks are explained by the memory's features); ``inverse``, 1 / (searches of that query in
+#: the training window), so every distinct query weighs the same, as on unseen queries.
+QUERY_WEIGHTS: tuple[str, ...] = ("none", "inverse")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class LambdaMartParams:
     num_leaves: int = 15
     min_data_in_leaf: int = 20
     debias: str = "position"
+    query_weight: str = "inverse"
     max_position: int = 10
     rerank_depth: int = 50
     holdout: float = 0.2
@@ -59,6 +64,11 @@ class LambdaMartParams:
 
     def __post_init__(self) -> None:
         check_debias(self.debias)
+        if self.query_weight not in QUERY_WEIGHTS:
+            raise ConfigError(
+                f"{SECTION}.query_weight must be one of {', '.join(QUERY_WEIGHTS)}, "
+                f"got {self.query_weight!r}"
+            )
         for name in ("n_trees", "num_leaves", "min_data_in_leaf", "max_position", "rerank_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
@@ -145,11 +155,15 @@ def fit(
     kwargs: dict[str, Any] = {"group": data.group, "free_raw_data": True}
     if debias == "position":
         kwargs["position"] = data.position
+    weight = _query_weights(groups, params.query_weight)
     if debias == "ipw":
         if theta is None:
             raise TrainingError("debias = ipw needs the examination probabilities theta")
         pscore = np.maximum(theta[np.minimum(data.position, len(theta)) - 1], 1 / params.max_weight)
-        kwargs["weight"] = np.where(data.label > 0, 1.0 / pscore, 1.0)
+        weight = weight * np.where(data.label > 0, 1.0 / pscore, 1.0)
+    if params.query_weight != "none" or debias == "ipw":
+        # Mean 1 per row: LightGBM's leaf constraints (min_sum_hessian_in_leaf) are absolute.
+        kwargs["weight"] = weight * (len(weight) / weight.sum())
     # The Dataset's binning runs OpenMP on every core unless told otherwise: a background
     # retrain must leave the searches a core.
     threads = {"num_threads": params.n_threads, "verbosity": -1}
@@ -158,6 +172,20 @@ def fit(
     )
     booster = lgb.train(_booster_params(params), dataset, num_boost_round=params.n_trees)
     return RankModel(booster, names, fingerprint)
+
+
+def _query_weights(groups: Sequence[TrainingGroup], rule: str) -> NDArray[np.float64]:
+    """A weight per row: 1, or 1 / (groups of the row's query) for ``inverse``. A search
+    engine's log is mostly its head queries; the ranker that matters is the one that
+    generalises to the queries it has not seen, so each distinct query teaches as much."""
+    sizes = np.array([len(g.x) for g in groups])
+    if rule == "none":
+        return np.ones(int(sizes.sum()))
+    _, inverse, counts = np.unique(
+        np.asarray([g.query for g in groups], dtype=object), return_inverse=True,
+        return_counts=True,
+    )  # fmt: skip
+    return np.repeat(1.0 / counts[inverse], sizes)
 
 
 def _booster_params(params: LambdaMartParams) -> dict[str, Any]:

@@ -22,7 +22,8 @@ weighted DCG@10 of its acted-on rows: ``sum_d c_d / theta[pos_d] * 1 / log2(1 + 
 acted rows ranked within the top 10, an unbiased estimate (up to a constant) of the DCG of
 what users wanted (Agarwal et al., "Estimating position bias without intrusive
 interventions", WSDM 2019, section 3). Its mean over groups with a bootstrap interval is
-what decides whether a new model replaces the current one.
+what decides whether a new model replaces the current one: it does unless the
+interval lies below 0.
 """
 
 from __future__ import annotations
@@ -172,7 +173,12 @@ class Comparison:
 
     @property
     def not_worse(self) -> bool:
-        return self.difference >= 0.0
+        """Not shown to be worse: the interval's upper end is at or above 0. The held-out
+        searches were ranked by the current ranker, and their clicks favour it (what it put
+        low was seldom examined, and a cascade user stops at the first find), so a candidate
+        that is as good scores slightly lower there; a rule of "mean difference >= 0" kept
+        the first models for good (SciFact: 4 to 6 of 19 retrains accepted)."""
+        return self.interval[1] >= 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -152,3 +152,34 @@ def test_the_model_reorders_the_featurized_top_and_the_rest_follow_in_order() ->
     ]
     ranker.swap(None)
     assert ranker.rerank(merged, features, None) == merged  # no model: the fallback's order
+
+
+def _mixed(n_head: int, n_tail: int, seed: int) -> list[TrainingGroup]:
+    """One head query repeated ``n_head`` times, whose clicks follow feature 1, and
+    ``n_tail`` distinct queries, whose clicks follow feature 0."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_head + n_tail):
+        x = rng.random((10, 3)).astype(np.float32)
+        head = i < n_head
+        label = np.zeros(10, np.int32)
+        label[np.argmax(x[:, 1] if head else x[:, 0])] = 1
+        query = "head" if head else f"tail {i}"
+        out.append(TrainingGroup(f"r{i}", x, label, np.arange(1, 11, dtype=np.int32), query))
+    return out
+
+
+def test_inverse_query_weights_let_the_distinct_queries_teach_as_much_as_the_head() -> None:
+    groups = _mixed(3000, 150, 21)
+    tail = _mixed(0, 400, 22)
+    hits = {}
+    for rule in ("none", "inverse"):
+        params = LambdaMartParams(query_weight=rule, n_trees=60)
+        model = fit(groups, params, NAMES, PRINT, debias="none")
+        hits[rule] = np.mean([g.label[np.argmax(model.predict(g.x))] for g in tail])
+    assert hits["inverse"] > hits["none"] + 0.1, hits
+
+
+def test_an_unknown_query_weight_is_a_config_error() -> None:
+    with pytest.raises(Exception, match=r"query_weight must be one of none, inverse"):
+        LambdaMartParams(query_weight="sqrt")
