@@ -230,7 +230,10 @@ class Engine:
         )
         marks.append(time.perf_counter())
         logged = self.ranking.logged(features, ranked) if self.log is not None else None
-        self._log(request_id, query, context, plan, rankings, results, offset, event_time_s, logged)
+        self._log(
+            request_id, query, context, plan, rankings, results, offset, event_time_s, logged,
+            latency,
+        )  # fmt: skip
         marks.append(time.perf_counter())
         stages, spans = ("setup", "understand", "plan", "retrieve", "rank", "log"), pairwise(marks)
         stage_ms = {s: (b - a) * 1000 for s, (a, b) in zip(stages, spans, strict=True)}
@@ -290,6 +293,7 @@ class Engine:
         offset: int,
         event_time_s: float,
         features: LoggedFeatures | None,
+        strategy_ms: Mapping[str, float],
     ) -> None:
         if self.log is None:
             return
@@ -309,6 +313,7 @@ class Engine:
             event_time_s=event_time_s,
             offset=offset,
             features=features,
+            strategy_ms=strategy_ms,
         )
         self.log.log_impression(impression)
         if not self.following:

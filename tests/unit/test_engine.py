@@ -182,7 +182,10 @@ def test_replay_rebuilds_identical_plans_and_results(data: Path) -> None:
             for j, q in enumerate(queries)
         ]
         live_plans = [engine.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
+        costs = engine.policy.cost_ms()  # type: ignore[attr-defined]
+    assert costs["lexical"]["10"] > 0  # measured on the searches, logged with them
     with _open(data) as fresh:  # open replays the log
+        assert fresh.policy.cost_ms() == costs  # type: ignore[attr-defined]
         again = [
             fresh.search(q, request_id=f"probe{j}", event_time_s=1e6).results
             for j, q in enumerate(queries)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ltrr.errors import ConfigError
 from ltrr.learn.stats import LearningStats
@@ -61,6 +61,8 @@ class Served:
     lists: Mapping[str, Sequence[EntityId]]
     shown: Sequence[EntityId]
     scores: Mapping[str, Sequence[float]]
+    #: What each strategy took, ms (the policy's cost observations; may be empty).
+    cost_ms: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +261,7 @@ class Learner:
             {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()},
             impression.shown,
             {s: [x for _, x in pairs] for s, pairs in impression.strategy_results.items()},
+            impression.strategy_ms,
         )
 
     def on_action(self, impression: Impression, actions: Sequence[Action], action: Action) -> None:
@@ -321,7 +324,9 @@ def lesson_of(served: Served, action: Action, reward: float) -> tuple[PlanFeedba
     ranks = found_rank(served.lists, action.entity_id)
     shown = action.entity_id in served.shown
     return (
-        PlanFeedback(served.request, served.plan, ranks, reward, action.event_time_s, shown),
+        PlanFeedback(
+            served.request, served.plan, ranks, reward, action.event_time_s, shown, served.cost_ms
+        ),
         RankFeedback(served.request.query, served.lists, action.entity_id, served.scores),
     )
 

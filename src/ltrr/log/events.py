@@ -67,6 +67,8 @@ class Impression:
     event_time_s: float
     offset: int = 0
     schema_version: int = EVENT_SCHEMA_VERSION
+    #: What each strategy took to retrieve, ms (the policy's measured costs; ``select.costs``).
+    strategy_ms: Mapping[str, float] = field(default_factory=dict)
     #: The ranker's feature rows of the top served candidates (``log.features``), if computed.
     features: LoggedFeatures | None = field(default=None, compare=False, repr=False)
 
@@ -256,6 +258,10 @@ def check_impression(impression: Impression, *, max_id_chars: int = 512) -> None
     if isinstance(impression.offset, bool) or not isinstance(impression.offset, int):
         raise EventError("offset", f"must be an int >= 0, got {impression.offset!r}")
     _check_number("offset", impression.offset, minimum=0)
+    if not isinstance(impression.strategy_ms, Mapping):
+        raise EventError("strategy_ms", "must map strategy names to milliseconds")
+    for strategy, ms in impression.strategy_ms.items():
+        _check_number(f"strategy_ms.{strategy}", ms, minimum=0.0)
     _check_schema(impression.schema_version)
 
 

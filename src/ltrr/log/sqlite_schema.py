@@ -33,7 +33,7 @@ from ltrr.select.base import plan_from_dict
 
 IMP_COLS = (
     "seq, request_id, user_id, session_id, query, context, plan, strategy_results, shown, "
-    "page_offset, catalog_version, model_versions, event_time_s, schema_version"
+    "page_offset, catalog_version, model_versions, event_time_s, schema_version, strategy_ms"
 )
 ACT_COLS = (
     "seq, action_id, request_id, user_id, entity_id, kind, value, event_time_s, "
@@ -44,7 +44,7 @@ MAX_SEQ = (
     "SELECT max(coalesce((SELECT max(seq) FROM impressions), 0), "
     "coalesce((SELECT max(seq) FROM actions), 0))"
 )
-INSERT_IMP = f"INSERT OR IGNORE INTO impressions ({IMP_COLS}) VALUES ({', '.join('?' * 14)})"
+INSERT_IMP = f"INSERT OR IGNORE INTO impressions ({IMP_COLS}) VALUES ({', '.join('?' * 15)})"
 #: An action's replay time is read from its stored impression inside the writing transaction:
 #: the impression that was stored (the first of its request id) is the one it is ordered after.
 #: No row is written when the action id exists or the impression does not.
@@ -92,6 +92,7 @@ def impression_row(imp: Impression) -> tuple[Any, ...]:
         dumps(dict(imp.model_versions)).decode(),
         float(imp.event_time_s),
         imp.schema_version,
+        dumps({s: round(float(ms), 4) for s, ms in imp.strategy_ms.items()}).decode(),
     )
 
 
@@ -127,6 +128,7 @@ def impression_from_row(row: Sequence[Any]) -> Impression:
         model_versions=loads(row[11]),
         event_time_s=row[12],
         schema_version=row[13],
+        strategy_ms=loads(row[14]),
     )
 
 

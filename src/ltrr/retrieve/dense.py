@@ -239,7 +239,7 @@ class DenseRetriever:
 
     def retrieve(self, query: UnderstoodQuery, context: Context, depth: int) -> list[Candidate]:
         """At most ``depth`` entities by descending cosine to the query's vector."""
-        text = self._query_text(query)
+        text = self.query_text(query)
         if not text or depth <= 0 or self._vectors.n_alive == 0:
             return []
         labels, scores = self.search(self.query_vector(text), depth)
@@ -275,7 +275,7 @@ class DenseRetriever:
         The ranker's "dense similarity" feature for candidates other strategies found.
         """
         out = np.full(len(ids), np.nan, dtype=np.float32)
-        text = self._query_text(query)
+        text = self.query_text(query)
         labels, known = self._vectors.live_labels(ids)
         if text and known.any():
             out[known] = self._vectors.vectors[labels[known]] @ self.query_vector(text)
@@ -293,7 +293,11 @@ class DenseRetriever:
             cache.move_to_end(text)
         return vector
 
-    def _query_text(self, query: UnderstoodQuery) -> str:
+    def is_cached(self, text: str) -> bool:
+        """Whether ``query_vector(text)`` would be answered without the encoder."""
+        return text in self._query_vectors
+
+    def query_text(self, query: UnderstoodQuery) -> str:
         """The text embedded for ``query``: empty when the query has no word at all."""
         if query.is_empty:
             return ""

@@ -33,8 +33,12 @@ than independent strategies would be: the chance that one more arm finds the ite
 arms already chosen missed is estimated from recent searches that observed them all.
 
 Plan. ``allocate`` spends the budget greedily by marginal gain in P(the union finds the item)
-per candidate, less an optional latency cost, while the gain per candidate is at least
-``min_gain_per_candidate``. Its input is a Thompson sample of the posterior drawn from
+per candidate, less the arm's time priced at ``latency_weight`` per ms, while the gain per
+candidate is at least ``min_gain_per_candidate`` (and the plan's estimated time within
+``budget_ms``, if set). The time of each (strategy, depth) is measured, not configured: every
+impression logs what its strategies took, feedback carries it, and ``select.costs`` keeps a
+moving mean per arm, rebuilt by a replay like the rest of the state. Its input is a Thompson
+sample of the posterior drawn from
 ``request_rng(seed, request id)`` (``greedy = "thompson"``) or the posterior mean (``"mean"``):
 either way a deterministic function of the state and the request, so with the epsilon
 mixture of ``select.base`` every logged probability is exact, and each arm keeps at least
@@ -57,6 +61,7 @@ from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
 from ltrr.select import SelectParams, read_policy, write_policy
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
+from ltrr.select.costs import CostTable
 from ltrr.select.features import FeatureMap, FeatureParams
 from ltrr.select.history import QueryHistory
 from ltrr.select.laplace import laplace_update, success_probability
@@ -83,7 +88,9 @@ class BanditParams:
     min_gain_per_candidate: float = 0.00001
     elsewhere_weight: float = 3.0
     latency_ms: tuple[float, ...] = ()
-    latency_weight: float = 0.0
+    latency_weight: float = 0.001
+    budget_ms: float = 0.0
+    cost_window: int = 1000
     history_strategies: tuple[str, ...] = ("memory",)
     anchors: tuple[str, ...] = ("lexical", "dense")
     anchor_prior_hazard: float = 0.5
@@ -107,7 +114,9 @@ class BanditParams:
         for name in names:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"select.ltrr.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("key_buckets", "overlap_window"):
+        if self.latency_weight < 0 or self.budget_ms < 0:
+            raise ConfigError("select.ltrr.latency_weight and budget_ms must be >= 0")
+        for name in ("key_buckets", "overlap_window", "cost_window"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"select.ltrr.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -120,16 +129,22 @@ class _State:
     precision: Array  # (A, F) posterior precisions q
     history: QueryHistory  # per-query counts, (B, A)
     overlap: OverlapState
+    costs: CostTable  # measured ms per (strategy, depth)
     n_updates: int = 0
 
     @classmethod
-    def prior(cls, n_s: int, n_g: int, n_features: int, params: BanditParams) -> _State:
+    def prior(
+        cls, select: SelectParams, n_features: int, params: BanditParams, prior_ms: Array
+    ) -> _State:
+        n_s, n_g = len(select.strategies), len(select.depths)
         n_arms = n_s * n_g
+        grid = np.array(select.depths, dtype=np.int64)
         return cls(
             mean=np.zeros((n_arms, n_features)),
             precision=np.full((n_arms, n_features), params.prior_precision),
             history=QueryHistory.empty(params.key_buckets, n_arms),
             overlap=OverlapState.empty(n_s, n_g, params.overlap_window),
+            costs=CostTable(tuple(select.strategies), grid, prior_ms, params.cost_window),
         )
 
 
@@ -167,7 +182,8 @@ class BanditPolicy:
                 f"({', '.join(self.select.strategies)})"
             )
         self._grid = np.array(self.select.depths, dtype=np.int64)
-        self._latency = np.array(latency, dtype=np.float64) * self.params.latency_weight
+        prior_ms = np.array(latency, dtype=np.float64)
+        self._budget_ms = self.params.budget_ms or np.inf
         off = self.params.explore_off
         dist = {0: off} if off > 0 else {}
         dist.update(dict.fromkeys(self.select.depths, (1.0 - off) / n_g))
@@ -189,7 +205,7 @@ class BanditPolicy:
         self._history_rows = np.array(
             [s in self.params.history_strategies for s in self.select.strategies], dtype=bool
         )
-        self._state = _State.prior(n_s, n_g, len(self._feature_names), self.params)
+        self._state = _State.prior(self.select, len(self._feature_names), self.params, prior_ms)
         # Cold start: each arm's intercept starts at the logit of a prior hazard, higher for
         # anchors (the strategies the configured fusion trusts), so the first plans spend the
         # budget deep on them, close to the fusion baseline, until feedback says otherwise.
@@ -223,14 +239,17 @@ class BanditPolicy:
         x = self._x(request, key)
         thompson = rng if self.params.greedy == "thompson" else None
         p = self._probabilities(x, key, thompson)
+        ms = self._state.costs.estimate()
         levels = allocate(
             p,
             self._overlap(),
             self._grid,
             request.budget,
             self.params.min_gain_per_candidate,
-            self._latency,
+            ms * self.params.latency_weight,
             start=np.where(self._anchor, 0, -1),
+            ms=ms,
+            budget_ms=self._budget_ms,
         )
         greedy = {
             s: int(self._grid[g]) if g >= 0 else 0
@@ -288,6 +307,10 @@ class BanditPolicy:
         found = 1.0 - np.cumprod(1.0 - hazard, axis=1)
         return found.astype(np.float64, copy=False)
 
+    def cost_ms(self) -> dict[str, dict[str, float]]:
+        """The estimated ms of each (strategy, depth) the plans are priced by."""
+        return self._state.costs.to_dict()
+
     def _overlap(self) -> Overlap:
         return self._state.overlap.view(self.params.overlap_prior_strength)
 
@@ -295,6 +318,7 @@ class BanditPolicy:
 
     def update(self, feedback: PlanFeedback) -> None:
         """Learn from one request whose wanted item is known (semi-bandit, see module doc)."""
+        self._state.costs.observe(feedback.plan.depths, feedback.cost_ms)
         if feedback.reward <= 0:
             return None
         strategies = self.select.strategies
@@ -340,6 +364,7 @@ class BanditPolicy:
             "precision": st.precision,
             **st.history.arrays(),
             **st.overlap.arrays(),
+            **st.costs.arrays(),
         }
         state = {"n_updates": st.n_updates, "feature_names": list(self._feature_names)}
         params = {
@@ -399,6 +424,7 @@ class BanditPolicy:
         st.precision[:] = arrays["precision"]
         st.overlap.restore(arrays)
         st.history.restore(arrays)
+        st.costs.restore(arrays)
         st.n_updates = int(state["n_updates"])
 
     def __repr__(self) -> str:

@@ -187,6 +187,8 @@ class PlanFeedback:
     event_time_s: float = 0.0
     #: Whether the wanted item was on the shown page (False: the user found it elsewhere).
     shown: bool = True
+    #: What each strategy of the plan took to retrieve, ms, as measured (``select.costs``).
+    cost_ms: Mapping[str, float] = field(default_factory=dict)
 
 
 def request_rng(seed: int, request_id: str) -> np.random.Generator:

@@ -174,26 +174,39 @@ def allocate(
     min_gain: float,
     latency: Array,
     start: NDArray[np.int64] | None = None,
+    *,
+    ms: Array | None = None,
+    budget_ms: float = np.inf,
 ) -> NDArray[np.int64]:
     """Greedy depth per strategy, as grid indices (-1 = off), from ``start`` (default all off).
 
-    ``p``: (S, G) P(found in s's top grid[g]), non-decreasing in g. Each step takes the move
-    (raise one strategy to a deeper grid depth) with the best (gain in P(union finds) - latency
-    cost of switching it on) per added candidate, while it fits ``budget`` and is worth
-    ``min_gain`` per candidate. The first step always happens (at the shallowest depth if the
-    budget is smaller), and the best single arm replaces the result if it scores higher on
-    ``found - latency - min_gain * candidates`` (ratio greedy misses a deep arm whose gain
-    comes late). ``start`` levels are kept (a floor: anchors); then no single-arm replacement.
+    ``p``: (S, G) P(found in s's top grid[g]), non-decreasing in g. ``latency``: the price of
+    each arm in P(found), (S, G), or (S,) for a price of switching the strategy on whatever its
+    depth. Each step takes the move (raise one strategy to a deeper grid depth) with the best
+    (gain in P(union finds) - the move's price) per added candidate, while it fits ``budget``
+    candidates and ``budget_ms`` of estimated time (``ms``, (S, G)), and is worth ``min_gain``
+    per candidate. The first step always happens (at the shallowest depth if the budgets are
+    smaller), and the best single arm replaces the result if it scores higher on ``found -
+    price - min_gain * candidates`` (ratio greedy misses a deep arm whose gain comes late).
+    ``start`` levels are kept (a floor: anchors); then no single-arm replacement.
     """
     n_s, n_g = p.shape
+    price = np.broadcast_to(latency[:, None] if latency.ndim == 1 else latency, (n_s, n_g))
+    ms = np.zeros((n_s, n_g)) if ms is None else ms
     arm_s, arm_g = np.divmod(np.arange(n_s * n_g), n_g)
     level = np.full(n_s, -1, dtype=np.int64) if start is None else start.astype(np.int64)
     spent = int(grid[level[level >= 0]].sum())
     miss = float(union_miss(p, level[None, :], overlap)[0]) if spent else 1.0
+    rows = np.arange(n_s)
     while True:
-        current = np.where(level >= 0, grid[np.maximum(level, 0)], 0)
+        on = level >= 0
+        current = np.where(on, grid[np.maximum(level, 0)], 0)
+        now_price = np.where(on, price[rows, np.maximum(level, 0)], 0.0)
+        now_ms = np.where(on, ms[rows, np.maximum(level, 0)], 0.0)
         cost = grid[arm_g] - current[arm_s]
+        move_ms = ms[arm_s, arm_g] - now_ms[arm_s]
         ok = (arm_g > level[arm_s]) & (spent + cost <= budget)
+        ok &= now_ms.sum() + move_ms <= budget_ms
         if not ok.any():
             if spent:
                 break
@@ -201,7 +214,7 @@ def allocate(
         trial = np.tile(level, (int(ok.sum()), 1))
         trial[np.arange(len(trial)), arm_s[ok]] = arm_g[ok]
         new_miss = union_miss(p, trial, overlap)
-        gain = miss - new_miss - np.where(level[arm_s[ok]] < 0, latency[arm_s[ok]], 0.0)
+        gain = miss - new_miss - (price[arm_s[ok], arm_g[ok]] - now_price[arm_s[ok]])
         ratio = gain / cost[ok]
         best = int(np.argmax(ratio))
         if spent and (ratio[best] <= 0.0 or ratio[best] < min_gain):
@@ -211,11 +224,13 @@ def allocate(
         miss = float(new_miss[best])
     if start is not None and (start >= 0).any():
         return level
-    value = 1.0 - miss - latency[level >= 0].sum() - min_gain * spent
+    on = level >= 0
+    value = 1.0 - miss - price[rows[on], level[on]].sum() - min_gain * spent
     single = np.full((n_s * n_g, n_s), -1, dtype=np.int64)
     single[np.arange(n_s * n_g), arm_s] = arm_g
-    fits = grid[arm_g] <= max(budget, int(grid[0]))
-    values = p[arm_s, arm_g] - latency[arm_s] - min_gain * grid[arm_g]
+    fits = (grid[arm_g] <= max(budget, int(grid[0]))) & (ms[arm_s, arm_g] <= budget_ms)
+    fits |= arm_g == 0
+    values = p[arm_s, arm_g] - price[arm_s, arm_g] - min_gain * grid[arm_g]
     values = np.where(fits, values, -np.inf)
     best = int(np.argmax(values))
     return single[best] if values[best] > value + 1e-12 else level

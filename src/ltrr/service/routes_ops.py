@@ -78,6 +78,8 @@ def stats(
                 "learned_ranker": engine.ranking.describe(),
             },
             "catalog_version": engine.indexes.catalog_version,
+            # What the policy prices each (strategy, depth) at, ms (measured; select.costs).
+            "plan_cost_ms": getattr(engine.policy, "cost_ms", dict)(),
             "worker": {
                 "pid": os.getpid(),
                 "log_position": engine.follower.position if engine.follower else None,

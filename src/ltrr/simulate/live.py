@@ -123,6 +123,9 @@ class World:
     #: the fallback's top ``featurizer_depth`` candidates (``[rank.lambdamart] rerank_depth``).
     featurizer: Featurizer | None = None
     featurizer_depth: int = 50
+    #: Each strategy's measured ms per search on this machine (median over the pool queries,
+    #: ``simulate.run``): the cost a served search would log, which the policy prices.
+    cost_ms: Mapping[str, float] = field(default_factory=dict)
 
     def search(
         self,
@@ -305,13 +308,15 @@ def _teach(
     plan: Plan,
     outcome: Outcome,
     actions: Sequence[Action],
-    rewards: RewardMap,
+    world: World,
 ) -> bool:
     """Learn from the actions one at a time, as ``learn.Learner`` does live
     (``learn.learner.learn_from_action``); whether anything was learned."""
     ids = {s: [c.entity_id for c in ranked] for s, ranked in outcome.lists.items()}
     scores = {s: [c.score for c in ranked] for s, ranked in outcome.lists.items()}
-    served = Served(request, plan, ids, outcome.shown, scores)
+    cost = {s: world.cost_ms[s] for s in outcome.lists if s in world.cost_ms}
+    served = Served(request, plan, ids, outcome.shown, scores, cost)
+    rewards = world.rewards
     memory = learners.live.get("memory")
     taught = False
     for n, action in enumerate(actions):
@@ -360,7 +365,7 @@ def run_live(
         run.n_found_elsewhere += any(a.kind == "found" for a in actions)
         if on_search is not None:
             on_search(request, plan, outcome, actions)
-        run.n_taught += _teach(learners, request, plan, outcome, actions, world.rewards)
+        run.n_taught += _teach(learners, request, plan, outcome, actions, world)
         if learners.trainer is not None:
             learners.trainer.on_search(
                 request.request_id,

@@ -29,6 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
+
 from ltrr.config import Config, load_config, section_params, strategy_names
 from ltrr.errors import ConfigError
 from ltrr.evaluate.runner import run_strategy
@@ -53,6 +56,7 @@ from ltrr.simulate.pools import Pools, read_pools
 from ltrr.simulate.ranker import RankerTrainer
 from ltrr.simulate.report import build_report
 from ltrr.simulate.traffic import UNSEEN_STREAM, Traffic, draw_traffic, taste_pool
+from ltrr.storage.folder import replace_file
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -65,6 +69,8 @@ LEARNING_STRATEGIES = frozenset({"memory", "explore"})
 CONTEXT_STRATEGIES = frozenset({"popular"})
 #: Retrieved live in learned runs (never from the cache).
 LIVE_STRATEGIES = LEARNING_STRATEGIES | CONTEXT_STRATEGIES
+#: Each strategy's measured ms per search, kept in the workspace (``strategy_costs``).
+COSTS_FILE = "strategy_ms.json"
 #: (stage, done, total or None) -> None.
 Progress = Callable[[str, int, int | None], None]
 
@@ -98,7 +104,7 @@ def simulate(
     fixed = _fixed_set(specs, select, params, strategy_names(config))
     timing: dict[str, float] = {}
     with Workspace.open(pools.corpus_path, config, work_dir, tick) as workspace:
-        understood, cached = _cache(workspace, pools, fixed, select, tick)
+        understood, cached, cost_ms = _cache(workspace, pools, fixed, select, tick)
         taste = taste_pool(workspace.data.catalog.iter_entities(), params.taste_values)
         timing["setup_s"] = time.perf_counter() - started
         mark = time.perf_counter()
@@ -113,6 +119,7 @@ def simulate(
         world = World(
             understood, cached, judged, model, _rewards(config), params, select.budget,
             _featurizer(workspace, config, specs), lambdamart_params(config).rerank_depth,
+            cost_ms,
         )  # fmt: skip
         traffic = {
             seed: draw_traffic(len(pools.traffic), params.n_searches, params, seed, taste)
@@ -207,17 +214,32 @@ def _cache(
     fixed: FixedSet,
     select: SelectParams,
     tick: Progress,
-) -> tuple[dict[str, UnderstoodQuery], dict[str, dict[str, list[Candidate]]]]:
-    """Understand every pool query once; cache each strategy's list at the deepest depth."""
+) -> tuple[dict[str, UnderstoodQuery], dict[str, dict[str, list[Candidate]]], dict[str, float]]:
+    """Understand every pool query once; cache each strategy's list at the deepest depth;
+    and each strategy's cost per search (``strategy_costs``)."""
     understander = workspace.index(UNDERSTAND).component
     understood = {q: understander.understand(pools.texts[q]) for q in pools.query_ids}
     strategies = sorted({s for d in fixed.depths for s in d} | set(select.strategies))
-    cached = {}
+    cached, measured = {}, {}
     for name in strategies:
         retriever = workspace.index(name).component
-        run, _ = run_strategy(name, retriever, understood, fixed.cache_depth, tick)
+        run, ms = run_strategy(name, retriever, understood, fixed.cache_depth, tick)
         cached[name] = {q: _unique(ranked) for q, ranked in run.items()}
-    return understood, cached
+        measured[name] = round(float(np.median(ms)), 4) if ms else 0.0
+    return understood, cached, strategy_costs(workspace.path / COSTS_FILE, measured)
+
+
+def strategy_costs(path: Path, measured: Mapping[str, float]) -> dict[str, float]:
+    """Each strategy's median ms per search (at the cache depth, first call of each query:
+    the dense encoder included), kept in the workspace the first time: the policy prices
+    plans by them, so a run must not depend on how busy the machine was that day. A strategy
+    measured for the first time is added."""
+    kept: dict[str, float] = orjson.loads(path.read_bytes()) if path.exists() else {}
+    missing = {s: ms for s, ms in measured.items() if s not in kept}
+    if missing:
+        kept.update(missing)
+        replace_file(path, orjson.dumps(kept, option=orjson.OPT_SORT_KEYS))
+    return {s: kept[s] for s in measured}
 
 
 def _unique(ranked: Sequence[Candidate]) -> list[Candidate]:

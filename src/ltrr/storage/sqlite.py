@@ -89,6 +89,11 @@ MIGRATIONS: tuple[str, ...] = (
         x BLOB NOT NULL
     );
     """,
+    # 5: what each strategy of an impression took, in ms (JSON ``{"lexical": 0.41}``): the
+    # policy prices plans by these measured costs, learned from the log like the rest.
+    """
+    ALTER TABLE impressions ADD COLUMN strategy_ms TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

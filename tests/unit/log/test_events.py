@@ -126,6 +126,9 @@ def test_unknown_kind_lists_the_allowed_ones() -> None:
         ({"model_versions": {"ranker": 2}}, "model_versions"),
         ({"event_time_s": math.inf}, "event_time_s"),
         ({"offset": -1}, "offset"),
+        ({"strategy_ms": [0.5]}, "strategy_ms"),
+        ({"strategy_ms": {"lexical": -1.0}}, "strategy_ms.lexical"),
+        ({"strategy_ms": {"lexical": math.nan}}, "strategy_ms.lexical"),
         ({"schema_version": 0}, "schema_version"),
     ],
 )

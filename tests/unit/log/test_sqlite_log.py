@@ -50,6 +50,7 @@ def _imp(request_id: str = "r1", t: float = 100.0, **changes: Any) -> Impression
         catalog_version=1,
         model_versions={"ranker": "fusion"},
         event_time_s=t,
+        strategy_ms={"lexical": 0.4125},
     )
     return dataclasses.replace(imp, **changes)
 

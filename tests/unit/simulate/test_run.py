@@ -32,7 +32,7 @@ from ltrr.select.fixed import FixedPolicy, parse_plan
 from ltrr.simulate.clicks import click_model
 from ltrr.simulate.live import Judged, World, actions_of, user_acts
 from ltrr.simulate.params import SimulateParams
-from ltrr.simulate.run import simulate
+from ltrr.simulate.run import simulate, strategy_costs
 from ltrr.simulate.traffic import draw_traffic
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import plain_query
@@ -372,3 +372,11 @@ def test_lambdamart_retrains_in_the_loop_and_its_run_files_score_as_reported(
         assert ndcg == pytest.approx(
             result["policies"][policy]["tail"]["ndcg@10"]["mean"], abs=1e-9
         )
+
+
+def test_strategy_costs_are_measured_once_per_workspace(tmp_path: Path) -> None:
+    path = tmp_path / "strategy_ms.json"
+    assert strategy_costs(path, {"lexical": 0.5, "dense": 1.5}) == {"lexical": 0.5, "dense": 1.5}
+    again = strategy_costs(path, {"lexical": 9.0, "fuzzy": 0.7})  # a busier day: kept as was
+    assert again == {"lexical": 0.5, "fuzzy": 0.7}
+    assert strategy_costs(path, {"dense": 0.1}) == {"dense": 1.5}
