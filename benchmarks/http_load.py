@@ -7,9 +7,9 @@ Both servers run in the same way (uvicorn, uvloop, httptools, loopback; ltrr wit
 ``--workers`` processes, the bare app with one),
 one after the other so they never share the cores: the reference is a FastAPI app whose POST
 route parses the same JSON body and answers a constant, so the ratio says what ltrr's search
-costs over the HTTP stack itself. The query mix repeats head queries as real traffic does:
-titles and words of the served catalog drawn Zipf-like (exponent 1), with a share misspelled
-by one keystroke. wrk's own CPU time is reported, so a saturated generator is visible.
+costs over the HTTP stack itself. The query mix is the one of ``search_latency.py``
+(``_queries``: head queries repeat, Zipf, with typos and broad one-word queries). wrk's own
+CPU time is reported, so a saturated generator is visible.
 Feedback: after the search run, wrk posts clicks on request ids the searches returned
 (each with a fresh action id), answered only once durable.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -29,11 +28,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _queries import mixed_queries  # noqa: E402
 from _serving import free_port, serving  # noqa: E402
 
 BARE_APP = """
@@ -71,26 +70,7 @@ end
 
 
 def _queries(data: Path, n: int, seed: int) -> list[str]:
-    """Zipf-drawn titles and title words of the catalog, 15% with one keystroke typo."""
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{data / 'ltrr.sqlite'}?mode=ro", uri=True)
-    titles = [r[0] for r in conn.execute("SELECT title FROM entities ORDER BY popularity DESC")]
-    conn.close()
-    rng = np.random.default_rng(seed)
-    pool = [t for t in titles if t][:5000]
-    words = sorted({w for t in pool[:2000] for w in re.findall(r"[a-z]{4,}", t.lower())})
-    pool += words[:1000]
-    weights = 1.0 / np.arange(1, len(pool) + 1)
-    picks = rng.choice(len(pool), size=n, p=weights / weights.sum())
-    out = []
-    for j in picks.tolist():
-        text = pool[j]
-        if rng.random() < 0.15 and len(text) > 4:
-            at = int(rng.integers(1, len(text) - 1))
-            text = text[:at] + text[at + 1] + text[at] + text[at + 2 :]
-        out.append(text)
-    return out
+    return [q.text for q in mixed_queries(data, n, seed)]
 
 
 def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:

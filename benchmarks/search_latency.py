@@ -20,12 +20,17 @@ thread, per search:
 - ``stages``: p50 and p99 of every pipeline stage (``SearchResponse.stage_latency_ms``), and of
   every strategy inside the pipeline;
 - the plans: mean candidates and strategies per search.
+
+``--profile FILE`` writes cProfile's top functions (by own time) of the measured searches (the
+bare replays included, and every call slower for the profiler's hooks).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import pstats
 import resource
 import sys
 import time
@@ -55,7 +60,7 @@ def _stats(ms: list[float] | np.ndarray) -> dict[str, float]:
             "mean_ms": round(float(a.mean()), 3)}  # fmt: skip
 
 
-def _feedback(engine: Engine, query: Query, response: Any, n: int) -> None:
+def _feedback(engine: Engine, query: Query, response: Any, n: int, t: float) -> None:
     if query.target is None:
         return
     shown = {r.entity.id for r in response.results}
@@ -63,7 +68,7 @@ def _feedback(engine: Engine, query: Query, response: Any, n: int) -> None:
     engine.feedback(Action(action_id=f"warm-{n}-{response.request_id}",
                            request_id=response.request_id, user_id=f"u{n % 500}",
                            entity_id=EntityId(query.target), kind=kind,
-                           event_time_s=time.time()))  # fmt: skip
+                           event_time_s=t + 5.0))  # fmt: skip
 
 
 def _bare(engine: Engine, response: Any, context: Context, dense_missed: bool) -> float:
@@ -84,7 +89,9 @@ def _bare(engine: Engine, response: Any, context: Context, dense_missed: bool) -
     return total
 
 
-def run(data: Path, n_warmup: int, n_searches: int, seed: int, train: bool) -> dict[str, Any]:
+def run(
+    data: Path, n_warmup: int, n_searches: int, seed: int, train: bool, profile: Path | None = None
+) -> dict[str, Any]:
     queries = mixed_queries(data, n_warmup + n_searches, seed)
     out: dict[str, Any] = {"data": str(data), "warmup": n_warmup, "searches": n_searches}
     started = time.perf_counter()
@@ -93,8 +100,12 @@ def run(data: Path, n_warmup: int, n_searches: int, seed: int, train: bool) -> d
         out["open_s"] = round(time.perf_counter() - started, 2)
         out["n_entities"] = len(engine.data_dir.catalog)
         started = time.perf_counter()
+        # Event time runs a minute per search, so each request's lessons settle (``[learn]
+        # settle_s``) two searches later and the policy learns during the warm-up.
+        t0 = time.time()
         for n, query in enumerate(queries[:n_warmup]):
-            _feedback(engine, query, engine.search(query.text), n)
+            t = t0 + 60.0 * n
+            _feedback(engine, query, engine.search(query.text, event_time_s=t), n, t)
         out["warmup_s"] = round(time.perf_counter() - started, 1)
         if train:
             try:
@@ -111,10 +122,14 @@ def run(data: Path, n_warmup: int, n_searches: int, seed: int, train: bool) -> d
         candidates, n_strategies = [], []
         context = Context()
         gc.collect()
-        for query in queries[n_warmup:]:
+        profiler = cProfile.Profile() if profile is not None else None
+        if profiler is not None:
+            profiler.enable()
+        for n, query in enumerate(queries[n_warmup:], start=n_warmup):
+            t = t0 + 60.0 * n
             understood = engine.indexes.understander.understand(query.text)
             missed = dense is not None and not dense.is_cached(dense.query_text(understood))
-            response = engine.search(query.text, context)
+            response = engine.search(query.text, context, event_time_s=t)
             reference = _bare(engine, response, context, missed)
             e2e.append(response.latency_ms)
             bare.append(reference)
@@ -125,6 +140,11 @@ def run(data: Path, n_warmup: int, n_searches: int, seed: int, train: bool) -> d
                 strategies[name].append(ms)
             candidates.append(sum(d for d in response.plan.depths.values() if d > 0))
             n_strategies.append(sum(1 for d in response.plan.depths.values() if d > 0))
+        if profiler is not None and profile is not None:
+            profiler.disable()
+            with profile.open("w") as f:
+                stats = pstats.Stats(profiler, stream=f).sort_stats("tottime")
+                stats.print_stats(40)
         out["end_to_end"] = _stats(e2e)
         out["bare_strategies"] = _stats(bare)
         out["end_to_end_over_bare_p50"] = round(
@@ -149,8 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--searches", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-train", dest="train", action="store_false")
+    parser.add_argument("--profile", type=Path, help="cProfile of the measured searches here")
     args = parser.parse_args(argv)
-    result = run(args.data, args.warmup, args.searches, args.seed, args.train)
+    result = run(args.data, args.warmup, args.searches, args.seed, args.train, args.profile)
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 

@@ -206,6 +206,7 @@ class BanditPolicy:
             [s in self.params.history_strategies for s in self.select.strategies], dtype=bool
         )
         self._state = _State.prior(self.select, len(self._feature_names), self.params, prior_ms)
+        self._view: Overlap | None = None
         # Cold start: each arm's intercept starts at the logit of a prior hazard, higher for
         # anchors (the strategies the configured fusion trusts), so the first plans spend the
         # budget deep on them, close to the fusion baseline, until feedback says otherwise.
@@ -312,7 +313,10 @@ class BanditPolicy:
         return self._state.costs.to_dict()
 
     def _overlap(self) -> Overlap:
-        return self._state.overlap.view(self.params.overlap_prior_strength)
+        """The overlap view planning reads, computed once per state change, not per plan."""
+        if self._view is None:
+            self._view = self._state.overlap.view(self.params.overlap_prior_strength)
+        return self._view
 
     # -- learning ------------------------------------------------------------------------
 
@@ -347,6 +351,7 @@ class BanditPolicy:
         seen = upper <= ran[:, None]
         inside = seen & found[:, None] & (rank[:, None] <= upper)
         st.overlap.add(st.n_updates, seen.ravel(), inside.ravel(), w)
+        self._view = None
         st.n_updates += 1
         return None
 
@@ -425,6 +430,7 @@ class BanditPolicy:
         st.overlap.restore(arrays)
         st.history.restore(arrays)
         st.costs.restore(arrays)
+        self._view = None
         st.n_updates = int(state["n_updates"])
 
     def __repr__(self) -> str:

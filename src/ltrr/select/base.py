@@ -17,6 +17,7 @@ Fixed plans are the special case ``epsilon = 0``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,9 +193,13 @@ class PlanFeedback:
 
 
 def request_rng(seed: int, request_id: str) -> np.random.Generator:
-    """The random generator of one request: the same (seed, request id), the same draws."""
-    digest = np.frombuffer(request_id.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    return np.random.default_rng([seed, *digest.tolist()])
+    """The random generator of one request: the same (seed, request id), the same draws.
+
+    The id is hashed to 128 bits first: seeding with one word per byte of the id cost a
+    quarter of a millisecond per request in numpy's seed mixing."""
+    digest = hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    words = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little")
+    return np.random.default_rng([seed, *words])
 
 
 @runtime_checkable

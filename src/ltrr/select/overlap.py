@@ -61,6 +61,24 @@ class Overlap:
         lift: Array = (n_found + self.strength * prior) / (expected + self.strength)
         return np.clip(lift, 0.0, 1.0)
 
+    def lifts(self, ranked: NDArray[np.int64]) -> Array:
+        """``L(ranked[:, :k], ranked[:, k])`` for every k >= 1: ranked (n, S) arms, in the
+        order the union takes them; returns (n, S - 1)."""
+        n, n_s = ranked.shape
+        arm = ranked[:, 1:]
+        pair = self.pair[ranked[:, :, None], ranked[:, None, :]]  # (n, S, S): j -> k
+        earlier = np.tri(n_s, k=-1, dtype=bool).T  # [j, k]: j < k
+        prior = np.where(earlier, pair, 1.0).prod(axis=1)[:, 1:]
+        if self.missed.shape[1] == 0:  # no window
+            n_rows = n_found = np.zeros((n, n_s - 1))
+        else:
+            all_missed = np.bitwise_and.accumulate(self.missed[ranked[:, :-1]], axis=1)
+            n_rows = np.bitwise_count(all_missed & self.seen[arm]).sum(axis=2)
+            n_found = np.bitwise_count(all_missed & self.found[arm]).sum(axis=2)
+        expected = n_rows * self.p_found[arm]
+        lift: Array = (n_found + self.strength * prior) / (expected + self.strength)
+        return np.clip(lift, 0.0, 1.0)
+
 
 @dataclass(slots=True)
 class OverlapState:
@@ -157,12 +175,11 @@ def union_miss(p: Array, levels: NDArray[np.int64], overlap: Overlap) -> Array:
     qs = np.take_along_axis(q, order, axis=1)
     ranked = np.take_along_axis(s * n_g + level, order, axis=1)
     miss = qs[:, 0].copy()
-    for k in range(1, n_s):
-        on = qs[:, k] < 1.0
-        if not on.any():
-            break
-        lift = overlap.lift(ranked[on, :k], ranked[on, k])
-        miss[on] *= 1.0 - np.minimum(1.0, (1.0 - qs[on, k]) * lift)
+    if n_s > 1 and (qs[:, 1] < 1.0).any():
+        # Every position's lift at once: the prefix "all earlier arms missed" is a running
+        # AND of the window's miss bits, the pair prior a running product (one pass of numpy
+        # over the plans, instead of one per position; plan() is on every request's path).
+        miss *= np.prod(1.0 - np.minimum(1.0, (1.0 - qs[:, 1:]) * overlap.lifts(ranked)), axis=1)
     return miss
 
 
