@@ -172,13 +172,16 @@ def union_miss(p: Array, levels: NDArray[np.int64], overlap: Overlap) -> Array:
     level = np.maximum(levels, 0)
     q = np.where(levels >= 0, 1.0 - p[s, level], 1.0)
     order = np.argsort(q, axis=1, kind="stable")
-    qs = np.take_along_axis(q, order, axis=1)
-    ranked = np.take_along_axis(s * n_g + level, order, axis=1)
+    n_on = int((levels >= 0).sum(axis=1).max(initial=0))  # off strategies sort last, add 1
+    order = order[:, : max(n_on, 1)]
+    rows = np.arange(len(q))[:, None]
+    qs = q[rows, order]
     miss = qs[:, 0].copy()
-    if n_s > 1 and (qs[:, 1] < 1.0).any():
+    if n_on > 1:
         # Every position's lift at once: the prefix "all earlier arms missed" is a running
         # AND of the window's miss bits, the pair prior a running product (one pass of numpy
         # over the plans, instead of one per position; plan() is on every request's path).
+        ranked = order * n_g + level[rows, order]
         miss *= np.prod(1.0 - np.minimum(1.0, (1.0 - qs[:, 1:]) * overlap.lifts(ranked)), axis=1)
     return miss
 
