@@ -73,7 +73,7 @@ def _grow(path: Path, n_events: int, start_s: float, tag: str) -> int:
             rid = f"{tag}-{i}"
             when = start_s + i * 0.5
             seq += 1
-            imps.append((seq, rid, f"u{i % 5000}", f"s{i % 20000}", *t[4:12], when, t[13]))
+            imps.append((seq, rid, f"u{i % 5000}", f"s{i % 20000}", *t[4:12], when, *t[13:]))
             shown = orjson.loads(t[8])
             if i % 4 == 0 and shown:
                 seq += 1
@@ -82,7 +82,8 @@ def _grow(path: Path, n_events: int, start_s: float, tag: str) -> int:
                      None, when + 1, when + 1, 1)
                 )  # fmt: skip
             i += 1
-        conn.executemany(f"INSERT INTO impressions ({IMP_COLS}) VALUES ({_marks(14)})", imps)
+        marks = _marks(len(templates[0]))
+        conn.executemany(f"INSERT INTO impressions ({IMP_COLS}) VALUES ({marks})", imps)
         conn.executemany(f"INSERT INTO actions ({ACT_COLS}) VALUES ({_marks(10)})", acts)
         added += len(imps) + len(acts)
     conn.execute("COMMIT")
