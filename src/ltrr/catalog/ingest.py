@@ -12,11 +12,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ltrr.catalog.model import entity_from_record
-from ltrr.catalog.sources import Parsed
+from ltrr.catalog.sources import ChunkedSource, Parsed, ValidRows
 from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
-from ltrr.storage.catalog import CatalogStore
-from ltrr.types import Entity
+from ltrr.storage.catalog import CatalogChange, CatalogStore, EntityRow, entity_row
+
+#: Lines a ``ChunkedSource`` validates at a time. Small enough that a chunk's parsed records
+#: stay in the CPU cache across the dozen passes of ``columnar`` (5,000 lines at a time ran
+#: 1.6x slower), large enough that the per-chunk calls cost nothing; 5,000 is a multiple, so
+#: the default batches are whole chunks.
+CHUNK_LINES = 125
 
 
 @dataclass(slots=True)
@@ -62,7 +67,8 @@ def ingest(
 ) -> IngestReport:
     """Upsert ``records`` (or replace the catalog with them) and report.
 
-    ``source`` names the file in duplicate-id errors (loaders name it in their own).
+    ``source`` names the file in duplicate-id errors (loaders name it in their own). A
+    ``ChunkedSource`` (a JSONL file) is read through its ``chunks``, validated in bulk.
 
     Raises
     ------
@@ -71,27 +77,23 @@ def ingest(
     """
     started = time.perf_counter()
     report = IngestReport(version_before=store.version(), replaced=replace)
-    first_line: dict[str, int] = {}
-    batch: list[Entity] = []
+    if isinstance(records, ChunkedSource):
+        pieces: Iterable[Parsed | ValidRows] = records.chunks(min(batch_size, CHUNK_LINES))
+    else:
+        pieces = records
     with store.change() as change:
         if replace:
             change.clear()
-        for parsed in records:
-            report.n_records += 1
-            error = _check(parsed, first_line, source)
-            if error is not None:
-                if strict:
-                    raise error
-                report.errors.append(error)
-                continue
-            batch.append(parsed.result)  # type: ignore[arg-type]
-            if len(batch) >= batch_size:
-                change.upsert(batch)
-                batch = []
-                if on_progress is not None:
-                    on_progress(report.n_records)
-        if batch:
-            change.upsert(batch)
+        load = _Load(change, report, strict, source, batch_size, on_progress)
+        for piece in pieces:
+            if isinstance(piece, ValidRows):
+                load.add_rows(piece)
+            else:
+                result = piece.result
+                load.add(
+                    piece.line, result if isinstance(result, CatalogError) else entity_row(result)
+                )
+        load.flush()
         report.n_upserted = change.n_upserted
         report.n_deleted = change.n_removed()
     if on_progress is not None:
@@ -99,6 +101,69 @@ def ingest(
     report.version_after = store.version()
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+@dataclass(slots=True)
+class _Load:
+    """One ingest's rows on their way to storage: duplicate ids caught, batches written."""
+
+    change: CatalogChange
+    report: IngestReport
+    strict: bool
+    source: str | None
+    batch_size: int
+    on_progress: Callable[[int], None] | None
+    first_line: dict[str, int] = field(default_factory=dict)
+    pending: list[EntityRow] = field(default_factory=list)
+
+    def add(self, line: int, result: EntityRow | CatalogError) -> None:
+        """One record: its own error, a duplicate-id error, or a row to write."""
+        self.report.n_records += 1
+        if not isinstance(result, CatalogError):
+            duplicate = self._duplicate(result[0], line)
+            if duplicate is None:
+                self.pending.append(result)
+                self._write_if_full()
+                return
+            result = duplicate
+        if self.strict:
+            raise result
+        self.report.errors.append(result)
+
+    def add_rows(self, valid: ValidRows) -> None:
+        """A chunk of valid rows: in bulk unless an id in it was seen before (then one by one,
+        so the duplicate is reported at its line as ``add`` reports it)."""
+        new = dict(zip(valid.ids, valid.lines, strict=True))
+        if len(new) < len(valid.rows) or not self.first_line.keys().isdisjoint(new):
+            for line, row in zip(valid.lines, valid.rows, strict=True):
+                self.add(line, row)
+            return
+        self.first_line.update(new)
+        self.report.n_records += len(valid.rows)
+        self.pending.extend(valid.rows)
+        self._write_if_full()
+
+    def _duplicate(self, entity_id: str, line: int) -> CatalogError | None:
+        seen = self.first_line.setdefault(entity_id, line)
+        if seen == line:
+            return None
+        return CatalogError(
+            f"duplicate id {entity_id!r}, first seen at line {seen}",
+            path=self.source,
+            line=line,
+            field="id",
+        )
+
+    def _write_if_full(self) -> None:
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+            if self.on_progress is not None:
+                self.on_progress(self.report.n_records)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.change.upsert_rows(self.pending)
+            self.pending = []
 
 
 def parse_records(records: Iterable[Mapping[str, object]], config: CatalogConfig) -> list[Parsed]:
@@ -110,19 +175,3 @@ def parse_records(records: Iterable[Mapping[str, object]], config: CatalogConfig
         except CatalogError as exc:
             out.append(Parsed(line, CatalogError(exc.reason, line=line, field=exc.field)))
     return out
-
-
-def _check(parsed: Parsed, first_line: dict[str, int], source: str | None) -> CatalogError | None:
-    """The record's own error, or a duplicate-id error if its id was already loaded."""
-    if isinstance(parsed.result, CatalogError):
-        return parsed.result
-    entity_id = parsed.result.id
-    seen = first_line.setdefault(entity_id, parsed.line)
-    if seen != parsed.line:
-        return CatalogError(
-            f"duplicate id {entity_id!r}, first seen at line {seen}",
-            path=source,
-            line=parsed.line,
-            field="id",
-        )
-    return None

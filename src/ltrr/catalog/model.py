@@ -75,7 +75,8 @@ def _attribute(name: str, value: object, config: CatalogConfig) -> dict[str, flo
     return values
 
 
-def _attributes(value: object, config: CatalogConfig) -> dict[str, dict[str, float]]:
+def parse_attributes(value: object, config: CatalogConfig) -> dict[str, dict[str, float]]:
+    """A record's ``attributes`` as name -> value -> weight, from any of the accepted forms."""
     if not isinstance(value, dict):
         raise CatalogError(f"must be an object, got {_type_name(value)}", field="attributes")
     return {
@@ -168,7 +169,7 @@ def entity_from_record(record: Mapping[str, object], config: CatalogConfig) -> E
         type=_string(type_, "type", config.max_id_chars, required=True),
         title=_string(record.get("title", ""), "title", config.max_title_chars),
         fields=fields,
-        attributes=_attributes(record.get("attributes", {}), config),
+        attributes=parse_attributes(record.get("attributes", {}), config),
         popularity=_popularity(record.get("popularity", 0.0)),
         related=_related(record.get("related", []), config),
         added_at_s=None if added is None or added == "" else parse_time(added),

@@ -19,23 +19,39 @@ from ltrr.types import Entity, EntityId
 
 _COLUMNS = "id, type, title, doc, popularity, added_at_s"
 
+#: One entity as stored, in ``_COLUMNS`` order: id, type, title, doc, popularity, added_at_s.
+EntityRow = tuple[str, str, str, str, float, float | None]
 
-def _row(entity: Entity, version: int) -> tuple[object, ...]:
-    doc = orjson.dumps(
-        {
-            "f": dict(entity.fields),
-            "a": {name: dict(values) for name, values in entity.attributes.items()},
-            "r": entity.related,
-        },
-    ).decode()
+
+def doc_json(fields: object, attributes: object, related: object) -> str:
+    """The ``doc`` column: fields, attributes and related ids as one JSON object."""
+    return orjson.dumps({"f": fields, "a": attributes, "r": related}).decode()
+
+
+def doc_jsons(
+    fields: Iterable[object], attributes: Iterable[object], related: Iterable[object]
+) -> list[str]:
+    """``doc_json`` of many entities in one loop (ingest's chunk path, ``catalog.columnar``)."""
+    dumps = orjson.dumps
+    return [
+        dumps({"f": f, "a": a, "r": r}).decode()
+        for f, a, r in zip(fields, attributes, related, strict=True)
+    ]
+
+
+def entity_row(entity: Entity) -> EntityRow:
+    """The stored row of ``entity`` (its mappings copied to plain dicts, which orjson needs)."""
     return (
         entity.id,
         entity.type,
         entity.title,
-        doc,
+        doc_json(
+            dict(entity.fields),
+            {name: dict(values) for name, values in entity.attributes.items()},
+            entity.related,
+        ),
         entity.popularity,
         entity.added_at_s,
-        version,
     )
 
 
@@ -75,15 +91,26 @@ class CatalogChange:
 
     def upsert(self, entities: Sequence[Entity]) -> None:
         """Insert or overwrite ``entities`` (one executemany; batch the calls)."""
+        self.upsert_rows([entity_row(e) for e in entities])
+
+    def upsert_rows(self, rows: Sequence[EntityRow]) -> None:
+        """Insert or overwrite already validated rows (``entity_row``; batch the calls).
+
+        The version is written into the statement rather than bound per row, and the
+        tombstones of the upserted ids are only looked up when there are tombstones at all:
+        a catalog that never deleted anything skips one index probe per row.
+        """
         self._conn.executemany(
-            f"INSERT INTO entities ({_COLUMNS}, version) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO entities ({_COLUMNS}, version) VALUES (?, ?, ?, ?, ?, ?, "
+            f"{int(self.version)}) "
             "ON CONFLICT (id) DO UPDATE SET type = excluded.type, title = excluded.title, "
             "doc = excluded.doc, popularity = excluded.popularity, "
             "added_at_s = excluded.added_at_s, version = excluded.version",
-            [_row(e, self.version) for e in entities],
+            rows,
         )
-        self._conn.executemany("DELETE FROM tombstones WHERE id = ?", [(e.id,) for e in entities])
-        self.n_upserted += len(entities)
+        if self._conn.execute("SELECT 1 FROM tombstones LIMIT 1").fetchone() is not None:
+            self._conn.executemany("DELETE FROM tombstones WHERE id = ?", [(r[0],) for r in rows])
+        self.n_upserted += len(rows)
 
     def delete(self, ids: Iterable[EntityId]) -> list[EntityId]:
         """Remove ``ids``; return those that were not in the catalog."""
