@@ -40,7 +40,7 @@ import orjson
 
 from ltrr.log.events import Action, Impression
 from ltrr.log.sqlite_log import LogParams, SqliteEventLog
-from ltrr.log.sqlite_schema import impression_row
+from ltrr.log.sqlite_schema import IMP_COLS, impression_row
 from ltrr.select.base import Plan
 from ltrr.storage.sqlite import migrate
 from ltrr.types import Context, EntityId
@@ -95,7 +95,7 @@ def _bare(path: Path, synchronous: str) -> sqlite3.Connection:
 
 def _bare_executemany(path: Path, rows: list[tuple[Any, ...]], sync: str, batch: int) -> float:
     conn = _bare(path, sync)
-    sql = f"INSERT INTO impressions VALUES ({', '.join('?' * 14)})"
+    sql = f"INSERT INTO impressions ({IMP_COLS}) VALUES ({', '.join('?' * (len(rows[0]) + 1))})"
     started = time.perf_counter()
     for lo in range(0, len(rows), batch):
         conn.execute("BEGIN IMMEDIATE")
