@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterable
 from itertools import chain, repeat
 from typing import Any
 
@@ -87,23 +88,32 @@ def _column(records: list[dict[str, Any]], key: str, default: object = None) -> 
     return list(map(dict.get, records, repeat(key), repeat(default)))
 
 
-def _strings(values: list[Any], limit: int, longest: int) -> None:
-    """Decline unless ``model._string`` returns every value unchanged (``required=False``)."""
-    if not set(map(type, values)) <= _STR:
-        raise _DeclinedError
-    if longest > limit and max(map(len, values), default=0) > limit:  # else (L)
+def _strings(values: Iterable[Any], limit: int, longest: int) -> None:
+    """Decline unless ``model._string`` returns every value unchanged (``required=False``).
+
+    ``"".join`` raises ``TypeError`` for a value that is not a string, which model refuses.
+    """
+    if longest <= limit:  # the lengths hold by (L)
+        "".join(values)
+        return
+    values = list(values)
+    "".join(values)
+    if max(map(len, values), default=0) > limit:
         raise _DeclinedError
 
 
-def _required_strings(values: list[Any], limit: int, longest: int) -> None:
+def _required_strings(values: Iterable[Any], limit: int, longest: int) -> None:
     """Decline unless ``model._string(..., required=True)`` returns every value unchanged.
 
     ``str.strip`` raises ``TypeError`` for a non-string, and returns nothing for an empty or
     blank one: it uses the same white space as ``str.isspace``, so this is model's check.
     """
-    if not all(map(str.strip, values)):
-        raise _DeclinedError
-    if longest > limit and max(map(len, values), default=0) > limit:  # else (L)
+    if longest <= limit:  # the lengths hold by (L)
+        if not all(map(str.strip, values)):
+            raise _DeclinedError
+        return
+    values = list(values)
+    if not all(map(str.strip, values)) or max(map(len, values), default=0) > limit:
         raise _DeclinedError
 
 
@@ -134,9 +144,8 @@ def _fields(
     fields = _column(records, "fields", _EMPTY)
     if not set(map(type, fields)) <= _DICT:
         raise _DeclinedError
-    names = set().union(*fields)  # strings by (K)
-    _required_strings(list(names), config.max_id_chars, longest)
-    _strings(list(chain.from_iterable(map(dict.values, fields))), config.max_text_chars, longest)
+    _required_strings(set().union(*fields), config.max_id_chars, longest)  # strings by (K)
+    _strings(chain.from_iterable(map(dict.values, fields)), config.max_text_chars, longest)
     texts = _column(records, "text")
     if texts.count(None) == len(texts):
         return fields
@@ -160,14 +169,15 @@ def _attributes(
     values = list(chain.from_iterable(map(dict.values, attributes)))
     if not _stored_form(values, longest, config):
         return [parse_attributes(a, config) for a in attributes]
-    names = set().union(*attributes)  # strings by (K)
-    _required_strings(list(names), config.max_id_chars, longest)
+    _required_strings(set().union(*attributes), config.max_id_chars, longest)  # strings by (K)
     return attributes
 
 
 def _stored_form(values: list[Any], longest: int, config: CatalogConfig) -> bool:
     """Whether every attribute value is an object of value -> float weight in [0, 1]."""
-    if not set(map(type, values)) <= _DICT:
+    try:
+        weights = list(chain.from_iterable(map(dict.values, values)))
+    except TypeError:  # a value that is not an object: a shorthand, or an error
         return False
     n_limit = config.max_attribute_values
     if longest > n_limit and max(map(len, values), default=0) > n_limit:  # else (L)
@@ -175,7 +185,6 @@ def _stored_form(values: list[Any], longest: int, config: CatalogConfig) -> bool
     limit = config.max_title_chars  # the keys are strings by (K)
     if longest > limit and max(map(len, chain.from_iterable(values)), default=0) > limit:
         return False
-    weights = list(chain.from_iterable(map(dict.values, values)))
     if not set(map(type, weights)) <= _FLOAT or not math.isfinite(sum(weights)):
         return False
     # Finite (a NaN or infinity makes the sum so), so min and max order them truly.
@@ -199,7 +208,7 @@ def _related(records: list[dict[str, Any]], longest: int, config: CatalogConfig)
     limit = config.max_related
     if longest > limit and max(map(len, related), default=0) > limit:  # else (L)
         raise _DeclinedError
-    _required_strings(list(chain.from_iterable(related)), config.max_id_chars, longest)
+    _required_strings(chain.from_iterable(related), config.max_id_chars, longest)
     return related
 
 
