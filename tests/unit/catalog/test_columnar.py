@@ -16,7 +16,7 @@ from ltrr.catalog.demo import generate_demo_catalog
 from ltrr.catalog.formats import load
 from ltrr.catalog.ingest import CHUNK_LINES, ingest
 from ltrr.catalog.jsonl import load_jsonl
-from ltrr.catalog.sources import Parsed, ValidRows
+from ltrr.catalog.sources import Parsed, ValidRows, line_chunks, raw_lines
 from ltrr.catalog.writer import write_jsonl
 from ltrr.config import CatalogConfig, Config
 from ltrr.errors import CatalogError
@@ -230,3 +230,20 @@ def test_truncated_gzip_fails_as_one_by_one(
             with pytest.raises(CatalogError, match="not a readable gzip file"):
                 ingest(dd.catalog, records)
             assert len(dd.catalog) == 0
+
+
+def test_broken_gzip_still_hands_over_the_lines_before_it(
+    tmp_path: Path, demo_lines: list[bytes]
+) -> None:
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(demo_lines))[:-40])
+    one_by_one: list[bytes] = []
+    with pytest.raises(CatalogError, match="not a readable gzip file"):
+        for line in raw_lines(path):
+            one_by_one.append(line)
+    chunked: list[bytes] = []
+    with pytest.raises(CatalogError, match="not a readable gzip file"):
+        for chunk in line_chunks(path, CHUNK_LINES):
+            assert 0 < len(chunk) <= CHUNK_LINES
+            chunked += chunk
+    assert one_by_one and chunked == one_by_one
