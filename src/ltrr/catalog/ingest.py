@@ -82,6 +82,8 @@ def ingest(
     else:
         pieces = records
     with store.change() as change:
+        if replace or change.is_empty():
+            change.build_indexes_at_end()
         if replace:
             change.clear()
         load = _Load(change, report, strict, source, batch_size, on_progress)

@@ -88,6 +88,36 @@ class CatalogChange:
         self.version = version
         self.n_upserted = 0
         self.n_deleted = 0
+        self._deferred_indexes: list[str] = []
+
+    def is_empty(self) -> bool:
+        """Whether the catalog holds no entity (as this change has left it so far)."""
+        return self._conn.execute("SELECT 1 FROM entities LIMIT 1").fetchone() is None
+
+    def build_indexes_at_end(self) -> None:
+        """Drop the secondary indexes of ``entities`` now and build them again at the end.
+
+        For a load that writes most of the catalog (into an empty one, or a replacement):
+        one sort per index at the end costs less than keeping it in order row by row, which is
+        about 40% of SQLite's work per upserted row. The definitions are read back from the
+        schema, so the same indexes come back, before the commit; a rollback restores them
+        with everything else. Upserts still find existing ids through the primary key.
+        """
+        if self._deferred_indexes:
+            return
+        indexes = self._conn.execute(
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name = 'entities' AND sql IS NOT NULL"
+        ).fetchall()
+        for name, _ in indexes:
+            self._conn.execute(f'DROP INDEX "{name}"')
+        self._deferred_indexes = [sql for _, sql in indexes]
+
+    def end(self) -> None:
+        """Build again what ``build_indexes_at_end`` dropped (``CatalogStore.change`` calls it)."""
+        for sql in self._deferred_indexes:
+            self._conn.execute(sql)
+        self._deferred_indexes = []
 
     def upsert(self, entities: Sequence[Entity]) -> None:
         """Insert or overwrite ``entities`` (one executemany; batch the calls)."""
@@ -164,6 +194,7 @@ class CatalogStore:
         try:
             change = CatalogChange(self._conn, self.version() + 1)
             yield change
+            change.end()
             if change.n_upserted or change.n_deleted:
                 self._conn.execute(
                     "UPDATE meta SET value = ? WHERE key = 'catalog_version'",

@@ -103,3 +103,24 @@ def test_batches_cover_every_record(
     assert report.n_upserted == 25
     assert len(data_dir.catalog) == 25
     assert seen == [10, 20, 25]
+
+
+def test_loads_that_rebuild_indexes_leave_them_as_they_were(
+    tmp_path: Path, data_dir: DataDir, catalog_config: CatalogConfig
+) -> None:
+    """A first ingest and a replacement build the secondary indexes once, at the end."""
+
+    def indexes() -> list[tuple[str, str]]:
+        return data_dir.conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'entities' ORDER BY name"
+        ).fetchall()
+
+    before = indexes()
+    with pytest.raises(CatalogError):
+        ingest(data_dir.catalog, _load(tmp_path, "mixed.jsonl", MIXED, catalog_config))
+    assert indexes() == before
+    ingest(data_dir.catalog, _load(tmp_path, "good.jsonl", GOOD, catalog_config))
+    assert indexes() == before
+    ingest(data_dir.catalog, _load(tmp_path, "good.jsonl", GOOD, catalog_config), replace=True)
+    assert indexes() == before
+    assert data_dir.catalog.count_by_type() == {"document": 2}

@@ -89,3 +89,36 @@ def test_clear_then_upsert_replaces(data_dir: DataDir) -> None:
         assert change.n_removed() == 1
     assert [e.id for e in store.iter_entities()] == ["e2", "e3"]
     assert store.changes_since(1).deleted == ("e1",)
+
+
+def _entity_indexes(data_dir: DataDir) -> list[tuple[str, str]]:
+    return data_dir.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entities' "
+        "AND sql IS NOT NULL ORDER BY name"
+    ).fetchall()
+
+
+def test_indexes_built_at_end_come_back_the_same(data_dir: DataDir) -> None:
+    store = data_dir.catalog
+    before = _entity_indexes(data_dir)
+    assert [name for name, _ in before] == ["entities_type", "entities_version"]
+    with store.change() as change:
+        assert change.is_empty()
+        change.build_indexes_at_end()
+        assert _entity_indexes(data_dir) == []
+        change.upsert([_entity(i) for i in range(3)])
+        assert not change.is_empty()
+    assert _entity_indexes(data_dir) == before
+    assert store.count_by_type() == {"track": 3}
+    assert store.changes_since(0).upserted == ("e0", "e1", "e2")
+
+
+def test_failed_change_restores_indexes_it_dropped(data_dir: DataDir) -> None:
+    store = data_dir.catalog
+    before = _entity_indexes(data_dir)
+    with pytest.raises(RuntimeError), store.change() as change:
+        change.build_indexes_at_end()
+        change.upsert([_entity(1)])
+        raise RuntimeError("crash mid-load")
+    assert _entity_indexes(data_dir) == before
+    assert len(store) == 0
