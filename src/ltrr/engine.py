@@ -44,6 +44,7 @@ from ltrr.retrieve.indexes import IndexSet, Progress
 from ltrr.select import SelectParams, make_policy
 from ltrr.select.base import Plan, PlanRequest, Policy
 from ltrr.storage.datadir import DataDir
+from ltrr.storage.entity_cache import EntityCache
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -96,6 +97,7 @@ class Engine:
         self.follower = LogFollower(log, self.learner) if log is not None else None
         self._learned_live = False
         self.ranking = learned_ranking(data_dir, indexes, enabled=log is not None)
+        self._entities = EntityCache(data_dir.catalog)
 
     @property
     def policy(self) -> Policy:
@@ -222,7 +224,9 @@ class Engine:
         ranked = self.ranking.rerank(merged, features)
         fused = apply_filters(ranked, filters, self.data_dir.catalog)
         page = fused[offset : offset + k]
-        entities = self.data_dir.catalog.get_many([f.entity_id for f in page])
+        entities = self._entities.get_many(
+            [f.entity_id for f in page], self.indexes.catalog_version
+        )
         results = tuple(
             Result(entities[f.entity_id], f.score, f.provenance)
             for f in page
