@@ -68,7 +68,9 @@ def ingest(
     """Upsert ``records`` (or replace the catalog with them) and report.
 
     ``source`` names the file in duplicate-id errors (loaders name it in their own). A
-    ``ChunkedSource`` (a JSONL file) is read through its ``chunks``, validated in bulk.
+    ``ChunkedSource`` (a JSONL file) is read through its ``chunks``, validated in bulk. A load
+    into an empty catalog (a first ingest, a replacement) builds the secondary indexes once, at
+    the end (``CatalogChange.build_indexes_at_end``).
 
     Raises
     ------
