@@ -217,16 +217,15 @@ class Engine:
         marks.append(time.perf_counter())
         plan = self._plan(request_id, understood, context, strategies, depth)
         marks.append(time.perf_counter())
-        rankings, latency = self._retrieve(understood, context, plan)
+        rankings, latency = self.indexes.retrieve(understood, context, plan.depths)
         marks.append(time.perf_counter())
         merged = self.learner.ranker.rank(understood, context, rankings)  # every candidate
         features = self.ranking.features(understood, context, rankings, event_time_s, merged)
         ranked = self.ranking.rerank(merged, features)
         fused = apply_filters(ranked, filters, self.data_dir.catalog)
         page = fused[offset : offset + k]
-        entities = self._entities.get_many(
-            [f.entity_id for f in page], self.indexes.catalog_version
-        )
+        ids = [f.entity_id for f in page]
+        entities = self._entities.get_many(ids, self.indexes.catalog_version)
         results = tuple(
             Result(entities[f.entity_id], f.score, f.provenance)
             for f in page
@@ -272,19 +271,6 @@ class Engine:
         plan = self.policy.plan(request)
         depths = {s: d for s, d in plan.depths.items() if s in self.indexes.retrievers}
         return Plan(depths, plan.greedy, plan.epsilon, plan.explore, plan.policy)
-
-    def _retrieve(
-        self, query: UnderstoodQuery, context: Context, plan: Plan
-    ) -> tuple[dict[str, list[Candidate]], dict[str, float]]:
-        rankings: dict[str, list[Candidate]] = {}
-        latency: dict[str, float] = {}
-        for name, depth in plan.depths.items():
-            if depth <= 0:
-                continue
-            started = time.perf_counter()
-            rankings[name] = self.indexes.retrievers[name].retrieve(query, context, depth)
-            latency[name] = (time.perf_counter() - started) * 1000
-        return rankings, latency
 
     def _log(
         self,

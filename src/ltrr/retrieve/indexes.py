@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from ltrr.config import Config
 from ltrr.errors import StorageError
 from ltrr.retrieve import retriever_class
-from ltrr.retrieve.base import Retriever
+from ltrr.retrieve.base import Candidate, Retriever
 from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.datadir import DataDir
-from ltrr.types import Entity
+from ltrr.types import Context, Entity
+from ltrr.understand.base import UnderstoodQuery
 
 if TYPE_CHECKING:
     from ltrr.rank.text_index import TextIndex
@@ -95,6 +96,20 @@ class IndexSet:
             status.append(opened)
         understander, text = components.pop(UNDERSTAND), components.pop(TEXT)
         return cls(understander, components, store.version(), status, text=text)
+
+    def retrieve(
+        self, query: UnderstoodQuery, context: Context, depths: Mapping[str, int]
+    ) -> tuple[dict[str, list[Candidate]], dict[str, float]]:
+        """Each strategy of ``depths`` (depth > 0) run to its depth, and what it took, ms: the
+        plan's cost, which the impression logs and the policy prices (``select.costs``)."""
+        rankings: dict[str, list[Candidate]] = {}
+        latency: dict[str, float] = {}
+        for name, depth in depths.items():
+            if depth > 0:
+                started = time.perf_counter()
+                rankings[name] = self.retrievers[name].retrieve(query, context, depth)
+                latency[name] = (time.perf_counter() - started) * 1000
+        return rankings, latency
 
     def catch_up(self, store: CatalogStore) -> int:
         """Replay the catalog's changes since ``catalog_version`` into every index (in memory);

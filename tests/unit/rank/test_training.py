@@ -64,7 +64,8 @@ def test_compare_is_paired_and_its_interval_holds_the_mean() -> None:
     worse = compare(current - 0.01 + rng.normal(0, 0.01, 500), current)
     assert not worse.not_worse and worse.interval[1] < 0
     # Slightly lower but within the noise: not shown to be worse, so it may serve.
-    level = compare(current - 0.001 + rng.normal(0, 0.05, 500), current)
+    noise = rng.normal(0, 0.05, 500)
+    level = compare(current - 0.001 + noise - noise.mean(), current)
     assert level.difference < 0 < level.interval[1] and level.not_worse
 
 
