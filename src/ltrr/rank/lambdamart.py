@@ -28,7 +28,14 @@ from ltrr.errors import ConfigError, StorageError
 from ltrr.merge.rrf import Fused
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.rank.features import CandidateFeatures
-from ltrr.rank.training import DEBIAS, TrainingError, TrainingGroup, check_debias, stack
+from ltrr.rank.training import (
+    DEBIAS,
+    TrainingError,
+    TrainingGroup,
+    check_debias,
+    group_propensities,
+    stack,
+)
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery
@@ -49,7 +56,7 @@ class LambdaMartParams:
     learning_rate: float = 0.05
     num_leaves: int = 15
     min_data_in_leaf: int = 20
-    debias: str = "position"
+    debias: str = "ipw"
     query_weight: str = "inverse"
     max_position: int = 10
     rerank_depth: int = 50
@@ -143,8 +150,9 @@ def fit(
     theta: NDArray[np.float64] | None = None,
     debias: str | None = None,
 ) -> RankModel:
-    """Train a model on ``groups`` with ``debias`` (default ``params.debias``; ``ipw`` needs
-    ``theta``, the examination probability per position id, ``theta[p - 1]``)."""
+    """Train a model on ``groups`` with ``debias`` (default ``params.debias``; ``ipw`` uses
+    ``theta``, the examination probability per position id, ``theta[p - 1]``, estimated on
+    ``groups`` when not given)."""
     debias = check_debias(debias or params.debias)
     if sum(int(g.label.sum() > 0) for g in groups) == 0:
         raise TrainingError("no group has an acted-on candidate: nothing to learn")
@@ -157,8 +165,8 @@ def fit(
         kwargs["position"] = data.position
     weight = _query_weights(groups, params.query_weight)
     if debias == "ipw":
-        if theta is None:
-            raise TrainingError("debias = ipw needs the examination probabilities theta")
+        if theta is None:  # estimated on the training groups themselves
+            theta = group_propensities(groups, params.beyond, params.min_clicks).theta
         pscore = np.maximum(theta[np.minimum(data.position, len(theta)) - 1], 1 / params.max_weight)
         weight = weight * np.where(data.label > 0, 1.0 / pscore, 1.0)
     if params.query_weight != "none" or debias == "ipw":
