@@ -5,15 +5,20 @@ Impressions are written through a group-commit queue (``log_impression`` returns
 ``log_action`` returns and idempotent on ``action_id``; an action naming a request whose
 impression is still queued waits for it instead of being rejected. ``replay`` yields every
 event in the order learning must see them, so memory index and policy can be rebuilt from the
-log alone.
+log alone. ``ServingLog`` adds what serving and following the log need (log positions, the
+ranker's training data, submit-then-wait): the embedded SQLite log and the PostgreSQL log both
+provide it (checked by mypy in ``log.open``; tests/contracts/test_event_logs.py runs both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
-from ltrr.log.events import Action, Event, Impression, LogStats
+from ltrr.log.events import Action, Event, Impression, ImpressionHead, LogStats
+from ltrr.log.group_commit import Job
+from ltrr.log.rewards import RewardMap
+from ltrr.log.sqlite_reader import ActedFeatures
 
 
 @runtime_checkable
@@ -64,3 +69,58 @@ class EventLog(Protocol):
         ...
 
     def stats(self) -> LogStats: ...
+
+
+class ActionReceipt(Protocol):
+    """Actions checked and queued by ``ServingLog.submit_actions``."""
+
+    @property
+    def jobs(self) -> Sequence[Job[Impression] | None]:
+        """Per action, its queued row (``seq``: its log position once committed), or ``None``
+        for an action id already stored or repeated in the batch."""
+        ...
+
+    def wait(self) -> list[bool]:
+        """Block until the actions are durable; per action, whether it was new. Raises the
+        ``EventError`` of an action whose impression turned out to be lost."""
+        ...
+
+
+@runtime_checkable
+class ServingLog(EventLog, Protocol):
+    """What the engine, the log follower and the learners use beyond ``EventLog``: log
+    positions for following the log from several processes, the ranker's training data, and
+    the split of a durable write into submit and wait. ``SqliteEventLog`` (embedded) and
+    ``PostgresEventLog`` (scale-out) both provide it."""
+
+    rewards: RewardMap
+
+    def submit_actions(self, actions: Sequence[Action]) -> ActionReceipt:
+        """Check ``actions`` (all before any is queued) and queue them as one urgent batch."""
+        ...
+
+    def log_actions(self, actions: Sequence[Action]) -> list[bool]: ...
+
+    def events_after(
+        self, seq: int, limit: int = 5000
+    ) -> list[tuple[int, ImpressionHead | Action]]:
+        """``(position, event)`` of up to ``limit`` committed events after position ``seq``, in
+        log order (impressions as their heads). Positions increase in commit order, so a poller
+        that remembers the last position it read never misses an event."""
+        ...
+
+    def actions_through(self, request_id: str, seq: int) -> list[Action]:
+        """The actions on ``request_id`` up to log position ``seq``, in log order."""
+        ...
+
+    def last_position(self) -> int:
+        """The last committed log position (0 for an empty log)."""
+        ...
+
+    def acted_features(self, limit: int = 20_000) -> Iterator[ActedFeatures]:
+        """The latest ``limit`` impressions with logged features and actions, in log order."""
+        ...
+
+    def n_queued(self) -> int:
+        """Impressions waiting for the next group commit."""
+        ...
