@@ -76,8 +76,8 @@ class ActionReceipt(Protocol):
 
     @property
     def jobs(self) -> Sequence[Job[Impression] | None]:
-        """Per action, its queued row (``seq``: its log position once committed), or ``None``
-        for an action id already stored or repeated in the batch."""
+        """Per action, its queued row (``seq``: its log position once committed as new), or
+        ``None`` for an action id already stored or repeated in the batch."""
         ...
 
     def wait(self) -> list[bool]:

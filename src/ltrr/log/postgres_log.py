@@ -4,24 +4,27 @@ log and learn from it, behind the same contract as the embedded ``SqliteEventLog
 Writes. As in SQLite: one writer thread per log object owns one connection and commits, in one
 transaction, whatever its ``GroupCommitQueue`` holds (impressions wait up to
 ``flush_interval_ms``; an action or a ``flush`` makes it commit at once). Rows go out as one
-pipelined ``executemany`` per table. Impressions are idempotent on ``request_id`` and actions
-on ``action_id`` by ``UNIQUE`` constraints and ``ON CONFLICT DO NOTHING``; ``RETURNING`` tells
-which actions were new. An action's ``replay_time_s`` is read from its stored impression inside
-the same statement, so an action whose impression is missing writes nothing.
+``executemany`` per run of impressions or of actions, pipelined: BEGIN and the lock below are
+one round trip, the inserts and COMMIT a second. Impressions are idempotent on ``request_id``
+and actions on ``action_id`` by ``UNIQUE`` constraints and ``ON CONFLICT DO NOTHING``;
+``RETURNING seq`` tells which were new, and where. An action's ``replay_time_s`` is read from
+its stored impression inside the same statement, so an action whose impression is missing
+writes nothing.
 
-Order. Every event gets a position from one sequence shared by both tables. A sequence alone
-is not enough: two writers (two replicas) may take 7 and 8 and commit 8 first, and a follower
-that read 8 would never look below it again, missing 7. So each commit first takes a
-transaction-level advisory lock (``pg_advisory_xact_lock``, one key per schema), then its
-positions, and holds the lock until its COMMIT is visible; PostgreSQL releases transaction
-locks only after a committed transaction has become visible to new snapshots. Positions are
-therefore assigned in commit order: every snapshot sees a prefix of the log (with gaps where
-a transaction rolled back), and a follower that polls ``events_after(position)`` (one
-``REPEATABLE READ`` snapshot for both tables) misses nothing, whichever process appended. The
-price is that commits to one schema are serialised, fsync included; group commit is what
-amortises it (one lock and one fsync per batch, not per event). Followers poll:
-``learn.follow`` already does so a few times a second, so LISTEN/NOTIFY would only shave that
-interval and would need a connection held open per follower; it is not used.
+Order. Every event gets a position from one sequence shared by both tables. A sequence alone is
+not enough: two writers (two replicas) may take 7 and 8 and commit 8 first, and a follower that
+read 8 would never look below it again, missing 7. So each commit first takes a
+transaction-level advisory lock (``pg_advisory_xact_lock``, one key per schema); its rows take
+their positions (``nextval``, in queue order) only under that lock, which is held until the
+COMMIT is visible; PostgreSQL releases transaction locks only after a committed transaction has
+become visible to new snapshots. Positions are therefore assigned in commit order: every
+snapshot sees a prefix of the log (with gaps where a transaction rolled back), and a follower
+that polls ``events_after(position)`` (one ``REPEATABLE READ`` snapshot for both tables) misses
+nothing, whichever process appended. The price is that commits to one schema are serialised,
+fsync included; group commit is what amortises it (one lock and one fsync per batch, not per
+event). Followers poll: ``learn.follow`` already does so a few times a second, so LISTEN/NOTIFY
+would only shave that interval and would need a connection held open per follower; it is not
+used.
 
 Durability. The writer's session runs with ``synchronous_commit = on`` (``off`` only for
 ``[log] synchronous = "OFF"``), so ``log_action`` returns after its COMMIT is flushed to the
@@ -41,7 +44,7 @@ from __future__ import annotations
 
 import atexit
 import time
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +79,11 @@ def _refuse_nul(event: Impression | Action, names: Sequence[str]) -> None:
             raise EventError(name, "contains a NUL character (\\x00), which PostgreSQL refuses")
 
 
+def _texts(values: Iterable[object]) -> list[str]:
+    """The values that can be looked up (strings without NUL); the rest fail the checks."""
+    return [v for v in values if isinstance(v, str) and "\x00" not in v]
+
+
 class PostgresEventLog:
     """``EventLog`` (and ``ServingLog``) in a PostgreSQL schema.
 
@@ -103,7 +111,7 @@ class PostgresEventLog:
         rewards: RewardMap | None = None,
         params: LogParams | None = None,
         readonly: bool = False,
-        pool_size: int = 4,
+        pool_size: int = 8,
         connect_timeout_s: float = 5.0,
     ) -> None:
         conninfo, url_schema = split_url(url)
@@ -228,14 +236,9 @@ class PostgresEventLog:
         """As ``SqliteEventLog.submit_actions``: check ``actions`` and queue them as one urgent
         batch; ``wait`` on the receipt (outside any lock the caller holds)."""
         rewards = self.rewards
-        stored = self._reads.existing_actions(  # one round trip for the whole batch
-            [
-                a.action_id
-                for a in actions
-                if isinstance(a, Action)
-                and isinstance(a.action_id, str)
-                and "\x00" not in a.action_id
-            ]
+        stored, requested = self._reads.stored(  # one round trip for the whole batch
+            _texts(a.action_id for a in actions if isinstance(a, Action)),
+            _texts(a.request_id for a in actions if isinstance(a, Action)),
         )
         rows: list[tuple[Any, ...] | None] = []
         seen: set[str] = set()
@@ -250,7 +253,7 @@ class PostgresEventLog:
                 _refuse_nul(action, ("action_id", "request_id", "user_id", "entity_id"))
                 duplicate = action.action_id in seen or action.action_id in stored
                 if not duplicate:
-                    self._check_request(action)
+                    self._check_request(action, requested)
             except EventError as exc:
                 raise (exc.at(i) if len(actions) > 1 else exc) from None
             seen.add(action.action_id)
@@ -264,10 +267,13 @@ class PostgresEventLog:
             queue.flush()
         return PostgresActionReceipt(self, list(actions), jobs)
 
-    def _check_request(self, action: Action) -> None:
-        """Raise ``EventError`` if the request of ``action`` or its entity is unknown."""
-        queued = self._queue.pending(action.request_id) if self._queue else None
-        if queued is None and not self._committed(action.request_id):
+    def _check_request(self, action: Action, stored: set[str]) -> None:
+        """Raise ``EventError`` if the request of ``action`` (queued, in ``stored``, or stored
+        since) or its entity is unknown."""
+        known = action.request_id in stored or (
+            self._queue is not None and self._queue.pending(action.request_id) is not None
+        )
+        if not known and not self._committed(action.request_id):
             raise EventError(
                 "request_id",
                 f"unknown request id {action.request_id!r}: no impression was logged for it",

@@ -63,9 +63,9 @@ class PgLogReader:
 
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection inside one read-only ``REPEATABLE READ`` transaction."""
+        """A pooled connection inside one read-only ``REPEATABLE READ`` transaction (as the
+        pool configures its connections: ``postgres_writer.Server.pool``)."""
         with self._conn() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield conn
 
     def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
@@ -87,15 +87,19 @@ class PgLogReader:
         row = self._one(self.sql.max_seq)
         return int(row[0]) if row is not None else 0
 
-    def existing_actions(self, action_ids: Sequence[str]) -> set[str]:
-        """Which of ``action_ids`` are stored (one round trip for a whole batch)."""
-        if not action_ids:
-            return set()
+    def stored(self, action_ids: list[str], request_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Which of ``action_ids`` and of ``request_ids`` (impressions) are stored: one round
+        trip for a whole batch of actions."""
+        if not action_ids and not request_ids:
+            return set(), set()
+        s = self.sql.ident
         rows = self._all(
-            f"SELECT action_id FROM {self.sql.ident}.actions WHERE action_id = ANY(%s)",
-            list(action_ids),
+            f"SELECT 0, action_id FROM {s}.actions WHERE action_id = ANY(%s) UNION ALL "
+            f"SELECT 1, request_id FROM {s}.impressions WHERE request_id = ANY(%s)",
+            action_ids,
+            request_ids,
         )
-        return {r[0] for r in rows}
+        return {r[1] for r in rows if r[0] == 0}, {r[1] for r in rows if r[0] == 1}
 
     def has_impression(self, request_id: str) -> bool:
         sql = f"SELECT 1 FROM {self.sql.ident}.impressions WHERE request_id = %s"

@@ -138,12 +138,16 @@ _ACT_TYPES = {
 
 @dataclass(frozen=True, slots=True)
 class Statements:
-    """The statements of one schema's log (names qualified, so no ``search_path`` matters)."""
+    """The statements of one schema's log (names qualified, so no ``search_path`` matters).
+
+    Inserts take their position from the sequence themselves (``nextval`` as the row is
+    written, so positions follow statement order) and return it; the writer runs them only
+    while it holds the log-order lock (``lock``).
+    """
 
     schema: str
     ident: str
-    lock_key: int
-    take_seqs: str
+    lock: str
     max_seq: str
     insert_imp: str
     insert_act: str
@@ -152,21 +156,21 @@ class Statements:
     @classmethod
     def of(cls, schema: str) -> Statements:
         s = f'"{check_schema_name(schema)}"'
-        act_values = _typed(ACT_COLS, _ACT_TYPES).split(", ")
+        seq = f"nextval('{s}.event_seq')"
+        act_values = [seq, *_typed(ACT_COLS, _ACT_TYPES).split(", ")[1:]]
         act_values[8] = "greatest(%s::float8, event_time_s)"  # replay_time_s
         return cls(
             schema=schema,
             ident=s,
-            lock_key=lock_key("log-order", schema),
-            # n positions in one call: the last one is returned, the first is last - n + 1.
-            take_seqs=f"SELECT setval('{s}.event_seq', nextval('{s}.event_seq') + %s::bigint - 1)",
+            lock=f"SELECT pg_advisory_xact_lock({lock_key('log-order', schema)})",
             max_seq=(
                 f"SELECT coalesce(greatest((SELECT max(seq) FROM {s}.impressions), "
                 f"(SELECT max(seq) FROM {s}.actions)), 0)"
             ),
             insert_imp=(
-                f"INSERT INTO {s}.impressions ({IMP_COLS}) VALUES ({', '.join(['%s'] * 15)}) "
-                "ON CONFLICT (request_id) DO NOTHING"
+                f"INSERT INTO {s}.impressions ({IMP_COLS}) "
+                f"VALUES ({', '.join([seq] + ['%s'] * 14)}) "
+                "ON CONFLICT (request_id) DO NOTHING RETURNING seq"
             ),
             # As in SQLite: the replay time comes from the stored impression, inside the writing
             # transaction; no row when the action id exists or the impression does not.

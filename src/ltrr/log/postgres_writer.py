@@ -1,13 +1,15 @@
 """The write side of the PostgreSQL event log: one connection, one transaction per batch.
 
 ``PgLogWriter.commit`` is the ``GroupCommitQueue``'s commit: it runs on the queue's thread,
-takes the log-order lock and the batch's positions, and inserts the batch with one pipelined
-``executemany`` per table (why the lock: ``log.postgres_log``). ``Server`` is where the log
+takes the log-order lock, and inserts the batch in queue order, one pipelined ``executemany``
+per run of impressions or actions, each row taking its position as it is written (why the
+lock: ``log.postgres_log``). ``Server`` is where the log
 lives: the connection string, how errors name it, and how to open connections to it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +55,8 @@ class Server:
         return conn
 
     def pool(self, size: int, name: str) -> ConnectionPool[psycopg.Connection[Any]]:
-        """An open pool of autocommit read connections (at least one connected)."""
+        """An open pool of autocommit read connections (at least one connected) whose
+        transactions are read-only snapshots."""
         kwargs = {"autocommit": True, "connect_timeout": self.timeout_s}
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             self.conninfo,
@@ -61,6 +64,7 @@ class Server:
             min_size=1,
             max_size=max(1, size),
             timeout=max(10.0, 2.0 * self.timeout_s),
+            configure=_snapshot_reads,
             num_workers=1,
             name=name,
             open=False,
@@ -73,6 +77,13 @@ class Server:
         return pool
 
 
+def _snapshot_reads(conn: psycopg.Connection[Any]) -> None:
+    """A pooled connection's transactions (its multi-statement reads; single statements run
+    in autocommit) begin as ``REPEATABLE READ READ ONLY``: one snapshot, no extra round trip."""
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+
+
 class PgLogWriter:
     """Commits batches of queued rows (the queue's thread only) through one connection."""
 
@@ -83,6 +94,7 @@ class PgLogWriter:
         self.sql = sql
         self.sync = sync
         self._conn: psycopg.Connection[Any] | None = conn
+        self._locked = False  # whether the batch being written holds the log-order lock
 
     def close(self) -> None:
         if self._conn is not None:
@@ -101,61 +113,76 @@ class PgLogWriter:
     def commit(self, batch: list[Job[Impression]]) -> None:
         """Write ``batch`` in one transaction, positions in queue order.
 
-        A connection lost before the batch took its positions (a server restart, an idle
+        A connection lost before the log-order lock was granted (a server restart, an idle
         connection dropped by a firewall) is opened again and the batch retried once: nothing
         of it can have been committed. A loss later, at COMMIT perhaps, is reported instead.
         """
         conn = self._connection()
+        self._locked = False
         try:
-            self._write(conn, batch)
+            runs = self._write(conn, batch)
         except psycopg.OperationalError as exc:
-            if not conn.broken or batch[0].seq:
+            if not conn.broken or self._locked:
                 raise
             logger.warning(
                 "event log %s: connection lost (%s); reconnecting", self.server.where, exc
             )
-            self._write(self._connection(), batch)
+            runs = self._write(self._connection(), batch)
+        self._mark(self._connection(), runs)
 
-    def _write(self, conn: psycopg.Connection[Any], batch: list[Job[Impression]]) -> None:
-        """Lock the log order, take ``len(batch)`` positions, insert impressions, their
-        features, then actions (which read their impression's time)."""
+    def _write(
+        self, conn: psycopg.Connection[Any], batch: list[Job[Impression]]
+    ) -> list[tuple[psycopg.Cursor[Any], list[Job[Impression]]]]:
+        """Lock the log order, then insert the batch in queue order, each run of impressions
+        or of actions one ``executemany``, the features after them, and COMMIT.
+
+        Pipelined: BEGIN and the lock are one round trip; the inserts and COMMIT a second. A
+        cursor per run, since pipelined results arrive later: they are read after COMMIT.
+        """
         sql = self.sql
-        imps, features, acts = [], [], []
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (sql.lock_key,))
-            row = cur.execute(sql.take_seqs, (len(batch),)).fetchone()
-            seq = int(row[0]) - len(batch) + 1 if row is not None else 0
-            for job in batch:
-                job.seq = seq
-                seq += 1
-                if job.payload is None:
-                    acts.append(job)
-                    continue
-                imps.append((job.seq, *job.row))
-                if job.payload.features is not None:  # encoded here, off the request path
-                    features.append(features_row(job.payload.request_id, job.payload.features))
-            if imps:
-                cur.executemany(sql.insert_imp, imps)
+        runs = []
+        features = [
+            features_row(job.payload.request_id, job.payload.features)  # off the request path
+            for job in batch
+            if job.payload is not None and job.payload.features is not None
+        ]
+        with conn.pipeline(), conn.transaction():
+            conn.execute(sql.lock).fetchone()  # the sync: wait until the lock is granted
+            self._locked = True
+            for is_action, group in itertools.groupby(batch, key=lambda job: job.payload is None):
+                jobs = list(group)
+                cur = conn.cursor()
+                query = sql.insert_act if is_action else sql.insert_imp
+                cur.executemany(query, [job.row for job in jobs], returning=True)
+                runs.append((cur, jobs))
             if features:
-                cur.executemany(sql.insert_features, features)
-            if acts:
-                self._insert_actions(cur, acts)
+                conn.cursor().executemany(sql.insert_features, features)
+        return runs
 
-    def _insert_actions(self, cur: psycopg.Cursor[Any], jobs: list[Job[Impression]]) -> None:
-        """Insert action rows; mark each new, duplicate, or lost (its impression was in a
-        failed earlier batch: an ``EventError``, as the SQLite log reports it)."""
-        cur.executemany(self.sql.insert_act, [(j.seq, *j.row) for j in jobs], returning=True)
-        for job, _ in zip(jobs, cur.results(), strict=True):
-            job.inserted = cur.fetchone() is not None
-        lost = [job.row[0] for job in jobs if not job.inserted]
+    def _mark(
+        self,
+        conn: psycopg.Connection[Any],
+        runs: list[tuple[psycopg.Cursor[Any], list[Job[Impression]]]],
+    ) -> None:
+        """Set each job's position and whether it was new; an action neither new nor stored
+        lost its impression (in a failed earlier batch): an ``EventError``, as in SQLite."""
+        lost: list[Job[Impression]] = []
+        for cur, jobs in runs:
+            for job, _ in zip(jobs, cur.results(), strict=True):
+                row = cur.fetchone()
+                job.inserted = row is not None
+                job.seq = int(row[0]) if row is not None else 0
+                if row is None and job.payload is None:
+                    lost.append(job)
         if not lost:
             return
-        cur.execute(
-            f"SELECT action_id FROM {self.sql.ident}.actions WHERE action_id = ANY(%s)", (lost,)
+        found = conn.execute(
+            f"SELECT action_id FROM {self.sql.ident}.actions WHERE action_id = ANY(%s)",
+            ([job.row[0] for job in lost],),
         )
-        stored = {r[0] for r in cur.fetchall()}
-        for job in jobs:
-            if not job.inserted and job.row[0] not in stored:
+        stored = {r[0] for r in found.fetchall()}
+        for job in lost:
+            if job.row[0] not in stored:
                 job.error = EventError(
                     "request_id",
                     f"unknown request id {job.row[1]!r}: its impression was not stored",
