@@ -1,8 +1,8 @@
 """Event-log throughput beside bare SQLite, measured in the same run on the same disk.
 
 Usage: ``python benchmarks/log_throughput.py [--impressions 20000] [--actions 1000]
-[--threads 8] [--strategies 3] [--depth 50] [--shown 10] [--synchronous FULL] [--dir DIR]``;
-prints one JSON object.
+[--threads 8] [--strategies 3] [--depth 50] [--shown 10] [--synchronous FULL] [--dir DIR]
+[--url postgresql://...]``; prints one JSON object.
 
 - ``impressions``: realistic impressions (``--strategies`` lists of ``--depth`` scored ids, a
   shown page of ``--shown``) through ``SqliteEventLog.log_impression`` + ``flush`` (checks,
@@ -19,6 +19,10 @@ prints one JSON object.
 - ``replay``: events per second read back in event order.
 - ``unbatched_normal``: bare autocommit inserts under synchronous NORMAL (no fsync per
   commit): the "~100k events/s unbatched" reference figure.
+- ``postgres`` (with ``--url``): the same impressions, actions and replay through
+  ``PostgresEventLog`` in a fresh schema (``synchronous_commit = on``), beside bare psycopg on
+  the same server: pipelined ``executemany`` of the pre-encoded rows in transactions of 1000,
+  and single-row autocommit inserts (one commit, one WAL flush, each).
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
+from ltrr.log.base import ServingLog
 from ltrr.log.events import Action, Impression
 from ltrr.log.sqlite_log import LogParams, SqliteEventLog
 from ltrr.log.sqlite_schema import IMP_COLS, impression_row
@@ -145,20 +152,31 @@ def _bare_handoff(path: Path, n: int, sync: str) -> float:
     return n / elapsed
 
 
-def _log_impressions(path: Path, imps: list[Impression], params: LogParams) -> float:
-    with SqliteEventLog(path, is_known_entity=lambda e: True, params=params) as log:
+#: Opens a log on one store (``is_known_entity`` given): SQLite at a path, or PostgreSQL.
+Opener = Callable[[Callable[[EntityId], bool] | set[str]], ServingLog]
+
+
+def _sqlite_opener(path: Path, params: LogParams) -> Opener:
+    return lambda known: SqliteEventLog(path, is_known_entity=known, params=params)
+
+
+def _log_impressions(open_log: Opener, imps: list[Impression]) -> float:
+    log = open_log(lambda e: True)
+    try:
         started = time.perf_counter()
         for imp in imps:
             log.log_impression(imp)
         log.flush()
         return len(imps) / (time.perf_counter() - started)
+    finally:
+        log.close()
 
 
 def _log_actions(
-    path: Path, imps: list[Impression], n: int, n_threads: int, params: LogParams, tag: str
+    open_log: Opener, imps: list[Impression], n: int, n_threads: int, tag: str
 ) -> float:
-    catalog = {e for imp in imps[:100] for e in imp.shown}
-    with SqliteEventLog(path, is_known_entity=catalog, params=params) as log:
+    log = open_log({e for imp in imps[:100] for e in imp.shown})
+    try:
         per_thread = n // n_threads
 
         def run(t: int) -> None:
@@ -182,13 +200,96 @@ def _log_actions(
         for th in threads:
             th.join()
         return per_thread * n_threads / (time.perf_counter() - started)
+    finally:
+        log.close()
 
 
-def _replay(path: Path) -> tuple[float, int]:
-    with SqliteEventLog(path, readonly=True) as log:
+def _replay(log: ServingLog) -> tuple[float, int]:
+    try:
         started = time.perf_counter()
         n = sum(1 for _ in log.replay())
         return n / (time.perf_counter() - started), n
+    finally:
+        log.close()
+
+
+def _pg_bare(
+    url: str, schema: str, rows: list[tuple[Any, ...]], n_actions: int
+) -> dict[str, float]:
+    """Bare psycopg on the same server: pre-encoded impression rows by pipelined executemany in
+    transactions of 1000 (the ceiling), and single-row autocommit inserts (one commit each)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit TO on")
+        conn.execute(f"CREATE TABLE {schema}.bare_imps (LIKE {schema}.impressions INCLUDING ALL)")
+        conn.execute(f"CREATE TABLE {schema}.bare_acts (id text PRIMARY KEY, t float8 NOT NULL)")
+        sql = f"INSERT INTO {schema}.bare_imps ({IMP_COLS}) VALUES ({', '.join(['%s'] * 15)})"
+        started = time.perf_counter()
+        for lo in range(0, len(rows), 1000):
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(sql, [(lo + i + 1, *r) for i, r in enumerate(rows[lo : lo + 1000])])
+        imps = len(rows) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for i in range(n_actions):
+            conn.execute(f"INSERT INTO {schema}.bare_acts VALUES (%s, 1.0)", (f"b{i}",))
+        acts = n_actions / (time.perf_counter() - started)
+        conn.execute(f"DROP TABLE {schema}.bare_imps, {schema}.bare_acts")
+    return {"imps": imps, "acts": acts}
+
+
+def _postgres(
+    url: str, imps: list[Impression], rows: list[tuple[Any, ...]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The log's measurements on ``PostgresEventLog`` in a fresh schema (dropped afterwards),
+    beside bare psycopg on the same server."""
+    import psycopg
+
+    from ltrr.log.postgres_log import PostgresEventLog
+
+    schema = f"ltrr_bench_{uuid.uuid4().hex[:12]}"
+    params = LogParams(synchronous=args.synchronous)
+
+    def open_log(known: Callable[[EntityId], bool] | set[str]) -> ServingLog:
+        return PostgresEventLog.connect(url, schema=schema, is_known_entity=known, params=params)
+
+    try:
+        ltrr_imps = _log_impressions(open_log, imps)
+        rounds: dict[str, list[float]] = {"ltrr_1": [], "ltrr_n": [], "bare_imps": [], "bare": []}
+        for k in range(args.rounds):
+            bare = _pg_bare(url, schema, rows, args.actions)
+            rounds["bare_imps"].append(bare["imps"])
+            rounds["bare"].append(bare["acts"])
+            rounds["ltrr_1"].append(_log_actions(open_log, imps, args.actions, 1, f"s{k}"))
+            rounds["ltrr_n"].append(
+                _log_actions(open_log, imps, args.actions, args.threads, f"p{k}")
+            )
+        replay_rate, n_events = _replay(PostgresEventLog.connect(url, schema=schema, readonly=True))
+        with psycopg.connect(url) as conn:
+            settings = {
+                name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                for name in ("server_version", "fsync", "wal_sync_method", "synchronous_commit")
+            }
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    med = {name: statistics.median(rates) for name, rates in rounds.items()}
+    return {
+        "server": settings,
+        "impressions": {
+            "ltrr_per_s": round(ltrr_imps, 1),
+            "bare_executemany_per_s": round(med["bare_imps"], 1),
+            "vs_bare": round(ltrr_imps / med["bare_imps"], 3),
+        },
+        "actions": {
+            "ltrr_1_thread_per_s": round(med["ltrr_1"], 1),
+            f"ltrr_{args.threads}_threads_per_s": round(med["ltrr_n"], 1),
+            "bare_autocommit_per_s": round(med["bare"], 1),
+            "vs_bare_1_thread": round(med["ltrr_1"] / med["bare"], 3),
+            "rounds": {name: [round(x, 1) for x in rates] for name, rates in rounds.items()},
+        },
+        "replay": {"events_per_s": round(replay_rate, 1), "events": n_events},
+    }
 
 
 def main() -> None:
@@ -202,6 +303,11 @@ def main() -> None:
     ap.add_argument("--shown", type=int, default=10)
     ap.add_argument("--synchronous", default="FULL")
     ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument(
+        "--url",
+        default=None,
+        help="also measure PostgresEventLog at this postgresql:// URL (a fresh schema, dropped)",
+    )
     args = ap.parse_args()
     sync = args.synchronous
     params = LogParams(synchronous=sync)
@@ -216,18 +322,16 @@ def main() -> None:
         1000, len(rows)
     )
     bare_many = _bare_executemany(base / "bare-many.sqlite", rows, args.synchronous, 1000)
-    ltrr_imps = _log_impressions(base / "log.sqlite", imps, params)
+    log = _sqlite_opener(base / "log.sqlite", params)
+    ltrr_imps = _log_impressions(log, imps)
     rounds: dict[str, list[float]] = {"bare": [], "handoff": [], "ltrr_1": [], "ltrr_n": []}
     for k in range(args.rounds):  # interleaved: disk speed drifts, every path sees the drift
         rounds["bare"].append(_bare_autocommit(base / "bare-one.sqlite", args.actions, sync))
         rounds["handoff"].append(_bare_handoff(base / "bare-handoff.sqlite", args.actions, sync))
-        log = base / "log.sqlite"
-        rounds["ltrr_1"].append(_log_actions(log, imps, args.actions, 1, params, f"s{k}"))
-        rounds["ltrr_n"].append(
-            _log_actions(log, imps, args.actions, args.threads, params, f"p{k}")
-        )
+        rounds["ltrr_1"].append(_log_actions(log, imps, args.actions, 1, f"s{k}"))
+        rounds["ltrr_n"].append(_log_actions(log, imps, args.actions, args.threads, f"p{k}"))
     med = {name: statistics.median(rates) for name, rates in rounds.items()}
-    replay_rate, n_events = _replay(base / "log.sqlite")
+    replay_rate, n_events = _replay(SqliteEventLog(base / "log.sqlite", readonly=True))
     normal_one = _bare_autocommit(base / "bare-normal.sqlite", 20_000, "NORMAL")
 
     def r(x: float) -> float:
@@ -266,6 +370,8 @@ def main() -> None:
         "replay": {"events_per_s": r(replay_rate), "events": n_events},
         "unbatched_normal": {"bare_autocommit_per_s": r(normal_one)},
     }
+    if args.url:
+        report["postgres"] = _postgres(args.url, imps, rows, args)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
 
