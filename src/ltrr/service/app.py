@@ -13,10 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ltrr import __version__
@@ -32,22 +30,12 @@ from ltrr.service import (
     routes_search,
     routes_web,
 )
+from ltrr.service.encoding import JSON
 from ltrr.service.limits import BodyLimit
 from ltrr.service.metrics import Metrics, MetricsMiddleware
 from ltrr.service.settings import ServiceParams, service_params
 
 logger = logging.getLogger(__name__)
-
-
-class JSON(JSONResponse):
-    """orjson-encoded JSON (numpy-free dicts of str, numbers, lists): the service's responses.
-
-    A ``JSONResponse`` so that the OpenAPI document gives each route's return type as its JSON
-    schema (a plain ``Response`` would be documented as a string).
-    """
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 DATA_ENV = "LTRR_SERVE_DATA"

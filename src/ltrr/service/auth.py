@@ -39,7 +39,8 @@ def scope_of(key: str | None, params: ServiceParams) -> Scope | None:
 def require(scope: Scope) -> Any:
     """A dependency that lets a request through only with a key of ``scope`` (or wider)."""
 
-    def check(request: Request, key: Annotated[str | None, Depends(_HEADER)]) -> None:
+    # async: a plain def would run in the thread pool, a hop per request for a dict lookup
+    async def check(request: Request, key: Annotated[str | None, Depends(_HEADER)]) -> None:
         params: ServiceParams = request.app.state.params
         granted = scope_of(key, params)
         if granted is None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from ltrr.service.auth import require
 from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep
+from ltrr.service.encoding import JSON
 from ltrr.service.limits import check_at_most
 from ltrr.service.schemas import SearchRequest, error_responses
 from ltrr.types import Context
@@ -16,10 +17,10 @@ from ltrr.types import Context
 router = APIRouter(prefix="/v1", tags=["search"], responses=error_responses(400, 401, 413, 422))
 
 
-@router.post("/search", dependencies=[require("search")])
-def search(
-    body: SearchRequest, engine: EngineDep, metrics: MetricsDep, params: ParamsDep
-) -> dict[str, Any]:
+# The answer is encoded directly (``JSON``): a returned dict would be validated against the
+# ``dict[str, Any]`` model field by field first, for nothing (the schema is in ``response_model``).
+@router.post("/search", dependencies=[require("search")], response_model=dict[str, Any])
+def search(body: SearchRequest, engine: EngineDep, metrics: MetricsDep, params: ParamsDep) -> JSON:
     """Search the catalog; the search is logged, and its ``request_id`` takes feedback."""
     check_at_most(body.offset, params.max_offset, "offset", "max_offset")
     c = body.context
@@ -37,4 +38,4 @@ def search(
     )  # fmt: skip
     for strategy, ms in response.strategy_latency_ms.items():
         metrics.strategy_latency.labels(strategy).observe(ms / 1000)
-    return response.to_dict()
+    return JSON(response.to_dict())
