@@ -59,7 +59,7 @@ from numpy.typing import NDArray
 
 from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
-from ltrr.select import SelectParams, read_policy, write_policy
+from ltrr.select import SelectParams, plan_kernel, read_policy, write_policy
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
 from ltrr.select.costs import CostTable
 from ltrr.select.features import FeatureMap, FeatureParams
@@ -182,6 +182,7 @@ class BanditPolicy:
                 f"({', '.join(self.select.strategies)})"
             )
         self._grid = np.array(self.select.depths, dtype=np.int64)
+        plan_kernel.warm_up()  # compiled once per process (or loaded from numba's cache)
         prior_ms = np.array(latency, dtype=np.float64)
         self._budget_ms = self.params.budget_ms or np.inf
         off = self.params.explore_off

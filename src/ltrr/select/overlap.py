@@ -19,6 +19,9 @@ expected finds (O/E) in two layers:
 Lifts are capped at 1: complementarity is left to the per-arm probabilities, which already
 depend on the query, rather than counted twice. ``union_miss`` takes the strategies of a plan
 from the likeliest finder down, each finding with ``p * L(earlier ones, it)``.
+
+The loops themselves (lift, union, greedy walk) are compiled in ``select.plan_kernel``; this
+module holds the learned state, the view and the Python-facing functions.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ltrr.select import plan_kernel
 
 Array = NDArray[np.float64]
 Bits = NDArray[np.uint64]
@@ -53,31 +58,9 @@ class Overlap:
 
     def lift(self, prefix: NDArray[np.int64], arm: NDArray[np.int64]) -> Array:
         """``L(prefix row, arm)`` for each row: prefix (n, k) arms, arm (n,). Returns (n,)."""
-        prior = self.pair[prefix, arm[:, None]].prod(axis=1)
-        all_missed = np.bitwise_and.reduce(self.missed[prefix], axis=1)
-        n_rows = np.bitwise_count(all_missed & self.seen[arm]).sum(axis=1)
-        n_found = np.bitwise_count(all_missed & self.found[arm]).sum(axis=1)
-        expected = n_rows * self.p_found[arm]
-        lift: Array = (n_found + self.strength * prior) / (expected + self.strength)
-        return np.clip(lift, 0.0, 1.0)
-
-    def lifts(self, ranked: NDArray[np.int64]) -> Array:
-        """``L(ranked[:, :k], ranked[:, k])`` for every k >= 1: ranked (n, S) arms, in the
-        order the union takes them; returns (n, S - 1)."""
-        n, n_s = ranked.shape
-        arm = ranked[:, 1:]
-        pair = self.pair[ranked[:, :, None], ranked[:, None, :]]  # (n, S, S): j -> k
-        earlier = np.tri(n_s, k=-1, dtype=bool).T  # [j, k]: j < k
-        prior = np.where(earlier, pair, 1.0).prod(axis=1)[:, 1:]
-        if self.missed.shape[1] == 0:  # no window
-            n_rows = n_found = np.zeros((n, n_s - 1))
-        else:
-            all_missed = np.bitwise_and.accumulate(self.missed[ranked[:, :-1]], axis=1)
-            n_rows = np.bitwise_count(all_missed & self.seen[arm]).sum(axis=2)
-            n_found = np.bitwise_count(all_missed & self.found[arm]).sum(axis=2)
-        expected = n_rows * self.p_found[arm]
-        lift: Array = (n_found + self.strength * prior) / (expected + self.strength)
-        return np.clip(lift, 0.0, 1.0)
+        arrays = (self.pair, self.seen, self.found, self.missed, self.p_found, self.strength)
+        rows = zip(prefix.astype(np.int64), arm.tolist(), strict=True)
+        return np.array([plan_kernel.lift(row, b, *arrays) for row, b in rows])
 
 
 @dataclass(slots=True)
@@ -167,23 +150,16 @@ def union_miss(p: Array, levels: NDArray[np.int64], overlap: Overlap) -> Array:
     ``p``: (S, G) P(found in s's top grid[g]); ``levels``: (n_plans, S) grid indices, -1 =
     off. Returns (n_plans,). With lifts of 1 this is the product of the strategies' misses.
     """
-    n_s, n_g = p.shape
-    s = np.arange(n_s)[None, :]
-    level = np.maximum(levels, 0)
-    q = np.where(levels >= 0, 1.0 - p[s, level], 1.0)
-    order = np.argsort(q, axis=1, kind="stable")
-    n_on = int((levels >= 0).sum(axis=1).max(initial=0))  # off strategies sort last, add 1
-    order = order[:, : max(n_on, 1)]
-    rows = np.arange(len(q))[:, None]
-    qs = q[rows, order]
-    miss = qs[:, 0].copy()
-    if n_on > 1:
-        # Every position's lift at once: the prefix "all earlier arms missed" is a running
-        # AND of the window's miss bits, the pair prior a running product (one pass of numpy
-        # over the plans, instead of one per position; plan() is on every request's path).
-        ranked = order * n_g + level[rows, order]
-        miss *= np.prod(1.0 - np.minimum(1.0, (1.0 - qs[:, 1:]) * overlap.lifts(ranked)), axis=1)
-    return miss
+    o = overlap
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    return np.array(
+        [
+            plan_kernel.union_miss_one(
+                p, row, o.pair, o.seen, o.found, o.missed, o.p_found, o.strength
+            )
+            for row in np.asarray(levels, dtype=np.int64)
+        ]
+    )
 
 
 def allocate(
@@ -212,45 +188,13 @@ def allocate(
     """
     n_s, n_g = p.shape
     price = np.broadcast_to(latency[:, None] if latency.ndim == 1 else latency, (n_s, n_g))
-    ms = np.zeros((n_s, n_g)) if ms is None else ms
-    arm_s, arm_g = np.divmod(np.arange(n_s * n_g), n_g)
-    level = np.full(n_s, -1, dtype=np.int64) if start is None else start.astype(np.int64)
-    spent = int(grid[level[level >= 0]].sum())
-    miss = float(union_miss(p, level[None, :], overlap)[0]) if spent else 1.0
-    rows = np.arange(n_s)
-    while True:
-        on = level >= 0
-        current = np.where(on, grid[np.maximum(level, 0)], 0)
-        now_price = np.where(on, price[rows, np.maximum(level, 0)], 0.0)
-        now_ms = np.where(on, ms[rows, np.maximum(level, 0)], 0.0)
-        cost = grid[arm_g] - current[arm_s]
-        move_ms = ms[arm_s, arm_g] - now_ms[arm_s]
-        ok = (arm_g > level[arm_s]) & (spent + cost <= budget)
-        ok &= now_ms.sum() + move_ms <= budget_ms
-        if not ok.any():
-            if spent:
-                break
-            ok = arm_g == 0
-        trial = np.tile(level, (int(ok.sum()), 1))
-        trial[np.arange(len(trial)), arm_s[ok]] = arm_g[ok]
-        new_miss = union_miss(p, trial, overlap)
-        gain = miss - new_miss - (price[arm_s[ok], arm_g[ok]] - now_price[arm_s[ok]])
-        ratio = gain / cost[ok]
-        best = int(np.argmax(ratio))
-        if spent and (ratio[best] <= 0.0 or ratio[best] < min_gain):
-            break
-        level = trial[best]
-        spent += int(cost[ok][best])
-        miss = float(new_miss[best])
-    if start is not None and (start >= 0).any():
-        return level
-    on = level >= 0
-    value = 1.0 - miss - price[rows[on], level[on]].sum() - min_gain * spent
-    single = np.full((n_s * n_g, n_s), -1, dtype=np.int64)
-    single[np.arange(n_s * n_g), arm_s] = arm_g
-    fits = (grid[arm_g] <= max(budget, int(grid[0]))) & (ms[arm_s, arm_g] <= budget_ms)
-    fits |= arm_g == 0
-    values = p[arm_s, arm_g] - price[arm_s, arm_g] - min_gain * grid[arm_g]
-    values = np.where(fits, values, -np.inf)
-    best = int(np.argmax(values))
-    return single[best] if values[best] > value + 1e-12 else level
+    o = overlap
+    levels: NDArray[np.int64] = plan_kernel.allocate_levels(
+        np.ascontiguousarray(p, dtype=np.float64), o.pair, o.seen, o.found, o.missed,
+        o.p_found, float(o.strength), np.asarray(grid, dtype=np.int64), int(budget),
+        float(min_gain), np.ascontiguousarray(price, dtype=np.float64),
+        np.zeros((n_s, n_g)) if ms is None else np.ascontiguousarray(ms, dtype=np.float64),
+        float(budget_ms),
+        np.full(n_s, -1, dtype=np.int64) if start is None else start.astype(np.int64),
+    )  # fmt: skip
+    return levels
