@@ -218,3 +218,15 @@ def test_the_writer_reconnects_after_losing_its_connection(schema: str) -> None:
         assert log.log_action(_act()) is True  # retried on a new connection
         assert writer._conn is not None and writer._conn.info.backend_pid != pid
         assert [a.action_id for a in log.actions_for("r1")] == ["x1"]
+
+
+def test_action_whose_impression_was_lost_is_refused(schema: str) -> None:
+    # Checks saw the request, but its impression's batch never reached the database (the
+    # writer's defensive path; reached here by queueing an action row directly).
+    with PostgresEventLog.connect(PG_URL, schema=schema) as log:
+        row = ("x1", "gone", None, "a", "click", None, 1.0, 1.0, 1, "gone")
+        job = log._writer().put(row, urgent=True)
+        log._writer().wait(job)
+        assert isinstance(job.error, EventError) and job.error.field == "request_id"
+        assert not job.inserted
+        assert log.stats().n_actions == 0
