@@ -46,7 +46,8 @@ import orjson
 
 from ltrr.log.base import ServingLog
 from ltrr.log.events import Action, Impression
-from ltrr.log.sqlite_log import LogParams, SqliteEventLog
+from ltrr.log.params import LogParams
+from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.log.sqlite_schema import IMP_COLS, impression_row
 from ltrr.select.base import Plan
 from ltrr.storage.sqlite import migrate

@@ -31,9 +31,10 @@ from ltrr.learn.follow import LogFollower
 from ltrr.learn.learner import Learner, LearnParams
 from ltrr.learn.ranking import learned_ranking
 from ltrr.learn.train_ranker import TrainReport
+from ltrr.log.base import ServingLog
 from ltrr.log.events import Action, Impression, LoggedFeatures
+from ltrr.log.open import data_dir_log
 from ltrr.log.rewards import RewardMap
-from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.merge.filters import Filters, apply_filters
 from ltrr.rank import make_ranker
 from ltrr.rank.base import Ranker
@@ -70,7 +71,7 @@ class Engine:
         indexes: IndexSet,
         params: SearchParams,
         select: SelectParams,
-        log: SqliteEventLog | None,
+        log: ServingLog | None,
         *,
         follow: bool = False,
     ) -> None:
@@ -122,7 +123,8 @@ class Engine:
         serve: bool = False,
         on_progress: Progress | None = None,
     ) -> Engine:
-        """Open ``path``, its indexes (built or caught up) and, for a writer, its event log.
+        """Open ``path``, its indexes (built or caught up) and, for a writer, its event log
+        (``[log] url``: the directory's SQLite database, or a PostgreSQL schema replicas share).
 
         A writer replays the log so that learned state equals what the log implies. ``serve``
         opens a service worker: the catalog read-only (written in turns, ``DataDir.writing``),
@@ -143,7 +145,7 @@ class Engine:
         data_dir = DataDir(path, config, writer=writer and not serve).open()
         try:
             indexes = IndexSet.open(data_dir, names, on_progress=on_progress)
-            log = SqliteEventLog.open(data_dir, append=True) if writer or serve else None
+            log = data_dir_log(data_dir, append=True) if writer or serve else None
         except BaseException:
             data_dir.close()
             raise

@@ -31,7 +31,7 @@ from ltrr.errors import StorageError
 from ltrr.log.base import EventLog, ServingLog
 from ltrr.log.events import Action, EventError, Impression, ImpressionHead, LoggedFeatures
 from ltrr.log.open import open_event_log
-from ltrr.log.sqlite_log import LogParams
+from ltrr.log.params import LogParams
 from ltrr.select.base import Plan
 from ltrr.storage.sqlite import SCHEMA_VERSION
 from ltrr.types import Context, EntityId

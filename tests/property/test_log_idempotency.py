@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ltrr.log.events import Action, Impression
+from ltrr.log.params import LogParams
 from ltrr.log.rewards import RewardMap
-from ltrr.log.sqlite_log import LogParams, SqliteEventLog
+from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.select.base import Plan
 from ltrr.types import Context, EntityId
 

@@ -22,8 +22,8 @@ from ltrr.cli.common import (
     resolve_data,
     stdout,
 )
-from ltrr.config import load_config
-from ltrr.log.sqlite_log import SqliteEventLog
+from ltrr.config import Config, load_config
+from ltrr.log.open import data_dir_log
 from ltrr.ope.estimators import OpeError, ope_params
 from ltrr.ope.open_bandit import CAMPAIGNS, ActionDistSource, bts_from_random
 from ltrr.ope.plans import (
@@ -85,16 +85,18 @@ def obd(
     stdout.print(table)
 
 
-def event_log_records(data_dir: Path) -> Iterator[dict[str, Any]]:
-    """Logged searches of a data directory's event log, shaped for ``logged_searches_from``.
+def event_log_records(data_dir: Path, config: Config | None = None) -> Iterator[dict[str, Any]]:
+    """Logged searches of a data directory's event log (where its ``[log] url`` says), shaped
+    for ``logged_searches_from``.
 
     The wanted item of a search is the reward mapping's (``[log.rewards]``), ``None`` when no
     action is positive; ``positives`` are the entities whose actions sum to a positive reward,
     in action order, and ``shown`` the page as displayed (for the click model that judges
     relevance, ``ope.clicks``).
     """
-    with DataDir(data_dir, load_config(data_dir=data_dir), writer=False) as dd:
-        log = SqliteEventLog.open(dd)
+    settings = config or load_config(data_dir=data_dir)
+    with DataDir(data_dir, settings, writer=False) as dd:
+        log = data_dir_log(dd)
         try:
             for impression in log.impressions():
                 actions = log.actions_for(impression.request_id)
@@ -151,7 +153,7 @@ def log(
     depths = {spec: parse_target(spec, settings) for spec in targets}
     params = ope_params(settings)
     source: Iterable[dict[str, Any]] = (
-        _jsonl(records) if records is not None else event_log_records(path)
+        _jsonl(records) if records is not None else event_log_records(path, settings)
     )
     searches = logged_searches_from(source)
     estimates = {

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 
 from ltrr.learn.learner import Learner
+from ltrr.log.base import ServingLog
 from ltrr.log.events import Action, Impression, ImpressionHead
-from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.rank.base import Ranker
 from ltrr.retrieve.base import Retriever
 from ltrr.select.base import Policy
@@ -27,7 +27,7 @@ from ltrr.select.base import Policy
 class LogFollower:
     """Applies a log's events after ``position`` to ``learner``, in log order."""
 
-    def __init__(self, log: SqliteEventLog, learner: Learner, cache_size: int = 50_000) -> None:
+    def __init__(self, log: ServingLog, learner: Learner, cache_size: int = 50_000) -> None:
         self.log = log
         self.learner = learner
         self.position = 0

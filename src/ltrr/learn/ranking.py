@@ -25,9 +25,9 @@ from typing import Any
 from ltrr.config import strategy_names
 from ltrr.errors import StorageError
 from ltrr.learn.train_ranker import TrainReport, groups_from_log, register, train_ranker
+from ltrr.log.base import ServingLog
 from ltrr.log.events import LoggedFeatures
 from ltrr.log.rewards import RewardMap
-from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.merge.rrf import Fused, fusion_params
 from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer, Similarities
@@ -137,14 +137,14 @@ class LearnedRanking:
 
     # -- training ---------------------------------------------------------------------------
 
-    def train(self, log: SqliteEventLog, *, debias: str | None = None) -> TrainReport:
+    def train(self, log: ServingLog, *, debias: str | None = None) -> TrainReport:
         """Train, validate and register a model from ``log`` now; serve it if accepted."""
         if debias is not None:
             check_debias(debias)  # before reading the log
         with _train_lock(self.registry.root):
             return self._train(log, debias)
 
-    def _train(self, log: SqliteEventLog, debias: str | None) -> TrainReport:
+    def _train(self, log: ServingLog, debias: str | None) -> TrainReport:
         names, fingerprint = self.featurizer.names, self.featurizer.fingerprint
         groups, skipped = groups_from_log(
             log.acted_features(self.params.train_window), fingerprint, self.rewards, self.params
@@ -170,7 +170,7 @@ class LearnedRanking:
         self.last_report = report
         return report
 
-    def on_acted(self, n_acted: int, log: SqliteEventLog) -> None:
+    def on_acted(self, n_acted: int, log: ServingLog) -> None:
         """Start a background retrain when ``retrain_every`` acted-on searches have arrived
         since the last one (``n_acted``: the total so far)."""
         if not self.enabled or n_acted - self._n_acted_at_train < self.params.retrain_every:
@@ -183,7 +183,7 @@ class LearnedRanking:
         )
         self._thread.start()
 
-    def _background(self, log: SqliteEventLog) -> None:
+    def _background(self, log: ServingLog) -> None:
         try:
             with _train_lock(self.registry.root, wait=False):
                 report = self._train(log, None)

@@ -1,7 +1,7 @@
 """Train the LambdaMART ranker from the event log, validate it, and register it.
 
 ``ltrr train`` and the engine's background retrain both call ``train_ranker``: read every
-impression with logged features and an action (``SqliteEventLog.acted_features``), label each
+impression with logged features and an action (``ServingLog.acted_features``), label each
 logged candidate by whether it was acted on positively, train on the older part of the log
 and validate on the most recent ``holdout`` share, which training did not see. The candidate
 is compared with what serves now (the current model, else the order the fallback showed) by

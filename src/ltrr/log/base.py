@@ -6,14 +6,15 @@ Impressions are written through a group-commit queue (``log_impression`` returns
 impression is still queued waits for it instead of being rejected. ``replay`` yields every
 event in the order learning must see them, so memory index and policy can be rebuilt from the
 log alone. ``ServingLog`` adds what serving and following the log need (log positions, the
-ranker's training data, submit-then-wait): the embedded SQLite log and the PostgreSQL log both
-provide it (checked by mypy in ``log.open``; tests/contracts/test_event_logs.py runs both).
+ranker's training data, submit-then-wait, the dashboard's recent requests, the log's identity):
+the embedded SQLite log and the PostgreSQL log both provide it (checked by mypy in
+``log.open``; tests/contracts/test_event_logs.py runs both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ltrr.log.events import Action, Event, Impression, ImpressionHead, LogStats
 from ltrr.log.group_commit import Job
@@ -95,6 +96,13 @@ class ServingLog(EventLog, Protocol):
 
     rewards: RewardMap
 
+    @property
+    def identity(self) -> str:
+        """Which log this is (``sqlite:///ABSOLUTE/PATH``, ``postgresql://host:port/database?
+        schema=NAME``), never a password: a snapshot records it so that it is never restored
+        against another log."""
+        ...
+
     def submit_actions(self, actions: Sequence[Action]) -> ActionReceipt:
         """Check ``actions`` (all before any is queued) and queue them as one urgent batch."""
         ...
@@ -123,4 +131,9 @@ class ServingLog(EventLog, Protocol):
 
     def n_queued(self) -> int:
         """Impressions waiting for the next group commit."""
+        ...
+
+    def recent(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` latest stored impressions, newest first, as the dashboard lists them: the
+        plan's depths, probability and policy, ``n_shown``, ``n_actions``, ``event_time_s``."""
         ...

@@ -5,6 +5,8 @@
 a path naming a directory means that data directory's ``ltrr.sqlite``.
 ``postgresql://user@host:5432/db?schema=name`` (or ``postgres://``) opens the log in that
 schema (default ``public``). The SQLite path never imports the PostgreSQL driver.
+``data_dir_log`` opens a data directory's log where ``[log] url`` (or ``$LTRR_LOG_URL``) says;
+empty, the default, is the directory's own ``ltrr.sqlite``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ltrr.errors import ConfigError
 from ltrr.log.base import ServingLog
+from ltrr.log.params import LogParams, log_params
 from ltrr.log.rewards import RewardMap
-from ltrr.log.sqlite_log import LogParams, SqliteEventLog
+from ltrr.log.sqlite_log import SqliteEventLog
+from ltrr.storage.datadir import DataDir
 from ltrr.storage.sqlite import DB_NAME
 from ltrr.types import EntityId
 
@@ -52,11 +56,13 @@ def open_event_log(
     params: LogParams | None = None,
     readonly: bool = False,
     schema: str | None = None,
+    busy_timeout_ms: int = 5000,
 ) -> ServingLog:
     """The event log at ``url``: a ``SqliteEventLog`` for ``sqlite:///...``, a
     ``PostgresEventLog`` for ``postgresql://...``.
 
-    ``schema`` (PostgreSQL only) overrides the URL's ``?schema=``. Raises ``ConfigError`` for
+    ``schema`` (PostgreSQL only) overrides the URL's ``?schema=``; ``busy_timeout_ms`` is
+    SQLite's (how long to wait for another process's write lock). Raises ``ConfigError`` for
     any other scheme, ``StorageError`` when the database cannot be opened or reached.
     """
     scheme = urlsplit(url).scheme if isinstance(url, str) else ""
@@ -68,6 +74,7 @@ def open_event_log(
             is_known_entity=is_known_entity,
             rewards=rewards,
             params=params,
+            busy_timeout_ms=busy_timeout_ms,
             readonly=readonly,
         )
     if scheme in ("postgresql", "postgres"):
@@ -90,4 +97,30 @@ def open_event_log(
     raise ConfigError(
         f"unknown event-log URL scheme {scheme!r} in {shown!r}; allowed: "
         "sqlite:///PATH, postgresql://[user@]host[:port]/database[?schema=NAME]"
+    )
+
+
+def log_url(path: Path, params: LogParams) -> str:
+    """The URL of the log of the data directory at ``path``: ``[log] url`` (or
+    ``$LTRR_LOG_URL``, already in ``params``), else the directory's own SQLite database."""
+    return params.url or f"sqlite:///{path.resolve() / DB_NAME}"
+
+
+def data_dir_log(data_dir: DataDir, *, append: bool | None = None) -> ServingLog:
+    """The event log of an open data directory: at its ``[log] url``, with its settings,
+    catalog (entities an action may name) and writer mode.
+
+    ``append`` (default: whether the directory was opened as a writer) opens a writer even on
+    a reader's directory: service workers, and replicas on a shared PostgreSQL log, read their
+    catalog and append to one log, each event's position assigned by the database.
+    """
+    config = data_dir.config
+    params = log_params(config)
+    return open_event_log(
+        log_url(data_dir.path, params),
+        is_known_entity=data_dir.catalog,
+        rewards=RewardMap.from_config(config),
+        params=params,
+        readonly=not (data_dir.writer if append is None else append),
+        busy_timeout_ms=config.storage.busy_timeout_ms,
     )

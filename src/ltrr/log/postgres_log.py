@@ -62,11 +62,18 @@ from ltrr.log.events import (
     check_impression,
 )
 from ltrr.log.group_commit import GroupCommitQueue, Job
+from ltrr.log.params import LogParams
 from ltrr.log.postgres_reader import PgLogReader
-from ltrr.log.postgres_schema import Statements, check_current, migrate, redact, split_url
+from ltrr.log.postgres_schema import (
+    Statements,
+    check_current,
+    identity,
+    migrate,
+    redact,
+    split_url,
+)
 from ltrr.log.postgres_writer import PgLogWriter, Server
 from ltrr.log.rewards import RewardMap
-from ltrr.log.sqlite_log import LogParams
 from ltrr.log.sqlite_reader import ActedFeatures
 from ltrr.log.sqlite_schema import action_row, impression_row
 from ltrr.types import EntityId
@@ -118,6 +125,8 @@ class PostgresEventLog:
         self.schema = schema or url_schema or "public"
         self._sql = Statements.of(self.schema)
         self.url = redact(url)
+        #: Which log this is: server, database and schema, never the user or a password.
+        self.identity = identity(conninfo, self.schema)
         self.where = f"{self.url} (schema {self.schema})"
         self.params = params or LogParams()
         self.rewards = rewards or RewardMap()

@@ -119,6 +119,18 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def identity(conninfo: str, schema: str) -> str:
+    """Which log ``conninfo`` and ``schema`` name, as ``postgresql://host[:port]/database?
+    schema=NAME``: no user or password (they may change; the log does not), and the libpq
+    parameters that pick the server or database kept."""
+    parts = urlsplit(conninfo)
+    where = [
+        (k, v) for k, v in parse_qsl(parts.query) if k in ("host", "hostaddr", "port", "dbname")
+    ]
+    query = urlencode([*where, ("schema", schema)])
+    return urlunsplit(("postgresql", parts.netloc.rsplit("@", 1)[-1], parts.path, query, ""))
+
+
 def lock_key(purpose: str, schema: str) -> int:
     """A 64-bit advisory-lock key for ``purpose`` on ``schema`` (stable across processes)."""
     digest = hashlib.blake2b(f"ltrr:{purpose}:{schema}".encode(), digest_size=8).digest()

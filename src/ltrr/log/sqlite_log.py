@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltrr.config import Config
-from ltrr.errors import ConfigError, StorageError
+from ltrr.errors import StorageError
 from ltrr.log.events import (
     Action,
     Event,
@@ -52,6 +51,7 @@ from ltrr.log.events import (
     check_impression,
 )
 from ltrr.log.group_commit import GroupCommitQueue, Job
+from ltrr.log.params import LogParams, log_params
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures, LogReader
 from ltrr.log.sqlite_schema import (
@@ -66,39 +66,6 @@ from ltrr.log.sqlite_schema import (
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.sqlite import DB_NAME, migrate
 from ltrr.types import EntityId
-
-_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-
-
-@dataclass(frozen=True, slots=True)
-class LogParams:
-    """``[log]``: group commit and durability of the event log."""
-
-    flush_interval_ms: float = 5.0
-    max_batch: int = 1000
-    max_queue: int = 100_000
-    synchronous: str = "FULL"
-    max_id_chars: int = 512
-    foreign_wait_ms: float = 250.0
-
-    def __post_init__(self) -> None:
-        if self.synchronous not in _SYNCHRONOUS:
-            raise ConfigError(
-                f"log.synchronous must be one of {', '.join(_SYNCHRONOUS)}, "
-                f"got {self.synchronous!r}"
-            )
-        for name in ("max_batch", "max_queue", "max_id_chars"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"log.{name} must be >= 1, got {getattr(self, name)}")
-
-
-def log_params(config: Config) -> LogParams:
-    """``[log]``, or the defaults while the section is absent from the settings."""
-    try:
-        config.section("log")
-    except ConfigError:
-        return LogParams()
-    return config.params("log", LogParams)
 
 
 class SqliteEventLog:
@@ -413,6 +380,15 @@ class SqliteEventLog:
 
     def actions_through(self, request_id: str, seq: int) -> list[Action]:
         return self._reads.actions_through(request_id, seq)
+
+    def recent(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` latest stored impressions, newest first, as the dashboard lists them."""
+        return self._reads.recent(n)
+
+    @property
+    def identity(self) -> str:
+        """Which log this is, as ``sqlite:///`` and the database's absolute path."""
+        return f"sqlite:///{self.path.resolve()}"
 
     def n_queued(self) -> int:
         """Impressions waiting for the next group commit (cheap: no database read)."""

@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from ltrr.log.sqlite_reader import LogReader
 from ltrr.service.auth import require
 from ltrr.service.deps import EngineDep
 from ltrr.service.schemas import error_responses
@@ -20,10 +19,5 @@ def recent(engine: EngineDep, n: int = Query(20, ge=1, le=200)) -> list[dict[str
     """The ``n`` latest stored impressions, newest first: request id, query, plan depths,
     probability and policy, results shown, actions so far, event time. Searches still queued
     for the next group commit appear a few milliseconds later."""
-    if engine.log is None:
-        return []
-    reader = LogReader(engine.log.path, engine.data_dir.config.storage.busy_timeout_ms)
-    try:
-        return reader.recent(n)
-    finally:
-        reader.close()
+    log = engine.log
+    return [] if log is None else log.recent(n)

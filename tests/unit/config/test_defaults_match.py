@@ -38,7 +38,7 @@ SECTIONS = [
     ("retrieve.related", "ltrr.retrieve.related:RelatedParams"),
     ("retrieve.explore", "ltrr.retrieve.explore:ExploreParams"),
     ("retrieve.dense", "ltrr.retrieve.dense:DenseParams"),
-    ("log", "ltrr.log.sqlite_log:LogParams"),
+    ("log", "ltrr.log.params:LogParams"),
     ("select", "ltrr.select:SelectParams"),
     ("learn", "ltrr.learn.learner:LearnParams"),
     ("simulate", "ltrr.simulate.params:SimulateParams"),

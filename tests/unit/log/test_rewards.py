@@ -12,8 +12,8 @@ import ltrr.log.rewards
 from ltrr.config import Config
 from ltrr.errors import ConfigError
 from ltrr.log.events import Action, EventError
+from ltrr.log.params import LogParams, log_params
 from ltrr.log.rewards import DEFAULT_REWARDS, RewardMap, wanted_item
-from ltrr.log.sqlite_log import LogParams, log_params
 from ltrr.types import EntityId
 
 
@@ -104,6 +104,8 @@ def test_bad_reward_settings(
 #: The section proposed for defaults.toml (kept here until it is pasted there).
 LOG_TOML = """
 [log]
+# Where the event log lives; "" = the data directory's own SQLite database.
+url = ""
 # Longest an impression waits in the group-commit queue before its batch is committed, in ms.
 # An action or a flush commits at once; a burst of searches shares one commit.
 flush_interval_ms = 5.0

@@ -21,7 +21,8 @@ from ltrr.config import Config
 from ltrr.errors import ConfigError, StorageError
 from ltrr.log.base import EventLog
 from ltrr.log.events import Action, EventError, Impression
-from ltrr.log.sqlite_log import LogParams, SqliteEventLog, log_params
+from ltrr.log.params import LogParams, log_params
+from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.select.base import Plan
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity, EntityId
@@ -294,7 +295,8 @@ CHILD = """
 import sys
 from pathlib import Path
 from ltrr.log.events import Action, Impression
-from ltrr.log.sqlite_log import LogParams, SqliteEventLog
+from ltrr.log.params import LogParams
+from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.select.base import Plan
 from ltrr.types import Context
 

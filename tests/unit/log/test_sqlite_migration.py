@@ -10,7 +10,8 @@ import pytest
 from ltrr.config import Config
 from ltrr.errors import StorageError
 from ltrr.log.events import Action, Impression
-from ltrr.log.sqlite_log import LogParams, SqliteEventLog
+from ltrr.log.params import LogParams
+from ltrr.log.sqlite_log import SqliteEventLog
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.sqlite import DB_NAME, MIGRATIONS, SCHEMA_VERSION, migrate
 from ltrr.types import EntityId
