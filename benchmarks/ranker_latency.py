@@ -17,7 +17,10 @@ latencies (its own ``latency_ms``), measured:
 2. ``lambdamart``: after ``Engine.train``, the model serving, against ``features_on`` (the
    fusion with features) as the reference;
 3. ``during_retrain``: searches while a background retrain runs (LightGBM on one thread),
-   against ``lambdamart`` idle: the p99 ratio the issue bounds at 1.5.
+   against ``lambdamart`` idle: the p99 ratio the issue bounds at 1.5;
+4. ``scoring``: the served model's compiled form (``rank.forest``) against LightGBM's own
+   ``Booster.predict`` (one thread) on the same feature matrices, one search's candidates per
+   call, alternating: per-call p50 of each and the ratio.
 """
 
 from __future__ import annotations
@@ -99,10 +102,46 @@ def run(data: Path, n_searches: int, n_rounds: int, seed: int) -> dict[str, Any]
         out["lambdamart"] = _stats(idle)
         ratio = out["lambdamart"]["p50_ms"] / out["features_on"]["p50_ms"]
         out["lambdamart_vs_fusion_p50"] = round(ratio, 3)
+        out["scoring"] = _scoring(engine, tail[:300])
         out["during_retrain"] = _during_retrain(engine, tail[n_searches:])
         busy = out["during_retrain"]
         if busy.get("n"):
             out["retrain_p99_ratio"] = round(busy["p99_ms"] / out["lambdamart"]["p99_ms"], 3)
+    return out
+
+
+def _scoring(engine: Engine, queries: list[tuple[str, str]]) -> dict[str, Any]:
+    """The served model's forest against its booster on the rows of real searches (the
+    matrices the model is asked to score, recorded during ``queries``)."""
+    wrapper = engine.ranking._wrapper  # the served model (no public accessor: a benchmark)
+    model = wrapper.model if wrapper is not None else None
+    if model is None or model.forest is None:
+        return {"n": 0, "reason": "no model with a flat form is serving"}
+    matrices: list[Any] = []
+    serve = model.predict
+    model.predict = lambda x: matrices.append(x.copy()) or serve(x)  # type: ignore[method-assign]
+    try:
+        for i, (q, e) in enumerate(queries):
+            _search(engine, q, e, i, "score")
+    finally:
+        del model.predict
+    forest_ms: list[float] = []
+    booster_ms: list[float] = []
+    for x in matrices:
+        for sink, score in (
+            (forest_ms, model.forest.predict),
+            (booster_ms, lambda x: model.booster.predict(x, num_threads=1)),
+        ):
+            started = time.perf_counter()
+            score(x)
+            sink.append(1000 * (time.perf_counter() - started))
+    out: dict[str, Any] = {
+        "n": len(matrices),
+        "rows_mean": round(float(np.mean([len(x) for x in matrices])), 1),
+        "forest": _stats(forest_ms),
+        "booster": _stats(booster_ms),
+    }
+    out["booster_over_forest_p50"] = round(out["booster"]["p50_ms"] / out["forest"]["p50_ms"], 2)
     return out
 
 
