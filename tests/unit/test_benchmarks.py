@@ -29,7 +29,7 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "ranker_latency": (
         ["--data", "{data}", "--searches", "200", "--rounds", "2"],
-        ("features_on", "lambdamart", "during_retrain"),
+        ("features_on", "lambdamart", "scoring", "during_retrain"),
     ),
     "http_load": (
         ["--data", "{data}", "--seconds", "2", "--connections", "4"],
