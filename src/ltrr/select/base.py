@@ -13,6 +13,11 @@ exploration plan whose depth per strategy is drawn independently from ``explore[
   the weight that makes off-policy estimates of a plan's found-rate unbiased.
 
 Fixed plans are the special case ``epsilon = 0``.
+
+A policy whose learner gives a probability to each of a finite set of whole plans (the
+Vowpal Wabbit peer, ``select.vw``) draws from that set instead: ``distribution`` lists every
+plan it could have drawn with its probability, and probabilities, marginals and coverage are
+sums over it; ``greedy`` is its most probable plan and ``epsilon = 1 - P(greedy)``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ class Plan:
     epsilon: float = 0.0
     explore: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
     policy: str = ""
+    #: (depths, probability) of every plan the policy could have drawn, when it drew from an
+    #: explicit distribution over whole plans; empty for the greedy/explore mixture.
+    distribution: tuple[tuple[Depths, float], ...] = ()
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -59,6 +67,9 @@ class Plan:
     @property
     def probability(self) -> float:
         """P(these exact depths | features) under the policy that drew them."""
+        if self.distribution:
+            mine = _running(self.depths)
+            return math.fsum(p for d, p in self.distribution if _running(d) == mine)
         names = self._all_strategies()
         same = all(self.depths.get(s, 0) == self.greedy.get(s, 0) for s in names)
         explored = math.prod(self._explore_p(s, self.depths.get(s, 0)) for s in names)
@@ -67,6 +78,11 @@ class Plan:
     def marginal(self, strategy: str) -> dict[int, float]:
         """P(depth of ``strategy`` = d) for every d with non-zero probability; sums to 1."""
         out: dict[int, float] = {}
+        if self.distribution:
+            for depths, p in self.distribution:
+                d = int(depths.get(strategy, 0))
+                out[d] = out.get(d, 0.0) + p
+            return {d: p for d, p in out.items() if p > 0.0}
         if self.epsilon < 1.0:
             d = self.greedy.get(strategy, 0)
             out[d] = out.get(d, 0.0) + (1.0 - self.epsilon)
@@ -82,6 +98,10 @@ class Plan:
     def coverage_probability(self, target: Depths) -> float:
         """P(a plan drawn like this one covers ``target``): the off-policy weight's denominator."""
         wanted = {s: d for s, d in target.items() if d > 0}
+        if self.distribution:
+            return math.fsum(
+                p for d, p in self.distribution if all(d.get(s, 0) >= w for s, w in wanted.items())
+            )
         greedy_covers = all(self.greedy.get(s, 0) >= d for s, d in wanted.items())
         explored = math.prod(
             sum(p for dd, p in self.explore.get(s, {0: 1.0}).items() if dd >= d)
@@ -90,7 +110,7 @@ class Plan:
         return (1.0 - self.epsilon) * float(greedy_covers) + self.epsilon * explored
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "policy": self.policy,
             "depths": dict(self.depths),
             "greedy": dict(self.greedy),
@@ -100,6 +120,16 @@ class Plan:
             },
             "probability": self.probability,
         }
+        if self.distribution:
+            out["distribution"] = [
+                {"depths": dict(d), "probability": p} for d, p in self.distribution
+            ]
+        return out
+
+
+def _running(depths: Depths) -> dict[str, int]:
+    """The strategies that run and their depths (a depth of 0 is the same as absent)."""
+    return {s: int(d) for s, d in depths.items() if d > 0}
 
 
 def non_negative_int(value: object, where: str) -> int:
@@ -149,6 +179,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         epsilon=float(epsilon),
         explore=explore,
         policy=str(data.get("policy", "")),
+        distribution=_distribution(data.get("distribution", ())),
     )
     logged = data.get("probability")
     if logged is not None and not math.isclose(
@@ -159,6 +190,22 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
             f"{plan.probability}: the logged plan is inconsistent"
         )
     return plan
+
+
+def _distribution(value: object) -> tuple[tuple[dict[str, int], float], ...]:
+    """A logged ``distribution``: a list of {depths, probability} summing to 1."""
+    if not isinstance(value, list | tuple):
+        raise PlanError(f"plan.distribution must be a list, got {value!r}")
+    out = []
+    for i, entry in enumerate(value):
+        where = f"plan.distribution[{i}]"
+        p = entry.get("probability") if isinstance(entry, Mapping) else None
+        if not isinstance(p, int | float) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+            raise PlanError(f"{where} must hold depths and a probability in [0, 1], got {entry!r}")
+        out.append((_depths(entry.get("depths"), f"{where}.depths"), float(p)))
+    if out and not math.isclose(math.fsum(p for _, p in out), 1.0, abs_tol=1e-6):
+        raise PlanError(f"plan.distribution must sum to 1, got {math.fsum(p for _, p in out)}")
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from ltrr.select.base import Plan, request_rng
+from ltrr.errors import PlanError
+from ltrr.select.base import Plan, plan_from_dict, request_rng
 
 EXPLORE = {"lexical": {0: 0.5, 10: 0.25, 50: 0.25}, "dense": {0: 0.5, 50: 0.5}}
 
@@ -57,3 +58,57 @@ def test_request_rng_is_reproducible() -> None:
     assert (a == request_rng(7, "req-1").random(3)).all()
     assert not (a == request_rng(7, "req-2").random(3)).all()
     assert not (a == request_rng(8, "req-1").random(3)).all()
+
+
+# A plan drawn from an explicit distribution over whole plans (the ``vw`` peer's plans).
+WHOLE = (
+    ({"lexical": 10, "dense": 10}, 0.5),
+    ({"lexical": 50, "dense": 10}, 0.3),
+    ({"lexical": 10, "dense": 50, "memory": 10}, 0.2),
+)
+
+
+def _drawn(depths: dict[str, int]) -> Plan:
+    greedy = {"lexical": 10, "dense": 10}
+    return Plan(depths, greedy, 0.5, {}, "vw", WHOLE)
+
+
+def test_a_distribution_plan_gives_the_probability_of_its_own_depths() -> None:
+    assert _drawn({"lexical": 50, "dense": 10}).probability == pytest.approx(0.3)
+    assert _drawn({"lexical": 50, "dense": 10, "memory": 0}).probability == pytest.approx(0.3)
+    assert _drawn({"lexical": 25, "dense": 10}).probability == 0.0
+
+
+def test_a_distribution_plans_marginals_and_coverage_by_hand() -> None:
+    plan = _drawn({"lexical": 10, "dense": 10})
+    assert plan.marginal("lexical") == pytest.approx({10: 0.7, 50: 0.3})
+    assert plan.marginal("memory") == pytest.approx({0: 0.8, 10: 0.2})
+    assert plan.marginal("fuzzy") == pytest.approx({0: 1.0})
+    assert plan.coverage_probability({"lexical": 10}) == pytest.approx(1.0)
+    assert plan.coverage_probability({"lexical": 25}) == pytest.approx(0.3)
+    assert plan.coverage_probability({"dense": 25, "memory": 10}) == pytest.approx(0.2)
+    assert plan.coverage_probability(plan.greedy) >= 1.0 - plan.epsilon - 1e-12
+
+
+def test_a_distribution_plan_round_trips_through_its_logged_form() -> None:
+    plan = _drawn({"lexical": 10, "dense": 50, "memory": 10})
+    logged = plan.to_dict()
+    assert logged["probability"] == pytest.approx(0.2)
+    assert plan_from_dict(logged) == plan
+    assert "distribution" not in _plan({"lexical": 50, "dense": 0}).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("distribution", "message"),
+    [
+        ("nope", "must be a list"),
+        ([{"depths": {"lexical": 10}, "probability": 0.6}], "must sum to 1"),
+        ([{"depths": {"lexical": 10}, "probability": 1.5}], r"probability in \[0, 1\]"),
+        ([{"depths": {"lexical": -1}, "probability": 1.0}], "must be >= 0"),
+        ([{"depths": {"lexical": 10}}], r"probability in \[0, 1\]"),
+    ],
+)
+def test_a_bad_logged_distribution_is_refused(distribution: object, message: str) -> None:
+    logged = {"depths": {"lexical": 10}, "greedy": {"lexical": 10}, "distribution": distribution}
+    with pytest.raises(PlanError, match=message):
+        plan_from_dict(logged)
