@@ -1,10 +1,10 @@
 """Every registered policy passes the same checks (the Policy contract of DESIGN.md).
 
-Each policy -- the learned ``ltrr`` and the fixed plans -- is first fed the same feedback,
-then must: give every strategy a depth distribution over {off} + depths that sums to 1 and
-holds the drawn depth, a plan probability in (0, 1], plans that reading does not change
-(``plan`` leaves the saved state byte-identical), the same plans under the same seed and
-after a save/load round trip, ``update`` returning None with its input unchanged, and no
+Each policy -- the learned ``ltrr``, the peer ``vw`` and the fixed plans -- is first fed the
+same feedback, then must: give every strategy a depth distribution over {off} + depths that
+sums to 1 and holds the drawn depth, a plan probability in (0, 1], plans that reading does not
+change (``plan`` leaves the saved state byte-identical), the same plans under the same seed
+and after a save/load round trip, ``update`` returning None with its input unchanged, and no
 crash on hostile queries.
 """
 
@@ -61,7 +61,11 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 
 def _grid(plan: Plan) -> set[int]:
-    return {0} | {d for dist in plan.explore.values() for d in dist} | set(plan.greedy.values())
+    """Off and every depth the plan's distribution names (exploration, greedy, or the whole
+    plans a peer such as ``vw`` draws from)."""
+    drawn = {d for depths, _ in plan.distribution for d in depths.values()}
+    explored = {d for dist in plan.explore.values() for d in dist}
+    return {0} | explored | set(plan.greedy.values()) | drawn
 
 
 @pytest.fixture(params=NAMES)

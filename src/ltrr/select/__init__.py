@@ -3,6 +3,8 @@
 ``make_policy(name, config)`` builds a policy by its stable name:
 
 - ``"ltrr"``: the learned contextual semi-bandit (``select.bandit.BanditPolicy``);
+- ``"vw"``: the peer, Vowpal Wabbit's contextual bandit over whole plans (``select.vw``; needs
+  the ``peers`` extra);
 - ``"hybrid"``, ``"hybrid@D"``, ``"union"``, ``"lexical@50"``, ``"lexical@50+dense@25"``: fixed
   plans (``select.fixed.FixedPolicy``).
 
@@ -66,6 +68,12 @@ def _ltrr(name: str, config: Config | None, seed: int | None) -> Policy:
     return BanditPolicy.from_config(config, seed=seed)
 
 
+def _vw(name: str, config: Config | None, seed: int | None) -> Policy:
+    from ltrr.select.vw import VWPolicy
+
+    return VWPolicy.from_config(config, seed=seed)
+
+
 def _fixed(name: str, config: Config | None, seed: int | None) -> Policy:
     from ltrr.select.fixed import FixedPolicy
 
@@ -76,6 +84,7 @@ def _fixed(name: str, config: Config | None, seed: int | None) -> Policy:
 #: read as a fixed plan ("lexical@50+dense@25", "hybrid@25").
 POLICIES: dict[str, Callable[[str, Config | None, int | None], Policy]] = {
     "ltrr": _ltrr,
+    "vw": _vw,
     "hybrid": _fixed,
     "union": _fixed,
 }
@@ -94,6 +103,10 @@ def load_policy(directory: Path, config: Config | None = None) -> Policy:
         from ltrr.select.bandit import BanditPolicy
 
         return BanditPolicy.load(directory, config)
+    if name == "vw":
+        from ltrr.select.vw import VWPolicy
+
+        return VWPolicy.load(directory, config)
     from ltrr.select.fixed import FixedPolicy
 
     return FixedPolicy.load(directory, config)

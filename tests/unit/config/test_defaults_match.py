@@ -43,6 +43,7 @@ SECTIONS = [
     ("learn", "ltrr.learn.learner:LearnParams"),
     ("simulate", "ltrr.simulate.params:SimulateParams"),
     ("select.ltrr", "ltrr.select.bandit:BanditParams"),
+    ("select.vw", "ltrr.select.vw:VWParams"),
     ("select.features", "ltrr.select.features:FeatureParams"),
     ("ope", "ltrr.ope.estimators:OpeParams"),
     ("service", "ltrr.service.settings:ServiceParams"),
