@@ -380,3 +380,33 @@ def test_strategy_costs_are_measured_once_per_workspace(tmp_path: Path) -> None:
     again = strategy_costs(path, {"lexical": 9.0, "fuzzy": 0.7})  # a busier day: kept as was
     assert again == {"lexical": 0.5, "fuzzy": 0.7}
     assert strategy_costs(path, {"dense": 0.1}) == {"dense": 1.5}
+
+
+def test_the_vw_peer_runs_in_the_loop_and_learns_a_plan_per_class(bench: Path, work: Path) -> None:
+    """``vw`` (select/vw.py) beside ltrr on the same traffic, reported like ltrr."""
+    params = SimulateParams(n_searches=1500, n_seeds=1, window=500)
+    report = simulate(bench, ["ltrr", "vw", "hybrid"], "perfect", params, work, small_config())
+    ltrr, vw = report["policies"]["ltrr"], report["policies"]["vw"]
+    assert vw["kind"] == "learned" and set(vw) == set(ltrr)
+    for block in ("head", "tail"):
+        assert set(vw[block]) == set(ltrr[block])
+    assert vw["tail"]["candidates_per_search"]["mean"] <= 5.0 + 1e-9  # the budget
+    assert vw["tail"]["found_rate"]["mean"] >= 0.9
+    plans = report["learned_plans"]["vw"]
+    assert plans["content"]["strategy_share"].get("lexical", 0) >= 0.8
+    assert plans["prefix"]["strategy_share"].get("fuzzy", 0) >= 0.8
+    assert "vw - hybrid" in report["bootstrap"]
+    assert report["curves"]["tail"]["vw"]["at_search"] == [500, 1000, 1500]
+
+
+def test_cli_runs_ltrr_and_vw_side_by_side(bench: Path, work: Path, tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+    out = tmp_path / "vw.json"
+    args = [str(bench), "--click-model", "navigational", "--searches", "300", "--seeds", "1"]
+    args += ["--policies", "ltrr,vw", "--window", "100", "--work", str(work), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(out.read_bytes())
+    assert set(report["policies"]) == {"ltrr", "vw"}
+    assert set(report["policies"]["vw"]["cumulative_regret"]) == {"mean", "std"}
