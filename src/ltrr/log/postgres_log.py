@@ -75,7 +75,7 @@ from ltrr.log.postgres_schema import (
 from ltrr.log.postgres_writer import PgLogWriter, Server
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures
-from ltrr.log.sqlite_schema import action_row, impression_row
+from ltrr.log.sqlite_schema import action_row
 from ltrr.types import EntityId
 
 
@@ -232,7 +232,8 @@ class PostgresEventLog:
             raise EventError("features", "contains a NUL character (\\x00)")
         queue = self._writer()
         if queue.pending(impression.request_id) is None:  # else the queued one wins
-            queue.put(impression_row(impression), key=impression.request_id, payload=impression)
+            # its row is encoded by the writer thread: off the request path
+            queue.put((), key=impression.request_id, payload=impression)
 
     def log_action(self, action: Action) -> bool:
         return self.submit_actions([action]).wait()[0]

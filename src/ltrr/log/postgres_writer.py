@@ -21,7 +21,7 @@ from ltrr.errors import StorageError
 from ltrr.log.events import EventError, Impression
 from ltrr.log.group_commit import Job
 from ltrr.log.postgres_schema import Statements
-from ltrr.log.sqlite_schema import features_row
+from ltrr.log.sqlite_schema import features_row, impression_row
 
 logger = logging.getLogger(__name__)
 APPLICATION = "ltrr-event-log"
@@ -153,7 +153,8 @@ class PgLogWriter:
                 jobs = list(group)
                 cur = conn.cursor()
                 query = sql.insert_act if is_action else sql.insert_imp
-                cur.executemany(query, [job.row for job in jobs], returning=True)
+                rows = [j.row if j.payload is None else impression_row(j.payload) for j in jobs]
+                cur.executemany(query, rows, returning=True)
                 runs.append((cur, jobs))
             if features:
                 conn.cursor().executemany(sql.insert_features, features)

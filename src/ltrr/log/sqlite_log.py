@@ -192,7 +192,8 @@ class SqliteEventLog:
         check_impression(impression, max_id_chars=self.params.max_id_chars)
         queue = self._writer()
         if queue.pending(impression.request_id) is None:  # else the queued one wins
-            queue.put(impression_row(impression), key=impression.request_id, payload=impression)
+            # its row is encoded by the writer thread (``_commit``): off the request path
+            queue.put((), key=impression.request_id, payload=impression)
         # A request id already stored is dropped by the database (INSERT OR IGNORE).
 
     def log_action(self, action: Action) -> bool:
@@ -283,10 +284,11 @@ class SqliteEventLog:
             # Read under the write lock: several processes may append to one log.
             seq = int(conn.execute(MAX_SEQ).fetchone()[0]) + 1
             run: list[tuple[Any, ...]] = []
-            features: list[tuple[Any, ...]] = []  # encoded here, off the request path
+            features: list[tuple[Any, ...]] = []  # rows and features encoded here, off the
+            # request path
             for job in batch:
                 if job.payload is not None:
-                    run.append((seq, *job.row))
+                    run.append((seq, *impression_row(job.payload)))
                     if job.payload.features is not None:
                         features.append(features_row(job.payload.request_id, job.payload.features))
                 else:
