@@ -11,6 +11,10 @@ index.
 
 ``workspace.json`` records that the corpus was loaded and how long each index took to build,
 so a report on a reused workspace still says what a build costs.
+
+A reader (``writer=False``) opens a workspace a writer prepared, without its lock, and only
+loads saved indexes: the worker processes of a sweep (``simulate.sweep``) read it by path
+while the driver holds it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import orjson
 from ltrr.catalog.ingest import ingest
 from ltrr.catalog.jsonl import load_jsonl
 from ltrr.config import Config, settings_blob
+from ltrr.errors import StorageError
 from ltrr.retrieve.indexes import INDEX_DIR, component_class, open_index
 from ltrr.storage.datadir import DataDir
 
@@ -85,19 +90,31 @@ class Workspace:
         config: Config,
         work_dir: Path | None = None,
         on_progress: Progress | None = None,
+        *,
+        writer: bool = True,
     ) -> Iterator[Workspace]:
-        """The workspace of ``corpus_path`` under ``work_dir``, the corpus loaded if new."""
+        """The workspace of ``corpus_path`` under ``work_dir``, the corpus loaded if new; a
+        reader (``writer=False``) needs it loaded already."""
         root = (work_dir if work_dir is not None else default_work_dir()).expanduser()
         path = root / fingerprint(corpus_path, config)[:16]
         tick: Progress = on_progress if on_progress is not None else (lambda *_: None)
-        with DataDir(path / "data", config, writer=True) as data:
+        if not writer and not (path / MARKER).is_file():
+            raise StorageError(f"no prepared workspace of {corpus_path} at {path}")
+        with DataDir(path / "data", config, writer=writer) as data:
             workspace = cls(path, data, None, tick)
-            workspace.ingest_s = workspace._ingest(corpus_path)
+            workspace.ingest_s = workspace._ingest(corpus_path) if writer else None
             yield workspace
 
+    @property
+    def writer(self) -> bool:
+        return self.data.writer
+
     def index(self, name: str) -> Opened:
-        """Index ``name`` (a strategy or ``understand``), loaded when saved, else built."""
+        """Index ``name`` (a strategy or ``understand``), loaded when saved, else built (a
+        reader only loads)."""
         builds = self._builds()
+        if not self.writer:
+            return self._load(name, builds["builds"])
         total = len(self.data.catalog)
         component, status = open_index(
             name,
@@ -110,6 +127,14 @@ class Workspace:
         builds["builds"][name] = status.seconds
         self._write(builds)
         return Opened(component, status.seconds, False)
+
+    def _load(self, name: str, builds: dict[str, float]) -> Opened:
+        if name not in builds or not (self.data.path / INDEX_DIR / name).is_dir():
+            raise StorageError(f"index {name!r} of the workspace {self.path} was never built")
+        component, status = open_index(name, self.data, save=False)
+        if status.how != "loaded":  # the catalog changed since: only a writer may build
+            raise StorageError(f"index {name!r} of the workspace {self.path} is out of date")
+        return Opened(component, float(builds[name]), True)
 
     def fresh(self, name: str) -> Any:
         """A new instance of strategy ``name`` read from its saved index (built before)."""
