@@ -18,6 +18,7 @@ from ltrr.cli import (
     search,
     serve,
     simulate,
+    sweep,
     traffic,
     train,
 )
@@ -59,6 +60,7 @@ evaluate.register(app)
 search.register(app)
 ope.register(app)
 simulate.register(app)
+sweep.register(app)
 traffic.register(app)
 serve.register(app)
 train.register(app)

@@ -15,9 +15,10 @@ from rich.table import Table
 
 from ltrr.cli.common import ConfigOption, JsonOption, config_for, print_json, stdout
 from ltrr.cli.evaluate import _stages
+from ltrr.config import Config
 from ltrr.evaluate.workspace import CACHE_ENV
 from ltrr.simulate.clicks import CLICK_MODELS
-from ltrr.simulate.params import simulate_params
+from ltrr.simulate.params import SimulateParams, simulate_params
 from ltrr.simulate.plots import write_plots
 from ltrr.simulate.policies import HYBRID, ORACLE, UNION
 from ltrr.simulate.run import simulate
@@ -85,72 +86,88 @@ def _checks(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: The options ``ltrr simulate`` and ``ltrr sweep`` share (``cli.sweep``).
+BenchmarkArg = Annotated[
+    Path, typer.Argument(help="Benchmark in BEIR layout: corpus, queries.jsonl, qrels/.")
+]
+SearchesOption = Annotated[int, typer.Option("--searches", help="Searches per seed.")]
+SeedsOption = Annotated[
+    int,
+    typer.Option("--seeds", help="Seeds: each its own traffic (EVALUATION.md asks for 3 or more)."),
+]
+PoliciesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--policies",
+        help="Comma-separated: ltrr, hybrid, hybrid@D, union, oracle, lexical@50, "
+        "lexical@50+dense@25 (default: all of them and every fixed plan).",
+        show_default=False,
+    ),
+]
+FoundElsewhereOption = Annotated[
+    float | None,
+    typer.Option(
+        "--found-elsewhere", help="P(user finds a relevant item another way).", show_default=False
+    ),
+]
+EtaOption = Annotated[
+    float | None,
+    typer.Option(
+        "--eta",
+        help="Position-based models (pbm-*): rank r is examined with P = (1/r)^eta; > 0, "
+        f"default {escape('[simulate]')} eta = 1. Cascades ignore it.",
+        show_default=False,
+    ),
+]
+WindowOption = Annotated[
+    int | None,
+    typer.Option("--window", help="Searches per window (head, tail points).", show_default=False),
+]
+WorkOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--work",
+        help=f"Folder for the benchmark's catalog and indexes (default: ${CACHE_ENV}/eval, "
+        "else ~/.cache/ltrr/eval); shared with ltrr evaluate.",
+        show_default=False,
+    ),
+]
+TrafficSplitOption = Annotated[
+    str | None,
+    typer.Option("--traffic-split", help="Qrels split of the traffic pool.", show_default=False),
+]
+UnseenSplitOption = Annotated[
+    str | None,
+    typer.Option("--unseen-split", help="Qrels split of the unseen pool.", show_default=False),
+]
+
+
+def params_for(settings: Config, **overrides: Any) -> SimulateParams:
+    """``[simulate]`` of ``settings`` with the options given (``None``: not given)."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return dataclasses.replace(simulate_params(settings), **given)
+
+
+def policy_names(policies: str | None) -> list[str] | None:
+    """``--policies`` as names; None (every policy) when not given."""
+    return [p.strip() for p in policies.split(",") if p.strip()] if policies else None
+
+
 def simulate_command(
-    directory: Annotated[
-        Path, typer.Argument(help="Benchmark in BEIR layout: corpus, queries.jsonl, qrels/.")
-    ],
+    directory: BenchmarkArg,
     click_model: Annotated[
         str, typer.Option("--click-model", help=f"One of {', '.join(CLICK_MODELS)}.")
     ],
-    searches: Annotated[int, typer.Option("--searches", help="Searches per seed.")],
-    seeds: Annotated[
-        int,
-        typer.Option(
-            "--seeds", help="Seeds: each its own traffic (EVALUATION.md asks for 3 or more)."
-        ),
-    ],
+    searches: SearchesOption,
+    seeds: SeedsOption,
     out: Annotated[Path, typer.Option("--out", help="JSON report; PNG curves go beside it.")],
-    policies: Annotated[
-        str | None,
-        typer.Option(
-            "--policies",
-            help="Comma-separated: ltrr, hybrid, hybrid@D, union, oracle, lexical@50, "
-            "lexical@50+dense@25 (default: all of them and every fixed plan).",
-            show_default=False,
-        ),
-    ] = None,
-    found_elsewhere: Annotated[
-        float | None,
-        typer.Option(
-            "--found-elsewhere",
-            help="P(user finds a relevant item another way).",
-            show_default=False,
-        ),
-    ] = None,
-    eta: Annotated[
-        float | None,
-        typer.Option(
-            "--eta",
-            help="Position-based models (pbm-*): rank r is examined with P = (1/r)^eta; > 0, "
-            f"default {escape('[simulate]')} eta = 1. Cascades ignore it.",
-            show_default=False,
-        ),
-    ] = None,
-    window: Annotated[
-        int | None,
-        typer.Option(
-            "--window", help="Searches per window (head, tail points).", show_default=False
-        ),
-    ] = None,
-    work: Annotated[
-        Path | None,
-        typer.Option(
-            "--work",
-            help=f"Folder for the benchmark's catalog and indexes (default: ${CACHE_ENV}/eval, "
-            "else ~/.cache/ltrr/eval); shared with ltrr evaluate.",
-            show_default=False,
-        ),
-    ] = None,
-    traffic_split: Annotated[
-        str | None,
-        typer.Option(
-            "--traffic-split", help="Qrels split of the traffic pool.", show_default=False
-        ),
-    ] = None,
-    unseen_split: Annotated[
-        str | None,
-        typer.Option("--unseen-split", help="Qrels split of the unseen pool.", show_default=False),
-    ] = None,
+    policies: PoliciesOption = None,
+    found_elsewhere: FoundElsewhereOption = None,
+    eta: EtaOption = None,
+    window: WindowOption = None,
+    work: WorkOption = None,
+    traffic_split: TrafficSplitOption = None,
+    unseen_split: UnseenSplitOption = None,
     ope_replications: Annotated[
         int | None,
         typer.Option(
@@ -175,19 +192,12 @@ def simulate_command(
 ) -> None:
     """Simulated users search, click and learn; ltrr against every fixed plan (EVALUATION.md 3)."""
     settings = config_for(config)
-    overrides: dict[str, Any] = {"n_searches": searches, "n_seeds": seeds}
-    for key, value in (
-        ("found_elsewhere", found_elsewhere),
-        ("eta", eta),
-        ("window", window),
-        ("traffic_split", traffic_split),
-        ("unseen_split", unseen_split),
-        ("ope_replications", ope_replications),
-    ):
-        if value is not None:
-            overrides[key] = value
-    params = dataclasses.replace(simulate_params(settings), **overrides)
-    names = [p.strip() for p in policies.split(",") if p.strip()] if policies else None
+    params = params_for(
+        settings, n_searches=searches, n_seeds=seeds, found_elsewhere=found_elsewhere, eta=eta,
+        window=window, traffic_split=traffic_split, unseen_split=unseen_split,
+        ope_replications=ope_replications,
+    )  # fmt: skip
+    names = policy_names(policies)
     with _stages() as tick:
         report = simulate(directory, names, click_model, params, work, settings, tick, runs)
     report["command"] = shlex.join(["ltrr", *sys.argv[1:]])
