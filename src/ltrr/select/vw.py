@@ -25,9 +25,10 @@ ltrr's update, a feedback counts ``reward`` times, and ``elsewhere_weight`` time
 item was found elsewhere (VW's text labels carry no importance weight, so the example is
 learned that many times, rounded).
 
-Exploration (``[select.vw] exploration``): ``"squarecb"``, inverse-gap weighting over the
-regression's costs (Foster & Rakhlin 2020, VW's recommendation; ``gamma_scale`` its
-``--gamma_scale``), or ``"epsilon"``-greedy with ltrr's epsilon. Regression by ``--cb_type mtr``
+Exploration (``[select.vw] exploration``): ``"epsilon"``-greedy with ltrr's epsilon (the
+default: the better of the two on SciFact, see ``defaults.toml``), or ``"squarecb"``,
+inverse-gap weighting over the regression's costs (Foster & Rakhlin 2020, VW's
+recommendation; ``gamma_scale`` its ``--gamma_scale``). Regression by ``--cb_type mtr``
 (importance-weighted regression on the chosen action's cost: Bietti, Agarwal & Langford 2021,
 "A Contextual Bandit Bake-off").
 
@@ -73,7 +74,7 @@ class VWParams:
     """``[select.vw]``: how Vowpal Wabbit explores and learns (its objective is ltrr's)."""
 
     seed: int = 0
-    exploration: str = "squarecb"
+    exploration: str = "epsilon"
     gamma_scale: float = 10.0
     learning_rate: float = 0.5
     bits: int = 20

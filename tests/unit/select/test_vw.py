@@ -206,9 +206,10 @@ def test_bad_parameters_name_the_allowed_values(field: str, value: object, messa
 
 def test_vw_arguments_are_a_practitioners() -> None:
     args = VWParams().arguments(0.1)
-    assert args[:5] == ["--cb_explore_adf", "--cb_type", "mtr", "--squarecb", "--gamma_scale"]
+    assert args[:5] == ["--cb_explore_adf", "--cb_type", "mtr", "--epsilon", "0.1"]
     assert " ".join(args).endswith("-q xa -q ka -q aa")
-    assert VWParams(exploration="epsilon").arguments(0.1)[3:5] == ["--epsilon", "0.1"]
+    squarecb = VWParams(exploration="squarecb", gamma_scale=1000.0).arguments(0.1)
+    assert squarecb[3:6] == ["--squarecb", "--gamma_scale", "1000"]
 
 
 def test_without_vowpalwabbit_the_error_says_what_to_install(
