@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,9 @@ from ltrr.storage.datadir import DataDir
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()
 DATASETS = SHARED / "datasets"
+
+#: The PostgreSQL database tests may create schemas in (trust auth on the local server).
+POSTGRES_URL = os.environ.get("LTRR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 needs_shared = pytest.mark.skipif(
     not DATASETS.is_dir(),
@@ -34,3 +40,33 @@ def catalog_config(config: Config) -> CatalogConfig:
 def data_dir(tmp_path: Path, config: Config) -> Iterator[DataDir]:
     with DataDir(tmp_path / "data", config, writer=True) as dd:
         yield dd
+
+
+@functools.cache
+def _postgres_unreachable() -> str | None:
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - psycopg is a dependency
+        return f"psycopg is not installed ({exc})"
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL not reachable at {POSTGRES_URL.rsplit('@', 1)[-1]}: {exc}".strip()
+    return None
+
+
+@pytest.fixture
+def postgres_log_url() -> Iterator[str]:
+    """An event-log URL naming a fresh schema (unique across xdist workers) of the test
+    database, dropped afterwards; the test is skipped, with the reason, when no server answers."""
+    reason = _postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex}"
+    try:
+        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

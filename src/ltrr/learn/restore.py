@@ -44,10 +44,10 @@ def resume(
     catch_up: Callable[[], object],
     full_replay: Callable[[], dict[str, Any]],
 ) -> dict[str, Any]:
-    """The newest usable snapshot plus the log after it; ``full_replay`` when there is none or
-    it is damaged (a damaged snapshot costs a replay, not the start)."""
+    """The newest usable snapshot of this log plus the log after it; ``full_replay`` when there
+    is none or it is damaged (a damaged snapshot costs a replay, not the start)."""
     started = time.perf_counter()
-    found = snapshot.latest(path, config)
+    found = snapshot.latest(path, config, follower.log)
     if found is None:
         return full_replay()
     try:

@@ -12,8 +12,12 @@ each came from and rebuilds it from the log through the very functions live lear
 (``Learner.served``, ``lesson_of``), as a replay would.
 
 A snapshot is used only if it was written by this ltrr version with the same learning-related
-settings (``fingerprint``); otherwise start-up replays the whole log. Folders are written to
-a temporary sibling and renamed into place, and the newest ``keep`` are kept.
+settings (``fingerprint``) and folded the very log it is restored against (``log_record``: the
+log's identity, e.g. a PostgreSQL schema, and its first event and the event at P, so that a
+snapshot of the data directory's SQLite log is never mixed with a PostgreSQL log's tail, nor one
+schema's with another's, nor one of a log since recreated in the same place); otherwise
+start-up replays the whole log. Folders are written to a temporary sibling and renamed into
+place, and the newest ``keep`` are kept.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from ltrr.errors import StorageError
 from ltrr.learn.follow import LogFollower
 from ltrr.learn.learner import LearnCounts, Learner, lesson_of
 from ltrr.learn.stats import LearningStats
+from ltrr.log.base import ServingLog
+from ltrr.log.events import Action
 from ltrr.retrieve.base import Retriever
 from ltrr.select import load_policy
 from ltrr.storage.folder import new_manifest, read_arrays, staged, write_arrays
+from ltrr.storage.sqlite import DB_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +53,48 @@ FORMAT_VERSION = 1
 LEARNED = ("memory", "explore")
 #: Settings that shape learned state: a snapshot taken under others is not used.
 SECTIONS = ("learn", "select", "rank", "log", "search", "retrieve", "understand", "catalog")
+#: The identity recorded for the data directory's own SQLite log (wherever the directory is).
+OWN_LOG = "sqlite:data-directory"
 
 
 def fingerprint(config: Config) -> str:
+    """The settings that shape learned state, hashed; ``[log] url`` left out (``log_record``
+    tells logs apart, and a URL's password or host name may change while its log does not)."""
+    log = config.values.get("log")
+    if isinstance(log, Mapping) and "url" in log:
+        config = Config({**config.values, "log": {k: v for k, v in log.items() if k != "url"}})
     return hashlib.sha256(settings_blob(config, SECTIONS)).hexdigest()[:16]
+
+
+def log_record(log: ServingLog, root: Path, position: int) -> dict[str, Any]:
+    """Which log a fold up to ``position`` came from: its ``identity`` (``OWN_LOG`` for the
+    data directory's own SQLite database, so a moved or copied directory keeps its snapshots),
+    and ``[position, key]`` of its first event and of the event at ``position`` (``None`` at
+    position 0)."""
+    identity = log.identity
+    if identity == f"sqlite:///{(root / DB_NAME).resolve()}":
+        identity = OWN_LOG
+    first, at = (_mark(log, 0), _mark(log, position - 1)) if position else (None, None)
+    return {"identity": identity, "first": first, "at": at}
+
+
+def _mark(log: ServingLog, after: int) -> list[Any] | None:
+    events = log.events_after(after, 1)
+    if not events:
+        return None
+    seq, event = events[0]
+    kind, key = ("a", event.action_id) if isinstance(event, Action) else ("i", event.request_id)
+    return [seq, f"{kind}:{key}"]
+
+
+def same_log(manifest: Mapping[str, Any], log: ServingLog, root: Path) -> bool:
+    """Whether the snapshot of ``manifest`` folded ``log`` (a snapshot without a record, from
+    before logs could live elsewhere, folded the data directory's own)."""
+    recorded = manifest.get("log") or {"identity": OWN_LOG}
+    current = log_record(log, root, int(manifest["log_position"]))
+    if recorded["identity"] != current["identity"]:
+        return False
+    return all(recorded.get(k) in (None, current[k]) for k in ("first", "at"))
 
 
 def save_snapshot(
@@ -92,14 +137,16 @@ def save_snapshot(
         manifest = new_manifest(
             FORMAT, FORMAT_VERSION, fingerprint=fingerprint(config), log_position=position,
             learned=[n for n in LEARNED if n in retrievers],
+            log=log_record(follower.log, root, position),
         )  # fmt: skip
         write_arrays(tmp, manifest, arrays, documents)
     _prune(root / SNAPSHOT_DIR, keep)
     return directory
 
 
-def latest(root: Path, config: Config) -> Path | None:
-    """The newest snapshot under ``root`` that this ltrr and ``config`` can use, if any."""
+def latest(root: Path, config: Config, log: ServingLog | None = None) -> Path | None:
+    """The newest snapshot under ``root`` that this ltrr and ``config`` can use, if any; with
+    ``log``, the newest that folded that log (``same_log``)."""
     folder = root / SNAPSHOT_DIR
     if not folder.is_dir():
         return None
@@ -109,11 +156,16 @@ def latest(root: Path, config: Config) -> Path | None:
             continue
         manifest = orjson.loads((directory / "manifest.json").read_bytes())
         if (
-            manifest.get("format_version") == FORMAT_VERSION
-            and manifest.get("fingerprint") == wanted
+            manifest.get("format_version") != FORMAT_VERSION
+            or manifest.get("fingerprint") != wanted
         ):
+            logger.info("snapshot %s was taken under other settings; not used", directory.name)
+        elif log is not None and not same_log(manifest, log, root):
+            logger.warning(
+                "snapshot %s folded another log than %s; not used", directory.name, log.identity
+            )
+        else:
             return directory
-        logger.info("snapshot %s was taken under other settings; not used", directory.name)
     return None
 
 
