@@ -12,6 +12,7 @@ from ltrr import __version__
 from ltrr.cli import (
     benchmark,
     catalog,
+    cluster,
     convert,
     evaluate,
     ope,
@@ -54,6 +55,7 @@ def root(
 
 
 catalog.register(app)
+cluster.register(app)
 convert.register(app)
 benchmark.register(app)
 evaluate.register(app)

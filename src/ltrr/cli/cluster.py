@@ -1,0 +1,135 @@
+"""``ltrr cluster up``: N ``ltrr serve`` replicas on one PostgreSQL log behind one address."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from ltrr.cli.common import ConfigOption, DataOption, config_for, resolve_data, stderr, stdout
+from ltrr.config import section_params
+from ltrr.log.params import LOG_URL_ENV, log_params
+from ltrr.retrieve.indexes import IndexSet
+from ltrr.select import SelectParams
+from ltrr.service import cluster as local
+from ltrr.service.settings import check_binding, service_params
+from ltrr.storage.datadir import DataDir
+
+cluster_app = typer.Typer(
+    help="A local cluster: service replicas on one shared log, behind one address.",
+    no_args_is_help=True,
+)
+
+
+class _StopSignalError(Exception):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _StopSignalError
+
+
+@cluster_app.command("up")
+def up(
+    data: DataOption = None,
+    replicas: Annotated[
+        int, typer.Option("--replicas", min=1, max=16, help="Replica processes (ltrr serve).")
+    ] = 2,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Front address to bind (default: [service] host).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Front port (default: [service] port)."),
+    ] = None,
+    log_url: Annotated[
+        str | None,
+        typer.Option(
+            "--log-url",
+            help=(
+                f"The shared event log, postgresql://... (default: ${LOG_URL_ENV}, else [log] "
+                f"url, else {local.LOCAL_POSTGRES}); ?schema= defaults to ltrr_<data directory>."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Start N replicas of one prepared data directory and a proxy in front; Ctrl-C stops all.
+
+    Each replica serves its own copy of the directory (DATA/replicas/r0, r1, ...: catalog,
+    indexes, models and settings, copied again when the catalog version changed) and appends
+    to and follows the same PostgreSQL log, so they learn as one. HAProxy answers on the front
+    address, round robin, and names the answering replica in the x-ltrr-replica header.
+    """
+    path = resolve_data(data)
+    settings = config_for(config, path)
+    params = service_params(settings)
+    host = host or params.host
+    port = params.port if port is None else port
+    check_binding(params, host)
+    url = local.cluster_log_url(log_url or log_params(settings).url, path)
+    local.find_haproxy()
+    strategies = section_params(settings, "select", SelectParams).strategies
+    with DataDir(path, settings, writer=True) as data_dir:  # build and save once, then copy
+        IndexSet.open(data_dir, strategies, save=True)
+    folders = local.prepare_replicas(path, replicas)
+    logs = path / local.REPLICAS_DIR / "logs"
+    children: list[local.Child] = []
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        ports = [local.free_port() for _ in folders]
+        for folder, replica_port in zip(folders, ports, strict=True):
+            log = logs / f"{folder.name}.log"
+            children.append(
+                local.start_replica(folder.name, folder, replica_port, url, config, log)
+            )
+        local.wait_ready(children, "/readyz")
+        proxy = local.start_proxy(host, port, ports, logs)
+        children.append(proxy)
+        local.wait_ready([proxy], "/healthz", timeout_s=30.0)
+        _announce(proxy, children[:-1], url, logs)
+        _watch(proxy, children[:-1])
+    except (KeyboardInterrupt, _StopSignalError):
+        stderr.print("stopping the cluster")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        local.stop(children)
+
+
+def _announce(proxy: local.Child, replicas: list[local.Child], url: str, logs: Path) -> None:
+    stdout.print(
+        f"front {proxy.url}  (HAProxy, round robin; API docs: {proxy.url}/docs)", markup=False
+    )
+    for child in replicas:
+        stdout.print(f"replica {child.name} {child.url} pid {child.process.pid}", markup=False)
+    stdout.print(f"event log {local.shown_url(url)}", markup=False)
+    stdout.print(f"logs in {logs}; Ctrl-C stops everything", markup=False)
+
+
+def _watch(proxy: local.Child, replicas: list[local.Child]) -> None:
+    """Report each replica that exits; return when the proxy or every replica is gone."""
+    alive = list(replicas)
+    while alive:
+        if proxy.process.poll() is not None:
+            stderr.print(f"[bold red]the proxy exited[/] with code {proxy.process.returncode}")
+            stderr.print(proxy.tail(), markup=False, highlight=False)
+            raise typer.Exit(1)
+        for child in [c for c in alive if c.process.poll() is not None]:
+            alive.remove(child)
+            stderr.print(
+                f"[bold red]replica {child.name} ({child.url}) exited[/] with code "
+                f"{child.process.returncode}; {len(alive)} left"
+            )
+            stderr.print(child.tail(), markup=False, highlight=False)
+        time.sleep(0.2)
+    stderr.print("[bold red]every replica exited[/]")
+    raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cluster_app, name="cluster")
