@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -272,7 +272,7 @@ class Engine:
         request = PlanRequest(request_id, query, context, self.select.budget)
         plan = self.policy.plan(request)
         depths = {s: d for s, d in plan.depths.items() if s in self.indexes.retrievers}
-        return Plan(depths, plan.greedy, plan.epsilon, plan.explore, plan.policy)
+        return replace(plan, depths=depths)  # keeps how it was drawn (distribution)
 
     def _log(
         self,

@@ -265,3 +265,22 @@ def test_concurrent_searches_and_feedback_from_threads(data: Path) -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
             assert all(pool.map(one, range(40)))
         assert engine.learner.counts.n_actions == 40
+
+
+def test_a_plan_drawn_from_a_distribution_is_logged_with_it(data: Path) -> None:
+    """The Vowpal Wabbit peer draws whole plans from a distribution: the engine keeps it, so
+    the logged probability is the drawn plan's, not 0 for every plan but the greedy one."""
+    pytest.importorskip("vowpalwabbit", reason="the vw peer needs the peers extra")
+    config = load_config().replaced("search", policy="vw")
+    with _open(data, config) as engine:
+        for _ in range(20):
+            engine.search("love story", Context(), k=3)
+        assert engine.log is not None
+        engine.log.flush()
+        logged = [imp.plan for imp in engine.log.impressions()]
+    assert len(logged) == 20
+    assert all(plan.distribution for plan in logged)
+    assert all(0.0 < plan.probability <= 1.0 for plan in logged)
+    assert any(plan.depths != plan.greedy for plan in logged) or all(
+        plan.probability == pytest.approx(1.0 - plan.epsilon) for plan in logged
+    )
