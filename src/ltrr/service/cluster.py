@@ -9,7 +9,7 @@ one. A SQLite log cannot be shared across data directories, so any other log URL
 
 The front address is HAProxy (Debian's ``haproxy``), run in the foreground as a child
 process: round robin per request, a health check on ``/healthz`` every 500 ms, and a request
-that found a dead replica (connection refused or closed before any answer) retried once on
+that found a dead replica (connection refused, closed before a whole answer) retried on
 another. Retrying is safe here: feedback carries its action id (a repeat is stored once) and
 a search that got no answer was not acknowledged. The answering replica is named in the
 ``x-ltrr-replica`` response header.
@@ -161,7 +161,7 @@ defaults
     timeout http-keep-alive 120s
     retries 2
     option redispatch 1
-    retry-on conn-failure empty-response
+    retry-on all-retryable-errors
 
 frontend ltrr
     bind {host}:{port}
