@@ -50,6 +50,7 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
 #: Not run here, and why.
 SKIPPED = {
     "dashboard_load": "needs a running service's URL (docs/service.md runs it)",
+    "cluster_load": "needs PostgreSQL and HAProxy, and minutes per setup (docs/scale.md runs it)",
     "eval_scifact": "needs ../shared's SciFact (a slow test runs it)",
 }
 
