@@ -82,16 +82,8 @@ def up(
     children: list[local.Child] = []
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        ports = [local.free_port() for _ in folders]
-        for folder, replica_port in zip(folders, ports, strict=True):
-            log = logs / f"{folder.name}.log"
-            children.append(
-                local.start_replica(folder.name, folder, replica_port, url, config, log)
-            )
-        local.wait_ready(children, "/readyz")
-        proxy = local.start_proxy(host, port, ports, logs)
-        children.append(proxy)
-        local.wait_ready([proxy], "/healthz", timeout_s=30.0)
+        _start(children, folders, url, config, (host, port), logs)
+        proxy = children[-1]
         _announce(proxy, children[:-1], url, logs)
         _watch(proxy, children[:-1])
     except (KeyboardInterrupt, _StopSignalError):
@@ -99,6 +91,25 @@ def up(
     finally:
         signal.signal(signal.SIGTERM, previous)
         local.stop(children)
+
+
+def _start(
+    children: list[local.Child],
+    folders: list[Path],
+    url: str,
+    config: Path | None,
+    front: tuple[str, int],
+    logs: Path,
+) -> None:
+    """Start the replicas, wait until they are ready, then the proxy; each child is appended
+    to ``children`` as soon as it runs, so a failure midway still stops it."""
+    ports = [local.free_port() for _ in folders]
+    for folder, replica_port in zip(folders, ports, strict=True):
+        log = logs / f"{folder.name}.log"
+        children.append(local.start_replica(folder.name, folder, replica_port, url, config, log))
+    local.wait_ready(children, "/readyz")
+    children.append(local.start_proxy(*front, ports, logs))
+    local.wait_ready(children[-1:], "/healthz", timeout_s=30.0)
 
 
 def _announce(proxy: local.Child, replicas: list[local.Child], url: str, logs: Path) -> None:

@@ -30,7 +30,9 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from ltrr.cli.app import app
 from ltrr.config import load_config
 from ltrr.errors import ConfigError
 from ltrr.log.events import Action
@@ -345,3 +347,12 @@ def test_a_replica_killed_behind_the_front_loses_no_acknowledged_action_5_times(
     tmp_path: Path, postgres_log_url: str, clusters: Callable[[Path, str], Cluster]
 ) -> None:
     _run_trials(N_TRIALS, _build(tmp_path / "data"), postgres_log_url, clusters)
+
+
+def test_cluster_up_refuses_a_log_that_is_not_postgresql(tmp_path: Path) -> None:
+    data = _build(tmp_path / "data")
+    command = ["cluster", "up", "--data", str(data), "--log-url", "sqlite:///ltrr.sqlite"]
+    result = CliRunner().invoke(app, command)
+    assert isinstance(result.exception, ConfigError)
+    assert "must be on PostgreSQL" in str(result.exception)
+    assert not (data / cluster.REPLICAS_DIR).exists()
