@@ -2,7 +2,8 @@
 ``ltrr serve --workers 2`` on the embedded SQLite log, under wrk, on the same machine.
 
 Usage: ``python benchmarks/cluster_load.py --data DIR [--seconds 15] [--connections 16]
-[--postgres postgresql://postgres@127.0.0.1:5432/test] [--setups serve2,cluster1,cluster2]``;
+[--postgres postgresql://postgres@127.0.0.1:5432/test] [--setups serve2,cluster1,cluster2]``
+(``pgserveN``: ``ltrr serve --workers N`` on a PostgreSQL log, without a proxy);
 prints one JSON object. Needs ``wrk``, ``haproxy`` and a PostgreSQL server.
 
 Each setup runs alone (one after the other), with the search and feedback load of
@@ -169,8 +170,13 @@ def _setup(name: str, args: argparse.Namespace, env: dict[str, str], work: Path)
             }
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     log_url = f"{args.postgres}{'&' if '?' in args.postgres else '?'}schema={schema}"
-    cmd = [*cli, "cluster", "up", "--data", str(args.data), "--port", str(port)]
-    cmd += ["--replicas", name.removeprefix("cluster"), "--log-url", log_url]
+    if name.startswith("pgserve"):  # ltrr serve --workers N on the PostgreSQL log, no proxy
+        cmd = [*cli, "serve", "--data", str(args.data), "--port", str(port)]
+        cmd += ["--workers", name.removeprefix("pgserve")]
+        env = {**env, "LTRR_LOG_URL": log_url}
+    else:
+        cmd = [*cli, "cluster", "up", "--data", str(args.data), "--port", str(port)]
+        cmd += ["--replicas", name.removeprefix("cluster"), "--log-url", log_url]
     try:
         with _running(cmd, env, f"{url}/readyz", work / f"{name}.log") as pid:
             return {
@@ -192,8 +198,8 @@ def main() -> None:
     parser.add_argument("--setups", default=",".join(SETUPS), help=f"of {', '.join(SETUPS)}")
     args = parser.parse_args()
     setups = [s for s in args.setups.split(",") if s]
-    if bad := [s for s in setups if not re.fullmatch(r"serve\d+|cluster\d+", s)]:
-        sys.exit(f"unknown setups {bad}; allowed: serveN, clusterN (e.g. {', '.join(SETUPS)})")
+    if bad := [s for s in setups if not re.fullmatch(r"(pg)?serve\d+|cluster\d+", s)]:
+        sys.exit(f"unknown setups {bad}; allowed: serveN, pgserveN, clusterN")
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
