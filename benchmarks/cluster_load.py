@@ -163,6 +163,7 @@ def _setup(name: str, args: argparse.Namespace, env: dict[str, str], work: Path)
     if name.startswith("serve"):
         cmd = [*cli, "serve", "--data", str(args.data), "--port", str(port)]
         cmd += ["--workers", name.removeprefix("serve")]
+        cmd += ["--config", str(args.config)] if args.config else []
         with _running(cmd, env, f"{url}/readyz", work / f"{name}.log") as pid:
             return {
                 "log": "sqlite (the data directory's)",
@@ -177,6 +178,7 @@ def _setup(name: str, args: argparse.Namespace, env: dict[str, str], work: Path)
     else:
         cmd = [*cli, "cluster", "up", "--data", str(args.data), "--port", str(port)]
         cmd += ["--replicas", name.removeprefix("cluster"), "--log-url", log_url]
+    cmd += ["--config", str(args.config)] if args.config else []
     try:
         with _running(cmd, env, f"{url}/readyz", work / f"{name}.log") as pid:
             return {
@@ -195,6 +197,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--config", type=Path, help="settings for every setup (--config)")
     parser.add_argument("--setups", default=",".join(SETUPS), help=f"of {', '.join(SETUPS)}")
     args = parser.parse_args()
     setups = [s for s in args.setups.split(",") if s]
