@@ -429,8 +429,8 @@ class Engine:
         times a second."""
         if self.follower is None or not self.following:  # a writer learns live instead
             return 0
+        n = self.follower.follow(lock=self.lock)  # the log is read outside the lock
         with self.lock:
-            n = self.follower.follow()
             self._catch_up()
         self.ranking.refresh()
         if self.log is not None:

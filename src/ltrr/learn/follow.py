@@ -14,7 +14,9 @@ disagree with it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import MutableMapping
+from contextlib import AbstractContextManager
 
 from ltrr.learn.learner import Learner
 from ltrr.log.base import ServingLog
@@ -39,15 +41,25 @@ class LogFollower:
         self.position = 0
         self._impressions.clear()
 
-    def follow(self, page: int = 5000) -> int:
-        """Apply every committed event after ``position``; how many were applied."""
+    def follow(self, page: int = 5000, lock: AbstractContextManager[object] | None = None) -> int:
+        """Apply every committed event after ``position``; how many were applied.
+
+        ``lock`` (the engine's) is held while a page is applied, not while it is read: searches
+        wait for learning, never for the database (a PostgreSQL log is a network round trip).
+        An event at or before ``position`` by the time the lock is held (a replay ran in
+        between) is skipped.
+        """
+        guard = lock if lock is not None else contextlib.nullcontext()
         n = 0
         while True:
             events = self.log.events_after(self.position, page)
-            for seq, event in events:
-                self.apply(seq, event)
-                self.position = seq
-            n += len(events)
+            with guard:
+                for seq, event in events:
+                    if seq <= self.position:
+                        continue
+                    self.apply(seq, event)
+                    self.position = seq
+                    n += 1
             if len(events) < page:
                 return n
 
