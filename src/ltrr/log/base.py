@@ -14,10 +14,12 @@ the embedded SQLite log and the PostgreSQL log both provide it (checked by mypy 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ltrr.log.events import Action, Event, Impression, ImpressionHead, LogStats
-from ltrr.log.group_commit import Job
+from ltrr.errors import StorageError
+from ltrr.log.events import Action, Event, EventError, Impression, ImpressionHead, LogStats
+from ltrr.log.group_commit import GroupCommitQueue, Job
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures
 
@@ -72,19 +74,34 @@ class EventLog(Protocol):
     def stats(self) -> LogStats: ...
 
 
-class ActionReceipt(Protocol):
-    """Actions checked and queued by ``ServingLog.submit_actions``."""
+@dataclass(slots=True)
+class ActionReceipt:
+    """Actions checked and queued by ``ServingLog.submit_actions`` (either backend: both queue
+    them on a ``GroupCommitQueue``)."""
 
-    @property
-    def jobs(self) -> Sequence[Job[Impression] | None]:
-        """Per action, its queued row (``seq``: its log position once committed as new), or
-        ``None`` for an action id already stored or repeated in the batch."""
-        ...
+    queue: GroupCommitQueue[Impression]
+    actions: list[Action]
+    #: Per action, its queued row (``seq``: its log position once committed as new), or
+    #: ``None`` for an action id already stored or repeated in the batch.
+    jobs: list[Job[Impression] | None]
 
     def wait(self) -> list[bool]:
         """Block until the actions are durable; per action, whether it was new. Raises the
         ``EventError`` of an action whose impression turned out to be lost."""
-        ...
+        for job in self.jobs:
+            if job is not None:
+                self.queue.wait(job)
+        out = []
+        for action, job in zip(self.actions, self.jobs, strict=True):
+            if job is None:
+                out.append(False)
+                continue
+            if isinstance(job.error, EventError):
+                raise job.error
+            if job.error is not None:
+                raise StorageError(f"action {action.action_id!r} was not stored: {job.error}")
+            out.append(job.inserted)
+        return out
 
 
 @runtime_checkable

@@ -45,12 +45,12 @@ from __future__ import annotations
 import atexit
 import time
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from ltrr.errors import StorageError
+from ltrr.log.base import ActionReceipt
 from ltrr.log.events import (
     Action,
     Event,
@@ -61,7 +61,7 @@ from ltrr.log.events import (
     check_action,
     check_impression,
 )
-from ltrr.log.group_commit import GroupCommitQueue, Job
+from ltrr.log.group_commit import GroupCommitQueue
 from ltrr.log.params import LogParams
 from ltrr.log.postgres_reader import PgLogReader
 from ltrr.log.postgres_schema import (
@@ -242,7 +242,7 @@ class PostgresEventLog:
         """As ``SqliteEventLog.log_actions``: all checked first, then stored durably."""
         return self.submit_actions(actions).wait()
 
-    def submit_actions(self, actions: Sequence[Action]) -> PostgresActionReceipt:
+    def submit_actions(self, actions: Sequence[Action]) -> ActionReceipt:
         """As ``SqliteEventLog.submit_actions``: check ``actions`` and queue them as one urgent
         batch; ``wait`` on the receipt (outside any lock the caller holds)."""
         rewards = self.rewards
@@ -275,7 +275,7 @@ class PostgresEventLog:
         ]
         if jobs and jobs[-1] is None:  # the last one was a duplicate: still commit the rest now
             queue.flush()
-        return PostgresActionReceipt(self, list(actions), jobs)
+        return ActionReceipt(queue, list(actions), jobs)
 
     def _check_request(self, action: Action, stored: set[str]) -> None:
         """Raise ``EventError`` if the request of ``action`` (queued, in ``stored``, or stored
@@ -370,29 +370,3 @@ class PostgresEventLog:
 
     def stats(self) -> LogStats:
         return self._reads.stats(self.n_queued())
-
-
-@dataclass(slots=True)
-class PostgresActionReceipt:
-    """Queued actions; ``wait`` returns, once they are committed, which ones were new."""
-
-    log: PostgresEventLog
-    actions: list[Action]
-    jobs: list[Job[Impression] | None]
-
-    def wait(self) -> list[bool]:
-        queue = self.log._writer()
-        for job in self.jobs:
-            if job is not None:
-                queue.wait(job)
-        out = []
-        for action, job in zip(self.actions, self.jobs, strict=True):
-            if job is None:
-                out.append(False)
-                continue
-            if isinstance(job.error, EventError):
-                raise job.error
-            if job.error is not None:
-                raise StorageError(f"action {action.action_id!r} was not stored: {job.error}")
-            out.append(job.inserted)
-        return out

@@ -35,11 +35,11 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Container, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ltrr.errors import StorageError
+from ltrr.log.base import ActionReceipt
 from ltrr.log.events import (
     Action,
     Event,
@@ -238,7 +238,7 @@ class SqliteEventLog:
         ]
         if jobs and jobs[-1] is None:  # the last one was a duplicate: still commit the rest now
             queue.flush()
-        return ActionReceipt(self, list(actions), jobs)
+        return ActionReceipt(queue, list(actions), jobs)
 
     def _check_request(self, action: Action) -> None:
         """Raise ``EventError`` if the request of ``action`` or its entity is unknown."""
@@ -398,29 +398,3 @@ class SqliteEventLog:
 
     def stats(self) -> LogStats:
         return self._reads.stats(self.n_queued())
-
-
-@dataclass(slots=True)
-class ActionReceipt:
-    """Queued actions; ``wait`` returns, once they are durable, which ones were new."""
-
-    log: SqliteEventLog
-    actions: list[Action]
-    jobs: list[Job[Impression] | None]
-
-    def wait(self) -> list[bool]:
-        queue = self.log._writer()
-        for job in self.jobs:
-            if job is not None:
-                queue.wait(job)
-        out = []
-        for action, job in zip(self.actions, self.jobs, strict=True):
-            if job is None:
-                out.append(False)
-                continue
-            if isinstance(job.error, EventError):
-                raise job.error
-            if job.error is not None:
-                raise StorageError(f"action {action.action_id!r} was not stored: {job.error}")
-            out.append(job.inserted)
-        return out
