@@ -29,6 +29,7 @@ from ltrr.log.sqlite_schema import (
     action_from_row,
     features_from_row,
     impression_from_row,
+    merged_events,
 )
 
 #: Rows fetched per round trip by the scans' server-side cursors.
@@ -138,17 +139,7 @@ class PgLogReader:
                 f"SELECT seq, 1, {ACT_COLS} FROM {s}.actions WHERE seq > %s ORDER BY seq LIMIT %s",
                 (seq, limit),
             ).fetchall()
-        rows = list(heapq.merge(imps, acts))[:limit]
-        loads = orjson.loads
-        return [
-            (
-                int(r[0]),
-                ImpressionHead(r[2], tuple(loads(r[3])), r[4])
-                if r[1] == 0
-                else action_from_row(r[2:]),
-            )
-            for r in rows
-        ]
+        return merged_events(imps, acts, limit)
 
     def actions_through(self, request_id: str, seq: int) -> list[Action]:
         sql = (

@@ -30,6 +30,7 @@ from ltrr.log.sqlite_schema import (
     action_from_row,
     features_from_row,
     impression_from_row,
+    merged_events,
 )
 from ltrr.storage.sqlite import check_current
 
@@ -168,17 +169,7 @@ class LogReader:
             ).fetchall()
         finally:
             conn.close()
-        rows = list(heapq.merge(imps, acts))[:limit]
-        loads = orjson.loads
-        return [
-            (
-                int(r[0]),
-                ImpressionHead(r[2], tuple(loads(r[3])), r[4])
-                if r[1] == 0
-                else action_from_row(r[2:]),
-            )
-            for r in rows
-        ]
+        return merged_events(imps, acts, limit)
 
     def actions_through(self, request_id: str, seq: int) -> list[Action]:
         """The actions on ``request_id`` up to log position ``seq``, in log order."""

@@ -12,6 +12,7 @@ their rows.
 
 from __future__ import annotations
 
+import heapq
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ import orjson
 from ltrr.log.events import (
     Action,
     Impression,
+    ImpressionHead,
     LoggedFeatures,
     context_from_dict,
     context_to_dict,
@@ -143,3 +145,20 @@ def action_from_row(row: Sequence[Any]) -> Action:
         event_time_s=row[7],
         schema_version=row[9],
     )
+
+
+def merged_events(
+    imps: Sequence[tuple[Any, ...]], acts: Sequence[tuple[Any, ...]], limit: int
+) -> list[tuple[int, ImpressionHead | Action]]:
+    """The first ``limit`` events of two position-ordered pages (impression rows ``seq, 0,
+    request_id, shown, event_time_s``; action rows ``seq, 1, *ACT_COLS``), in log order: both
+    logs' ``events_after``."""
+    rows = list(heapq.merge(imps, acts))[:limit]
+    loads = orjson.loads
+    return [
+        (
+            int(r[0]),
+            ImpressionHead(r[2], tuple(loads(r[3])), r[4]) if r[1] == 0 else action_from_row(r[2:]),
+        )
+        for r in rows
+    ]
