@@ -56,9 +56,10 @@ def _postgres_unreachable() -> str | None:
 
 
 @pytest.fixture
-def postgres_log_url() -> Iterator[str]:
-    """An event-log URL naming a fresh schema (unique across xdist workers) of the test
-    database, dropped afterwards; the test is skipped, with the reason, when no server answers."""
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema name (unique across xdist workers) in the test database at
+    ``POSTGRES_URL``, dropped afterwards; the test is skipped, with the reason, when no server
+    answers."""
     reason = _postgres_unreachable()
     if reason is not None:
         pytest.skip(reason)
@@ -66,7 +67,13 @@ def postgres_log_url() -> Iterator[str]:
 
     schema = f"t_{uuid.uuid4().hex}"
     try:
-        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+        yield schema
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def postgres_log_url(postgres_schema: str) -> str:
+    """An event-log URL naming ``postgres_schema``."""
+    return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={postgres_schema}"

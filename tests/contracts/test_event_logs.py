@@ -9,7 +9,6 @@ PostgreSQL cases are skipped, never failed, so the embedded default is tested an
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import math
 import os
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -85,19 +83,6 @@ def _key(event: Impression | ImpressionHead | Action) -> str:
 # -- backends -----------------------------------------------------------------------------------
 
 
-@functools.cache
-def _postgres_unreachable() -> str | None:
-    try:
-        import psycopg
-    except ImportError as exc:  # pragma: no cover - psycopg is a dependency
-        return f"psycopg is not installed ({exc})"
-    try:
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        return f"PostgreSQL not reachable at {PG_URL.rsplit('@', 1)[-1]}: {exc}".strip()
-    return None
-
-
 @dataclasses.dataclass
 class Backend:
     """One store, opened as often as a test wants (several writers, readers, reopening)."""
@@ -137,28 +122,24 @@ def _sqlite(tmp_path: Path) -> Iterator[Backend]:
     yield Backend("sqlite", f"sqlite:///{db}", None, bump)
 
 
-def _postgres() -> Iterator[Backend]:
-    reason = _postgres_unreachable()
-    if reason is not None:
-        pytest.skip(reason)
+def _postgres(schema: str) -> Iterator[Backend]:
     import psycopg
-
-    schema = f"t_{uuid.uuid4().hex}"
 
     def bump() -> None:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"UPDATE {schema}.ltrr_schema_version SET version = version + 1")
 
-    try:
-        yield Backend("postgres", PG_URL, schema, bump)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    yield Backend("postgres", PG_URL, schema, bump)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    stores = _sqlite(tmp_path) if request.param == "sqlite" else _postgres()
+    # the PostgreSQL case takes conftest's fresh schema (skipped, with the reason, without a server)
+    stores = (
+        _sqlite(tmp_path)
+        if request.param == "sqlite"
+        else _postgres(request.getfixturevalue("postgres_schema"))
+    )
     store = next(stores)
     try:
         yield store

@@ -4,11 +4,8 @@ connection. The behaviour it shares with SQLite is tests/contracts/test_event_lo
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +91,6 @@ def test_unreachable_server_is_a_storage_error_naming_the_url_without_password()
 # -- with a server ------------------------------------------------------------------------------
 
 
-@functools.cache
-def _unreachable() -> str | None:
-    try:
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        return f"PostgreSQL not reachable at {PG_URL.rsplit('@', 1)[-1]}: {exc}".strip()
-    return None
-
-
 def _sql(statement: str, *args: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         cursor = conn.execute(statement, args or None)
@@ -110,15 +98,9 @@ def _sql(statement: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
-def schema() -> Iterator[str]:
-    reason = _unreachable()
-    if reason is not None:
-        pytest.skip(reason)
-    name = f"t_{uuid.uuid4().hex}"
-    try:
-        yield name
-    finally:
-        _sql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+def schema(postgres_schema: str) -> str:
+    """A fresh schema of the test database (conftest: skipped without a server)."""
+    return postgres_schema
 
 
 def test_the_urls_schema_is_used_and_a_parameter_overrides_it(schema: str) -> None:
