@@ -11,13 +11,10 @@ from typing import Annotated
 import typer
 
 from ltrr.cli.common import ConfigOption, DataOption, config_for, resolve_data, stderr, stdout
-from ltrr.config import section_params
+from ltrr.cli.serve import bind_address, build_indexes_once
 from ltrr.log.params import LOG_URL_ENV, log_params
-from ltrr.retrieve.indexes import IndexSet
-from ltrr.select import SelectParams
 from ltrr.service import cluster as local
-from ltrr.service.settings import check_binding, service_params
-from ltrr.storage.datadir import DataDir
+from ltrr.service.settings import service_params
 
 cluster_app = typer.Typer(
     help="A local cluster: service replicas on one shared log, behind one address.",
@@ -68,15 +65,10 @@ def up(
     """
     path = resolve_data(data)
     settings = config_for(config, path)
-    params = service_params(settings)
-    host = host or params.host
-    port = params.port if port is None else port
-    check_binding(params, host)
+    host, port = bind_address(service_params(settings), host, port)
     url = local.cluster_log_url(log_url or log_params(settings).url, path)
     local.find_haproxy()
-    strategies = section_params(settings, "select", SelectParams).strategies
-    with DataDir(path, settings, writer=True) as data_dir:  # build and save once, then copy
-        IndexSet.open(data_dir, strategies, save=True)
+    build_indexes_once(path, settings)  # then copied to every replica
     folders = local.prepare_replicas(path, replicas)
     logs = path / local.REPLICAS_DIR / "logs"
     children: list[local.Child] = []

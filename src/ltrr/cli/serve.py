@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from ltrr.cli.common import ConfigOption, DataOption, config_for, resolve_data, stderr, stdout
-from ltrr.config import section_params
+from ltrr.config import Config, section_params
 from ltrr.retrieve.indexes import IndexSet
 from ltrr.select import SelectParams
 from ltrr.service.app import CONFIG_ENV, DATA_ENV
-from ltrr.service.settings import check_binding, service_params
+from ltrr.service.settings import ServiceParams, check_binding, service_params
 from ltrr.storage.datadir import DataDir
 
 
@@ -43,17 +44,13 @@ def serve(
     path = resolve_data(data)
     settings = config_for(config, path)
     params = service_params(settings)
-    host = host or params.host
-    port = params.port if port is None else port
-    check_binding(params, host)
+    host, port = bind_address(params, host, port)
     if params.open:
         stderr.print(
             f"[yellow]no API key configured:[/] the service is open to anyone on {host}, so it "
             "listens on loopback only"
         )
-    strategies = section_params(settings, "select", SelectParams).strategies
-    with DataDir(path, settings, writer=True) as data_dir:  # migrate, build and save once
-        IndexSet.open(data_dir, strategies, save=True)
+    build_indexes_once(path, settings)
     os.environ[DATA_ENV] = str(path)
     if config is not None:
         os.environ[CONFIG_ENV] = str(config)
@@ -73,6 +70,23 @@ def serve(
         log_level="warning",
         access_log=False,
     )
+
+
+def bind_address(params: ServiceParams, host: str | None, port: int | None) -> tuple[str, int]:
+    """The address to bind (the options, else ``[service]``), refused if an open service would
+    listen beyond loopback."""
+    host = host or params.host
+    port = params.port if port is None else port
+    check_binding(params, host)
+    return host, port
+
+
+def build_indexes_once(path: Path, settings: Config) -> None:
+    """Migrate the data directory and build or catch up its indexes, saved, before any
+    serving process starts, so that none of them builds one."""
+    strategies = section_params(settings, "select", SelectParams).strategies
+    with DataDir(path, settings, writer=True) as data_dir:
+        IndexSet.open(data_dir, strategies, save=True)
 
 
 def register(app: typer.Typer) -> None:
