@@ -252,7 +252,7 @@ def _postgres(
     params = LogParams(synchronous=args.synchronous)
 
     def open_log(known: Callable[[EntityId], bool] | set[str]) -> ServingLog:
-        return PostgresEventLog.connect(url, schema=schema, is_known_entity=known, params=params)
+        return PostgresEventLog(url, schema=schema, is_known_entity=known, params=params)
 
     try:
         ltrr_imps = _log_impressions(open_log, imps)
@@ -265,7 +265,7 @@ def _postgres(
             rounds["ltrr_n"].append(
                 _log_actions(open_log, imps, args.actions, args.threads, f"p{k}")
             )
-        replay_rate, n_events = _replay(PostgresEventLog.connect(url, schema=schema, readonly=True))
+        replay_rate, n_events = _replay(PostgresEventLog(url, schema=schema, readonly=True))
         with psycopg.connect(url) as conn:
             settings = {
                 name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]

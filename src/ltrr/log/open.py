@@ -80,7 +80,7 @@ def open_event_log(
     if scheme in ("postgresql", "postgres"):
         from ltrr.log.postgres_log import PostgresEventLog
 
-        return PostgresEventLog.connect(
+        return PostgresEventLog(
             url,
             schema=schema,
             is_known_entity=is_known_entity,

@@ -156,28 +156,6 @@ class PostgresEventLog:
         else:
             self._start_writer(conn)
 
-    @classmethod
-    def connect(
-        cls,
-        url: str,
-        *,
-        schema: str | None = None,
-        is_known_entity: Callable[[EntityId], bool] | Container[str] | None = None,
-        rewards: RewardMap | None = None,
-        params: LogParams | None = None,
-        readonly: bool = False,
-    ) -> PostgresEventLog:
-        """The log at ``url`` (a writer unless ``readonly``); ``StorageError`` naming the URL
-        (without its password) when the server cannot be reached."""
-        return cls(
-            url,
-            schema=schema,
-            is_known_entity=is_known_entity,
-            rewards=rewards,
-            params=params,
-            readonly=readonly,
-        )
-
     # -- opening and closing ------------------------------------------------------------------
 
     def _start_writer(self, conn: psycopg.Connection[Any]) -> None:

@@ -84,7 +84,7 @@ def test_lock_keys_differ_by_schema_and_fit_a_bigint() -> None:
 def test_unreachable_server_is_a_storage_error_naming_the_url_without_password() -> None:
     url = "postgresql://ltrr:s3cret@127.0.0.1:1/ltrr"
     with pytest.raises(StorageError, match=r"postgresql://ltrr@127\.0\.0\.1:1/ltrr") as caught:
-        PostgresEventLog.connect(url)
+        PostgresEventLog(url)
     assert "s3cret" not in str(caught.value)
 
 
@@ -104,30 +104,30 @@ def schema(postgres_schema: str) -> str:
 
 
 def test_the_urls_schema_is_used_and_a_parameter_overrides_it(schema: str) -> None:
-    with PostgresEventLog.connect(f"{PG_URL}?schema={schema}") as log:
+    with PostgresEventLog(f"{PG_URL}?schema={schema}") as log:
         assert log.schema == schema
         log.log_impression(_imp())
     assert _sql(f"SELECT request_id FROM {schema}.impressions") == [("r1",)]
-    with PostgresEventLog.connect(f"{PG_URL}?schema=public", schema=schema) as log:
+    with PostgresEventLog(f"{PG_URL}?schema=public", schema=schema) as log:
         assert log.schema == schema and log.stats().n_impressions == 1
 
 
 def test_the_schema_records_its_version(schema: str) -> None:
-    PostgresEventLog.connect(PG_URL, schema=schema).close()
+    PostgresEventLog(PG_URL, schema=schema).close()
     assert _sql(f"SELECT component, version FROM {schema}.ltrr_schema_version") == [
         ("event_log", 1)
     ]
 
 
 def test_a_reader_refuses_an_older_schema_and_a_writer_upgrades_it(schema: str) -> None:
-    PostgresEventLog.connect(PG_URL, schema=schema).close()
+    PostgresEventLog(PG_URL, schema=schema).close()
     _sql(f"UPDATE {schema}.ltrr_schema_version SET version = 0")
     _sql(f"DROP TABLE {schema}.features, {schema}.actions, {schema}.impressions")
     _sql(f"DROP SEQUENCE {schema}.event_seq")
     with pytest.raises(StorageError, match="version 0; open it once with a writer"):
-        PostgresEventLog.connect(PG_URL, schema=schema, readonly=True)
-    PostgresEventLog.connect(PG_URL, schema=schema).close()
-    PostgresEventLog.connect(PG_URL, schema=schema, readonly=True).close()
+        PostgresEventLog(PG_URL, schema=schema, readonly=True)
+    PostgresEventLog(PG_URL, schema=schema).close()
+    PostgresEventLog(PG_URL, schema=schema, readonly=True).close()
 
 
 def test_writers_opening_a_fresh_schema_together_migrate_once(schema: str) -> None:
@@ -135,7 +135,7 @@ def test_writers_opening_a_fresh_schema_together_migrate_once(schema: str) -> No
 
     def open_one() -> None:
         try:
-            PostgresEventLog.connect(PG_URL, schema=schema).close()
+            PostgresEventLog(PG_URL, schema=schema).close()
         except BaseException as exc:
             errors.append(exc)
 
@@ -157,7 +157,7 @@ def test_writers_opening_a_fresh_schema_together_migrate_once(schema: str) -> No
     ],
 )
 def test_nul_characters_are_refused_by_field(schema: str, event: Any, field: str) -> None:
-    with PostgresEventLog.connect(PG_URL, schema=schema, is_known_entity=lambda e: True) as log:
+    with PostgresEventLog(PG_URL, schema=schema, is_known_entity=lambda e: True) as log:
         log.log_impression(_imp())
         with pytest.raises(EventError, match=f"field '{field}'"):
             if isinstance(event, Impression):
@@ -172,7 +172,7 @@ def test_recent_lists_what_sqlites_reader_lists(schema: str, tmp_path: Path) -> 
     db = tmp_path / "ltrr.sqlite"
     with (
         SqliteEventLog(db) as lite,
-        PostgresEventLog.connect(PG_URL, schema=schema) as pg,
+        PostgresEventLog(PG_URL, schema=schema) as pg,
     ):
         for log in (lite, pg):
             for i in range(3):
@@ -190,7 +190,7 @@ def test_recent_lists_what_sqlites_reader_lists(schema: str, tmp_path: Path) -> 
 
 
 def test_the_writer_reconnects_after_losing_its_connection(schema: str) -> None:
-    with PostgresEventLog.connect(PG_URL, schema=schema) as log:
+    with PostgresEventLog(PG_URL, schema=schema) as log:
         log.log_impression(_imp())
         log.flush()
         writer = log._pg_writer
@@ -205,7 +205,7 @@ def test_the_writer_reconnects_after_losing_its_connection(schema: str) -> None:
 def test_action_whose_impression_was_lost_is_refused(schema: str) -> None:
     # Checks saw the request, but its impression's batch never reached the database (the
     # writer's defensive path; reached here by queueing an action row directly).
-    with PostgresEventLog.connect(PG_URL, schema=schema) as log:
+    with PostgresEventLog(PG_URL, schema=schema) as log:
         row = ("x1", "gone", None, "a", "click", None, 1.0, 1.0, 1, "gone")
         job = log._writer().put(row, urgent=True)
         log._writer().wait(job)
