@@ -9,12 +9,16 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ltrr.cli.common import ConfigOption, DataOption, config_for, resolve_data, stderr, stdout
 from ltrr.cli.serve import bind_address, build_indexes_once
 from ltrr.log.params import LOG_URL_ENV, log_params
 from ltrr.service import cluster as local
 from ltrr.service.settings import service_params
+
+#: ``[service]`` as rich shows it in --help (unescaped, it is read as markup and vanishes).
+_SERVICE = escape("[service]")
 
 cluster_app = typer.Typer(
     help="A local cluster: service replicas on one shared log, behind one address.",
@@ -37,19 +41,21 @@ def up(
         int, typer.Option("--replicas", min=1, max=16, help="Replica processes (ltrr serve).")
     ] = 2,
     host: Annotated[
-        str | None, typer.Option("--host", help="Front address to bind (default: [service] host).")
+        str | None,
+        typer.Option("--host", help=f"Front address to bind (default: {_SERVICE} host)."),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=1, max=65535, help="Front port (default: [service] port)."),
+        typer.Option("--port", min=1, max=65535, help=f"Front port (default: {_SERVICE} port)."),
     ] = None,
     log_url: Annotated[
         str | None,
         typer.Option(
             "--log-url",
             help=(
-                f"The shared event log, postgresql://... (default: ${LOG_URL_ENV}, else [log] "
-                f"url, else {local.LOCAL_POSTGRES}); ?schema= defaults to ltrr_<data directory>."
+                f"The shared event log, postgresql://... (default: ${LOG_URL_ENV}, else "
+                f"{escape('[log]')} url, else {local.LOCAL_POSTGRES}); ?schema= defaults to "
+                "ltrr_<data directory>."
             ),
             show_default=False,
         ),

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from ltrr.cli.common import ConfigOption, DataOption, config_for, resolve_data, stderr, stdout
 from ltrr.config import Config, section_params
@@ -17,15 +18,18 @@ from ltrr.service.app import CONFIG_ENV, DATA_ENV
 from ltrr.service.settings import ServiceParams, check_binding, service_params
 from ltrr.storage.datadir import DataDir
 
+#: ``[service]`` as rich shows it in --help (unescaped, it is read as markup and vanishes).
+_SERVICE = escape("[service]")
+
 
 def serve(
     data: DataOption = None,
     host: Annotated[
-        str | None, typer.Option("--host", help="Address to bind (default: [service] host).")
+        str | None, typer.Option("--host", help=f"Address to bind (default: {_SERVICE} host).")
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=0, max=65535, help="Port (default: [service] port)."),
+        typer.Option("--port", min=0, max=65535, help=f"Port (default: {_SERVICE} port)."),
     ] = None,
     workers: Annotated[
         int,
