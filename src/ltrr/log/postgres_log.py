@@ -72,10 +72,11 @@ from ltrr.log.postgres_schema import (
     redact,
     split_url,
 )
-from ltrr.log.postgres_writer import PgLogWriter, Server
+from ltrr.log.postgres_writer import PgLogWriter
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures
 from ltrr.log.sqlite_schema import action_row
+from ltrr.storage.postgres import Server
 from ltrr.types import EntityId
 
 

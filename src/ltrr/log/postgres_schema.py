@@ -6,28 +6,45 @@ stores, key order included), features as the same zlib-compressed float32 bytes 
 ``seq``, from one sequence shared by both tables, is the log order.
 
 Every object lives in one schema (``public`` unless the URL's ``?schema=`` or a parameter
-names another), so that several logs, or tests, share a database without meeting. The schema's
-version is a row of ``ltrr_schema_version`` (one row per component; this one is
-``event_log``): a writer migrates on open, inside one transaction under an advisory lock so
-that two writers starting together migrate once; a reader refuses any other version.
+names another). The URL handling and the versioned migrations are shared with the catalog
+(``storage.postgres``): this log is the ``event_log`` row of the schema's
+``ltrr_schema_version``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from ltrr.errors import ConfigError, StorageError
 from ltrr.log.sqlite_schema import ACT_COLS, IMP_COLS
+from ltrr.storage.postgres import (
+    URL_SCHEMES,
+    Component,
+    check_schema_name,
+    identity,
+    lock_key,
+    redact,
+    split_url,
+)
+
+__all__ = [
+    "COMPONENT",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "URL_SCHEMES",
+    "Statements",
+    "check_current",
+    "check_schema_name",
+    "identity",
+    "lock_key",
+    "migrate",
+    "redact",
+    "split_url",
+]
 
 COMPONENT = "event_log"
-URL_SCHEMES = ("postgresql", "postgres")
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 #: MIGRATIONS[i] moves a schema's event log from version i to i + 1; ``{s}`` is the schema.
 MIGRATIONS: tuple[str, ...] = (
@@ -77,64 +94,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def check_schema_name(schema: str) -> str:
-    """``schema`` if it is a plain lower-case identifier (no quoting surprises), else raise."""
-    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
-        raise ConfigError(
-            f"PostgreSQL schema name must match {_SCHEMA_NAME.pattern} "
-            f"(lower-case letters, digits, '_'), got {schema!r}"
-        )
-    return schema
-
-
-def split_url(url: str) -> tuple[str, str | None]:
-    """``(conninfo, schema)``: the URL without ltrr's own ``schema`` query parameter, which
-    libpq would refuse, and that parameter's value (``None`` when absent)."""
-    parts = urlsplit(url)
-    if parts.scheme not in URL_SCHEMES:
-        raise ConfigError(
-            f"a PostgreSQL URL starts with postgresql:// or postgres://, got {redact(url)!r}"
-        )
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [v for k, v in query if k == "schema"]
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else None)
-
-
-def redact(url: str) -> str:
-    """``url`` without its password (in the user part or a ``password`` parameter)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
-    query = urlencode(
-        [
-            (k, "***" if k == "password" else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def identity(conninfo: str, schema: str) -> str:
-    """Which log ``conninfo`` and ``schema`` name, as ``postgresql://host[:port]/database?
-    schema=NAME``: no user or password (they may change; the log does not), and the libpq
-    parameters that pick the server or database kept."""
-    parts = urlsplit(conninfo)
-    where = [
-        (k, v) for k, v in parse_qsl(parts.query) if k in ("host", "hostaddr", "port", "dbname")
-    ]
-    query = urlencode([*where, ("schema", schema)])
-    return urlunsplit(("postgresql", parts.netloc.rsplit("@", 1)[-1], parts.path, query, ""))
-
-
-def lock_key(purpose: str, schema: str) -> int:
-    """A 64-bit advisory-lock key for ``purpose`` on ``schema`` (stable across processes)."""
-    digest = hashlib.blake2b(f"ltrr:{purpose}:{schema}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def _typed(cols: str, types: dict[str, str]) -> str:
@@ -200,59 +159,15 @@ class Statements:
 
 # -- versions ---------------------------------------------------------------------------------
 
-
-def _version(conn: psycopg.Connection[Any], ident: str) -> int | None:
-    row = conn.execute(
-        f"SELECT version FROM {ident}.ltrr_schema_version WHERE component = %s", (COMPONENT,)
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
-def _refuse_newer(version: int, where: str) -> None:
-    if version > SCHEMA_VERSION:
-        raise StorageError(
-            f"{where} has event-log schema version {version}, written by a newer ltrr; this "
-            f"ltrr reads up to version {SCHEMA_VERSION}"
-        )
+_LOG = Component(COMPONENT, MIGRATIONS, "event-log", "event log: nothing was logged yet")
 
 
 def migrate(conn: psycopg.Connection[Any], schema: str, where: str) -> int:
     """Create ``schema`` and move its log to ``SCHEMA_VERSION`` in one transaction; the
     version reached. ``conn`` is in autocommit mode; ``where`` names the log in errors."""
-    s = Statements.of(schema)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("migrate", schema),))
-        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
-        if found.fetchone() is None:  # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database
-            conn.execute(f"CREATE SCHEMA {s.ident}")
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {s.ident}.ltrr_schema_version "
-            "(component text PRIMARY KEY, version integer NOT NULL)"
-        )
-        version = _version(conn, s.ident)
-        if version is None:
-            conn.execute(f"INSERT INTO {s.ident}.ltrr_schema_version VALUES (%s, 0)", (COMPONENT,))
-            version = 0
-        _refuse_newer(version, where)
-        for step in range(version, SCHEMA_VERSION):
-            conn.execute(MIGRATIONS[step].replace("{s}", s.ident))
-        conn.execute(
-            f"UPDATE {s.ident}.ltrr_schema_version SET version = %s WHERE component = %s",
-            (SCHEMA_VERSION, COMPONENT),
-        )
-    return SCHEMA_VERSION
+    return _LOG.migrate(conn, schema, where)
 
 
 def check_current(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
     """Refuse, for a reader, a schema without an event log or at another version."""
-    ident = Statements.of(schema).ident
-    table = conn.execute("SELECT to_regclass(%s)", (f"{ident}.ltrr_schema_version",)).fetchone()
-    version = None if table is None or table[0] is None else _version(conn, ident)
-    if version is None:
-        raise StorageError(f"{where} has no event log: nothing was logged yet")
-    _refuse_newer(version, where)
-    if version < SCHEMA_VERSION:
-        raise StorageError(
-            f"{where} has event-log schema version {version}; open it once with a writer "
-            f"to upgrade it to version {SCHEMA_VERSION}"
-        )
+    _LOG.check_current(conn, schema, where)

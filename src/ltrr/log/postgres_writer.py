@@ -3,85 +3,25 @@
 ``PgLogWriter.commit`` is the ``GroupCommitQueue``'s commit: it runs on the queue's thread,
 takes the log-order lock, and inserts the batch in queue order, one pipelined ``executemany``
 per run of impressions or actions, each row taking its position as it is written (why the
-lock: ``log.postgres_log``). ``Server`` is where the log
-lives: the connection string, how errors name it, and how to open connections to it.
+lock: ``log.postgres_log``). ``Server`` (``storage.postgres``, shared with the catalog) is
+where the log lives: the connection string, how errors name it, how to open connections to it.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ltrr.errors import StorageError
 from ltrr.log.events import EventError, Impression
 from ltrr.log.group_commit import Job
 from ltrr.log.postgres_schema import Statements
 from ltrr.log.sqlite_schema import features_row, impression_row
+from ltrr.storage.postgres import Server
 
 logger = logging.getLogger(__name__)
-APPLICATION = "ltrr-event-log"
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    """How to reach the log: libpq's ``conninfo``; ``url`` (password removed) and ``where``
-    (with the schema) name it in errors; ``timeout_s`` bounds every connection attempt."""
-
-    conninfo: str
-    url: str
-    where: str
-    timeout_s: int
-
-    def connect(self, synchronous_commit: str | None = None) -> psycopg.Connection[Any]:
-        """An autocommit connection; a writer's sets ``synchronous_commit`` (``on``/``off``)."""
-        try:
-            conn = psycopg.connect(
-                self.conninfo,
-                autocommit=True,
-                connect_timeout=self.timeout_s,
-                application_name=APPLICATION,
-            )
-        except psycopg.Error as exc:
-            raise StorageError(
-                f"cannot reach the event log's PostgreSQL at {self.url}: {exc}"
-            ) from exc
-        if synchronous_commit is not None:
-            conn.execute(f"SET synchronous_commit TO {synchronous_commit}")
-        return conn
-
-    def pool(self, size: int, name: str) -> ConnectionPool[psycopg.Connection[Any]]:
-        """An open pool of autocommit read connections (at least one connected) whose
-        transactions are read-only snapshots."""
-        kwargs = {"autocommit": True, "connect_timeout": self.timeout_s}
-        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            self.conninfo,
-            kwargs={**kwargs, "application_name": APPLICATION},
-            min_size=1,
-            max_size=max(1, size),
-            timeout=max(10.0, 2.0 * self.timeout_s),
-            configure=_snapshot_reads,
-            num_workers=1,
-            name=name,
-            open=False,
-        )
-        try:
-            pool.open(wait=True, timeout=2.0 * self.timeout_s)
-        except PoolTimeout as exc:
-            pool.close()
-            raise StorageError(f"cannot reach the event log's PostgreSQL at {self.url}") from exc
-        return pool
-
-
-def _snapshot_reads(conn: psycopg.Connection[Any]) -> None:
-    """A pooled connection's transactions (its multi-statement reads; single statements run
-    in autocommit) begin as ``REPEATABLE READ READ ONLY``: one snapshot, no extra round trip."""
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    conn.read_only = True
 
 
 class PgLogWriter:
