@@ -19,6 +19,7 @@ from ltrr.errors import LockedError, StorageError
 from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.lock import WriterLock
 from ltrr.storage.sqlite import DB_NAME, connect
+from ltrr.storage.sqlite_catalog import SqliteCatalogStore
 
 DATA_ENV = "LTRR_DATA"
 DEFAULT_DATA_DIR = "ltrr-data"
@@ -81,7 +82,7 @@ class DataDir:
 
     @property
     def catalog(self) -> CatalogStore:
-        return CatalogStore(self.conn)
+        return SqliteCatalogStore(self.conn)
 
     @contextmanager
     def writing(self, timeout_s: float = 30.0) -> Iterator[DataDir]:
