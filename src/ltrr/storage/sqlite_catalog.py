@@ -190,16 +190,29 @@ class SqliteCatalogStore:
         return {str(k): int(n) for k, n in rows}
 
     def changes_since(self, version: int) -> Changes:
-        """Ids upserted and deleted after ``version``: what an index built then must replay."""
-        upserted = self._conn.execute(
-            "SELECT id FROM entities WHERE version > ? ORDER BY id", (version,)
-        )
-        deleted = self._conn.execute(
-            "SELECT id FROM tombstones WHERE version > ? ORDER BY id", (version,)
-        )
+        """Ids upserted and deleted after ``version``: what an index built then must replay.
+
+        The version and both lists come from one read transaction: read in separate
+        statements, a change committed between them made ``Changes.version`` claim more than
+        the lists held, and a replica that advanced to it skipped that change for good.
+        """
+        own = not self._conn.in_transaction  # inside a change: its own view already
+        if own:
+            self._conn.execute("BEGIN")
+        try:
+            current = self.version()
+            upserted = self._conn.execute(
+                "SELECT id FROM entities WHERE version > ? ORDER BY id", (version,)
+            ).fetchall()
+            deleted = self._conn.execute(
+                "SELECT id FROM tombstones WHERE version > ? ORDER BY id", (version,)
+            ).fetchall()
+        finally:
+            if own:
+                self._conn.execute("COMMIT")
         return Changes(
             since_version=version,
-            version=self.version(),
+            version=current,
             upserted=tuple(EntityId(r[0]) for r in upserted),
             deleted=tuple(EntityId(r[0]) for r in deleted),
         )
