@@ -77,3 +77,9 @@ def postgres_schema() -> Iterator[str]:
 def postgres_log_url(postgres_schema: str) -> str:
     """An event-log URL naming ``postgres_schema``."""
     return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={postgres_schema}"
+
+
+@pytest.fixture
+def postgres_catalog_url(postgres_schema: str) -> str:
+    """A catalog URL naming ``postgres_schema``."""
+    return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={postgres_schema}"

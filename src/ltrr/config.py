@@ -47,14 +47,25 @@ class IngestConfig:
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
+    """``[storage]``: the data directory's database; ``catalog_url`` (``""``: that database)
+    may put the catalog on PostgreSQL instead (``storage.catalog_url``, ``$LTRR_CATALOG_URL``)."""
+
     busy_timeout_ms: int = 5000
     synchronous: str = "FULL"
+    catalog_url: str = ""
 
     def __post_init__(self) -> None:
         allowed = ("OFF", "NORMAL", "FULL", "EXTRA")
         if self.synchronous not in allowed:
             raise ConfigError(
                 f"storage.synchronous must be one of {', '.join(allowed)}, got {self.synchronous!r}"
+            )
+        scheme = self.catalog_url.split("://", 1)[0] if "://" in self.catalog_url else None
+        if self.catalog_url and scheme not in ("postgresql", "postgres"):
+            shown = self.catalog_url.rsplit("@", 1)[-1]  # never a password
+            raise ConfigError(
+                "storage.catalog_url must be empty (the data directory's SQLite database) or "
+                f"postgresql://[user@]host[:port]/database[?schema=NAME]; got {shown!r}"
             )
 
 
