@@ -21,6 +21,7 @@ from ltrr.simulate.clicks import CLICK_MODELS
 from ltrr.simulate.params import SimulateParams, simulate_params
 from ltrr.simulate.plots import write_plots
 from ltrr.simulate.policies import HYBRID, ORACLE, UNION
+from ltrr.simulate.report import per_query_path
 from ltrr.simulate.run import simulate
 
 _COLUMNS = (
@@ -160,7 +161,17 @@ def simulate_command(
     ],
     searches: SearchesOption,
     seeds: SeedsOption,
-    out: Annotated[Path, typer.Option("--out", help="JSON report; PNG curves go beside it.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="JSON report. Beside it, named after it: the learning curves (-found.png, "
+            "-candidates.png), unseen-pool cost against found-rate over the fixed-plan "
+            "frontier (-cost-found.png), and -per-query.csv: per learned policy, seed and "
+            "unseen query, its last greedy plan, candidates and found, beside the oracle "
+            "plan's and the fixed plan of its cost's.",
+        ),
+    ],
     policies: PoliciesOption = None,
     found_elsewhere: FoundElsewhereOption = None,
     eta: EtaOption = None,
@@ -199,7 +210,10 @@ def simulate_command(
     )  # fmt: skip
     names = policy_names(policies)
     with _stages() as tick:
-        report = simulate(directory, names, click_model, params, work, settings, tick, runs)
+        report = simulate(
+            directory, names, click_model, params, work, settings, tick, runs,
+            per_query_path(out),
+        )  # fmt: skip
     report["command"] = shlex.join(["ltrr", *sys.argv[1:]])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
@@ -210,7 +224,8 @@ def simulate_command(
     stdout.print(_table(report))
     for line in _checks(report):
         stdout.print(line)
-    stdout.print(f"wrote {out} and {', '.join(str(p) for p in plots)}")
+    written = [str(p) for p in plots] + [report["per_query"]["file"]]
+    stdout.print(f"wrote {out} and {', '.join(written)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -63,6 +63,23 @@ def best_at_cost(costs: Array, values: Array, limit: float) -> tuple[int | None,
     return best, float(values[best])
 
 
+def frontier(costs: Array, values: Array) -> IntArray:
+    """The upper-left (Pareto) frontier of points ``(costs, values)``, both (n,): the rows no
+    other row beats on both (lower or equal cost and higher value), cheapest first, so that
+    costs rise and values strictly rise along it; of equal points, the first row.
+
+    >>> frontier(np.array([5.0, 3.0, 3.0, 8.0, 9.0]), np.array([0.5, 0.4, 0.6, 0.6, 0.9]))
+    array([2, 4])
+    """
+    order = np.lexsort((np.arange(len(costs)), -values, costs))
+    kept, best = [], -np.inf
+    for row in order.tolist():
+        if values[row] > best + 1e-12:
+            best = float(values[row])
+            kept.append(row)
+    return np.array(kept, dtype=np.int64)
+
+
 def sliding_min(diff: Array, width: int) -> float:
     """The lowest mean of ``diff`` over ``width`` consecutive entries (all, if fewer)."""
     width = min(width, len(diff))

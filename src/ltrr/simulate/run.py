@@ -20,7 +20,8 @@ event log is not written: the simulation needs no durability.
 
 The setup and the per-policy, per-seed run live in ``bench``, which a sweep
 (``simulate.sweep``) shares. The report (``report``) is EVALUATION.md's JSON; ``plots`` draws
-its learning curves.
+its learning curves and the unseen pool's cost against found-rate; ``per_query`` gets the CSV
+of what each learned policy did per unseen query beside the oracle (``report.per_query_rows``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ltrr.simulate.bench import strategy_costs as strategy_costs
 from ltrr.simulate.live import LiveRun, World
 from ltrr.simulate.ope import ope_replications
 from ltrr.simulate.params import SimulateParams
+from ltrr.simulate.report import per_query_rows, write_per_query
 from ltrr.simulate.traffic import Traffic
 
 
@@ -49,9 +51,11 @@ def simulate(
     config: Config | None = None,
     on_progress: Progress | None = None,
     runs_dir: Path | None = None,
+    per_query: Path | None = None,
 ) -> dict[str, Any]:
     """Simulate ``policies`` on ``directory`` and return the JSON-ready report; ``runs_dir``
-    also gets a TREC run file per learned policy and seed (``run_files``)."""
+    also gets a TREC run file per learned policy and seed (``run_files``), and ``per_query``
+    the CSV of what each learned policy did per unseen query (``report.per_query_rows``)."""
     if runs_dir is not None:
         check_directory(runs_dir)  # before hours of simulation, not after
     started = time.perf_counter()
@@ -87,6 +91,9 @@ def simulate(
     if runs_dir is not None:
         written = write_runs(runs_dir, run_files(runs, plan.pools.unseen))
         report["runs"] = {name: str(path) for name, path in written.items()}
+    if per_query is not None:
+        rows = per_query_rows(runs, table, plan.fixed, plan.pools)
+        report["per_query"]["file"] = str(write_per_query(per_query, rows))
     return report
 
 

@@ -10,6 +10,7 @@ classes; a policy that learns per class does.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from ltrr.retrieve.base import Candidate
 from ltrr.select import POLICIES
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest
 from ltrr.select.fixed import FixedPolicy, parse_plan
+from ltrr.simulate.bench import open_bench, plan_bench
 from ltrr.simulate.clicks import click_model
 from ltrr.simulate.live import Judged, World, actions_of, user_acts
 from ltrr.simulate.params import SimulateParams
@@ -306,11 +308,69 @@ def test_cli_writes_the_report_and_the_curves(bench: Path, work: Path, tmp_path:
     report = orjson.loads(out.read_bytes())
     assert set(report["policies"]) == {"ltrr", "hybrid", "union", "oracle", "lexical@10"}
     assert report["command"].split(" ")[0] == "ltrr"  # the argv of the process that ran it
-    for png in ("sim-found.png", "sim-candidates.png"):
+    for png in ("sim-found.png", "sim-candidates.png", "sim-cost-found.png"):
         assert (out.parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    per_query = (out.parent / "sim-per-query.csv").read_text().splitlines()
+    assert len(per_query) == 1 + 40 and report["per_query"]["file"].endswith("sim-per-query.csv")
     assert "tail found" in result.output and "acceptance checks for ltrr" in result.output
     bad = CliRunner().invoke(app, [*args[:1], "--click-model", "dbn", *args[3:], "--out", str(out)])
     assert bad.exit_code != 0 and "dbn" in str(bad.exception)
+
+
+def test_per_query_file_agrees_with_the_tail_points_and_the_fixed_table(
+    bench: Path, work: Path, tmp_path: Path
+) -> None:
+    """One row per learned policy, seed and unseen query; per seed its means are the last
+    tail point's; the live fixed plan's rows are its set operations; the oracle cells are the
+    cheapest grid plan that finds; the frontier covers every fixed plan's point."""
+    policies = ["ltrr", LIVE_FIXED, "hybrid"]
+    params = SimulateParams(n_searches=400, n_seeds=2, window=200)
+    config = small_config(ranker="rrf")
+    path = tmp_path / "q.csv"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(POLICIES, LIVE_FIXED, lambda name, config, seed: LiveFixed(name))
+        report = simulate(bench, policies, "navigational", params, work, config, per_query=path)
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    unseen = (bench / "qrels" / "test.tsv").read_text().split()[3::3]
+    keys = [(r["policy"], int(r["seed"]), r["query_id"]) for r in rows]
+    expected = [(p, s, q) for p in ("ltrr", LIVE_FIXED) for s in (0, 1) for q in unseen]
+    assert sorted(keys) == sorted(expected) and len(expected) == 2 * 2 * 40
+    for name in ("ltrr", LIVE_FIXED):
+        points = report["cost_vs_found"]["learned"][name]
+        for k, seed in enumerate(points["seeds"]):
+            mine = [r for r in rows if (r["policy"], int(r["seed"])) == (name, seed)]
+            cost = np.mean([int(r["candidates"]) for r in mine])
+            assert cost == pytest.approx(points["candidates_per_search"][k], abs=1e-3)
+            found = np.mean([int(r["found"]) for r in mine])
+            assert found == pytest.approx(points["found_rate"][k], abs=1e-6)
+            reference = report["policies"][name]["tail_reference"][k]
+            assert {r["reference_plan"] for r in mine} == {reference}
+        summary = report["per_query"]["policies"][name]
+        assert summary["candidates_per_search"]["mean"] == pytest.approx(
+            report["policies"][name]["tail"]["candidates_per_search"]["mean"]
+        )
+    plan = plan_bench(bench, policies, params, config)
+    with open_bench(plan, work) as opened:
+        table = opened.fixed_table()
+    n_grid, live_row = plan.fixed.n_grid, plan.fixed.alias["lexical@5+fuzzy@5"]
+    for r in rows:
+        col = table.query_ids.index(r["query_id"])
+        finds = table.found[:n_grid, col]
+        oracle = table.row(r["oracle_plan"])
+        assert oracle < n_grid and int(r["oracle_found"]) == finds.any()
+        assert int(r["oracle_candidates"]) == table.candidates[oracle, col]
+        if finds.any():
+            assert table.candidates[oracle, col] == table.candidates[:n_grid, col][finds].min()
+        if r["policy"] == LIVE_FIXED:
+            assert int(r["candidates"]) == table.candidates[live_row, col]
+            assert int(r["found"]) == table.found[live_row, col]
+    front = report["pareto_frontier"]
+    fixed = report["cost_vs_found"]["fixed"]
+    for c, f in zip(fixed["candidates_per_search"], fixed["found_rate"], strict=True):
+        assert any(
+            p["candidates_per_search"] <= c + 1e-3 and p["found_rate"] >= f - 1e-6 for p in front
+        )
 
 
 def test_off_policy_replications_report_every_estimator_against_every_truth(
