@@ -41,9 +41,9 @@ from ltrr.rank.base import Ranker
 from ltrr.response import Result, SearchResponse
 from ltrr.retrieve import RETRIEVERS
 from ltrr.retrieve.base import Candidate
-from ltrr.retrieve.indexes import IndexSet, Progress
+from ltrr.retrieve.indexes import IndexSet, Probed, Progress
 from ltrr.select import SelectParams, make_policy
-from ltrr.select.base import Plan, PlanRequest, Policy
+from ltrr.select.base import Plan, PlanRequest, Policy, policy_probe
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.entity_cache import EntityCache
 from ltrr.types import Context, Entity, EntityId
@@ -217,9 +217,10 @@ class Engine:
         marks = [started, time.perf_counter()]  # stage boundaries: setup, then one per stage
         understood = self.indexes.understander.understand(query)
         marks.append(time.perf_counter())
-        plan = self._plan(request_id, understood, context, strategies, depth)
+        probed = self._probe(understood, context) if not strategies else None
+        plan = self._plan(request_id, understood, context, strategies, depth, probed)
         marks.append(time.perf_counter())
-        rankings, latency = self.indexes.retrieve(understood, context, plan.depths)
+        rankings, latency = self.indexes.retrieve(understood, context, plan.depths, probed)
         marks.append(time.perf_counter())
         merged = self.learner.ranker.rank(understood, context, rankings)  # every candidate
         features = self.ranking.features(understood, context, rankings, event_time_s, merged)
@@ -254,6 +255,15 @@ class Engine:
             stage_latency_ms=stage_ms,
         )
 
+    def _probe(self, query: UnderstoodQuery, context: Context) -> Probed | None:
+        """The policy's probe run before planning (probe-then-decide), or None without one."""
+        probe = policy_probe(self.policy)
+        if probe is None or probe.strategy not in self.indexes.retrievers:
+            return None
+        started = time.perf_counter()
+        ranked = self.indexes.retrievers[probe.strategy].retrieve(query, context, probe.depth)
+        return Probed(probe.strategy, probe.depth, ranked, (time.perf_counter() - started) * 1000)
+
     def _plan(
         self,
         request_id: str,
@@ -261,6 +271,7 @@ class Engine:
         context: Context,
         strategies: Sequence[str] | None,
         depth: int | None,
+        probed: Probed | None = None,
     ) -> Plan:
         if strategies:
             unknown = [s for s in strategies if s not in self.indexes.retrievers]
@@ -269,7 +280,8 @@ class Engine:
                 raise UnknownStrategyError(f"strategy {unknown[0]!r} is not open; open: {open_}")
             fixed = {s: depth or self.params.depth for s in strategies}
             return Plan(depths=fixed, greedy=fixed, policy="manual")
-        request = PlanRequest(request_id, query, context, self.select.budget)
+        scores = None if probed is None else tuple(c.score for c in probed.ranked)
+        request = PlanRequest(request_id, query, context, self.select.budget, scores)
         plan = self.policy.plan(request)
         depths = {s: d for s, d in plan.depths.items() if s in self.indexes.retrievers}
         return replace(plan, depths=depths)  # keeps how it was drawn (distribution)

@@ -14,6 +14,7 @@ from ltrr.config import Config, load_config
 from ltrr.engine import Engine
 from ltrr.errors import LtrrError
 from ltrr.log.events import Action
+from ltrr.select.base import Plan, PlanRequest, Probe, policy_probe
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity, EntityId
 
@@ -284,3 +285,42 @@ def test_a_plan_drawn_from_a_distribution_is_logged_with_it(data: Path) -> None:
     assert any(plan.depths != plan.greedy for plan in logged) or all(
         plan.probability == pytest.approx(1.0 - plan.epsilon) for plan in logged
     )
+
+
+def test_probe_then_decide_plans_after_the_probe_and_replay_sees_the_same_probe(
+    data: Path,
+) -> None:
+    """With ``[select.features] probe``, the policy plans after lexical@10 ran: the scores it
+    saw are the top of lexical's logged list (reused, its time in lexical's), and learning
+    rebuilds exactly that request from the impression, so replay plans identically."""
+    config = load_config().replaced("select.features", probe="lexical", probe_depth=10)
+    queries = ["love story", "night drve", "summer", "blue monday", "gem"]
+    seen: list[PlanRequest] = []
+    with _open(data, config) as engine:
+        policy = engine.policy
+        assert policy_probe(policy) == Probe("lexical", 10)
+        plan = policy.plan
+
+        def spy(request: PlanRequest) -> Plan:
+            seen.append(request)
+            return plan(request)
+
+        policy.plan = spy  # type: ignore[method-assign]
+        for i in range(30):
+            engine.search(queries[i % 5], request_id=f"r{i}", event_time_s=float(10 * i))
+            engine.feedback(_act(f"r{i}", CATALOG[i % 5].id, f"a{i}", float(10 * i + 1)))
+        assert engine.log is not None
+        engine.log.flush()
+        impressions = {imp.request_id: imp for imp in engine.log.impressions()}
+        for request in seen:
+            impression = impressions[request.request_id]
+            lexical = [score for _, score in impression.strategy_results["lexical"]]
+            assert request.probe is not None and request.probe == tuple(lexical[:10])
+            assert impression.plan.depths["lexical"] >= 10
+            assert impression.strategy_ms["lexical"] > 0
+            assert engine.learner.served(impression).request == request
+        assert any(r.probe for r in seen)  # some queries match lexically
+        live_plans = [engine.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
+    with _open(data, config) as fresh:  # open replays the log
+        plans = [fresh.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
+    assert [p.to_dict() for p in plans] == [p.to_dict() for p in live_plans]

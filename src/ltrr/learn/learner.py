@@ -33,7 +33,7 @@ from ltrr.log.events import Action, Impression, ImpressionHead
 from ltrr.log.rewards import RewardMap
 from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Retriever
-from ltrr.select.base import Plan, PlanFeedback, PlanRequest, Policy
+from ltrr.select.base import Plan, PlanFeedback, PlanRequest, Policy, policy_probe, probe_scores
 from ltrr.types import EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -255,12 +255,14 @@ class Learner:
             if len(self._understood) > _UNDERSTOOD_CACHE:
                 for text in list(self._understood)[: _UNDERSTOOD_CACHE // 10]:
                     del self._understood[text]
+        scores = {s: [x for _, x in pairs] for s, pairs in impression.strategy_results.items()}
+        probe = probe_scores(policy_probe(self.policy), scores)  # as the plan was drawn with
         return Served(
-            PlanRequest(impression.request_id, query, impression.context, self.budget),
+            PlanRequest(impression.request_id, query, impression.context, self.budget, probe),
             impression.plan,
             {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()},
             impression.shown,
-            {s: [x for _, x in pairs] for s, pairs in impression.strategy_results.items()},
+            scores,
             impression.strategy_ms,
         )
 

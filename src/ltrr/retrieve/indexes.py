@@ -66,6 +66,16 @@ class IndexStatus:
     n_changes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """A strategy's list retrieved before planning (``select.base.Probe``), with its time."""
+
+    strategy: str
+    depth: int
+    ranked: list[Candidate]
+    ms: float
+
+
 @dataclass(slots=True)
 class IndexSet:
     """The understander, the retrievers and the ranker's text index (``text``: per-candidate
@@ -98,17 +108,31 @@ class IndexSet:
         return cls(understander, components, store.version(), status, text=text)
 
     def retrieve(
-        self, query: UnderstoodQuery, context: Context, depths: Mapping[str, int]
+        self,
+        query: UnderstoodQuery,
+        context: Context,
+        depths: Mapping[str, int],
+        probed: Probed | None = None,
     ) -> tuple[dict[str, list[Candidate]], dict[str, float]]:
         """Each strategy of ``depths`` (depth > 0) run to its depth, and what it took, ms: the
-        plan's cost, which the impression logs and the policy prices (``select.costs``)."""
+        plan's cost, which the impression logs and the policy prices (``select.costs``).
+
+        ``probed``: a list retrieved before planning; reused when the plan goes no deeper,
+        and its time counts in its strategy's either way."""
         rankings: dict[str, list[Candidate]] = {}
         latency: dict[str, float] = {}
         for name, depth in depths.items():
-            if depth > 0:
-                started = time.perf_counter()
-                rankings[name] = self.retrievers[name].retrieve(query, context, depth)
-                latency[name] = (time.perf_counter() - started) * 1000
+            if depth <= 0:
+                continue
+            spent = 0.0
+            if probed is not None and probed.strategy == name:
+                spent = probed.ms
+                if depth <= probed.depth:
+                    rankings[name], latency[name] = probed.ranked[:depth], spent
+                    continue
+            started = time.perf_counter()
+            rankings[name] = self.retrievers[name].retrieve(query, context, depth)
+            latency[name] = spent + (time.perf_counter() - started) * 1000
         return rankings, latency
 
     def catch_up(self, store: CatalogStore) -> int:

@@ -46,6 +46,15 @@ mixture of ``select.base`` every logged probability is exact, and each arm keeps
 (``anchors``: those the unsupervised fusion ranks) are never off: the greedy allocation starts
 from them at the shallowest depth and their exploration depth is uniform over the grid, so the
 shown top is always ranked with them, whatever else the plan adds.
+
+Probe-then-decide (``[select.features] probe``, ``select.base.Probe``). The caller runs the
+probe (an anchor, to at most the shallowest depth) before planning and passes its scores in
+``PlanRequest.probe``; they enter x as query-performance columns (``select.features``), so the
+context model learns, for example, that a probe whose best score stands far above the rest
+needs no deep dense search. The plan is still a deterministic function of (state, request,
+request id) and the probe's scores are the top of the anchor's logged list, so the logged
+probabilities stay exact and replay rebuilds the same x; the coverage rule is unchanged
+(a plan of depths, every one at least the probe's).
 """
 
 from __future__ import annotations
@@ -173,6 +182,9 @@ class BanditPolicy:
         self.select = select or SelectParams()
         self.params = params or BanditParams()
         self.features = FeatureMap(features)
+        self.features.check_probe(self.select, self.params.anchors)
+        #: The probe this policy plans after (``[select.features] probe``), or None.
+        self.probe = self.features.probe
         self.seed = self.params.seed if seed is None else int(seed)
         n_s, n_g = len(self.select.strategies), len(self.select.depths)
         latency = self.params.latency_ms or (0.0,) * n_s
@@ -287,7 +299,8 @@ class BanditPolicy:
     def _x(self, request: PlanRequest, key: int | None) -> Array:
         """The feature vector of ``request``: context features and the query-seen bit."""
         seen = float(self._state.history.seen(key))
-        return np.append(self.features.vector(request.query, request.context), seen)
+        x = self.features.vector(request.query, request.context, request.probe)
+        return np.append(x, seen)
 
     def found_probability(self, request: PlanRequest, depths: Depths) -> float:
         """Posterior-mean P(the union of ``depths`` finds the item): a reward model for OPE.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -209,13 +209,47 @@ def _distribution(value: object) -> tuple[tuple[dict[str, int], float], ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Probe:
+    """A cheap first retrieval that a policy decides the rest of its plan after.
+
+    Probe-then-decide: ``strategy`` runs to ``depth`` before planning, and the policy reads
+    query-performance features from its scores (``select.features``). The probe strategy is an
+    anchor and ``depth`` is at most the grid's first depth, so every plan runs it at least as
+    deep: its list is reused, it counts in the plan's cost, and the probe's scores are the top
+    ``depth`` of the strategy's logged list, from which learning and off-policy evaluation
+    rebuild exactly the features the plan was drawn with (``probe_scores``).
+    """
+
+    strategy: str
+    depth: int
+
+
+@dataclass(frozen=True, slots=True)
 class PlanRequest:
-    """What a policy sees when it plans: the understood query, the context, the budget."""
+    """What a policy sees when it plans: the understood query, the context, the budget, and
+    the scores of the policy's probe (``Probe``; ``None`` when it has none or it did not run)."""
 
     request_id: str
     query: UnderstoodQuery
     context: Context
     budget: int
+    probe: tuple[float, ...] | None = None
+
+
+def probe_scores(
+    probe: Probe | None, scores: Mapping[str, Sequence[float]]
+) -> tuple[float, ...] | None:
+    """The probe's scores cut from a search's per-strategy scores (logged or cached lists):
+    the top ``probe.depth`` of its strategy's list; ``None`` without a probe or its list."""
+    if probe is None or probe.strategy not in scores:
+        return None
+    return tuple(float(x) for x in scores[probe.strategy][: probe.depth])
+
+
+def policy_probe(policy: object) -> Probe | None:
+    """The probe ``policy`` decides after, if it has one (fixed plans have none)."""
+    probe = getattr(policy, "probe", None)
+    return probe if isinstance(probe, Probe) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +288,8 @@ class Policy(Protocol):
     """Chooses a Plan per request and learns from semi-bandit feedback.
 
     ``plan`` never mutates state (replaying the same requests gives the same plans);
-    ``update`` returns ``None``.
+    ``update`` returns ``None``. A policy that plans after a probe has a ``probe: Probe``
+    attribute (``policy_probe``); callers run it and pass its scores in ``PlanRequest.probe``.
     """
 
     name: str

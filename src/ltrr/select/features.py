@@ -19,21 +19,43 @@ prior precision suits them all. Columns, in order (``FeatureMap.names``):
   single value (a focused profile is near 0, a broad one near 1).
 
 With the default 8 buckets the vector has 1 + 19 + 24 + 2 + 4 = 50 columns.
+
+Probe features (probe-then-decide, ``select.base.Probe``), when ``[select.features] probe``
+names a strategy: the pre-retrieval columns above say little about which strategy will work
+for a prose query, the probe's scores do (query-performance prediction: Cronen-Townsend's
+clarity, Shtok's normalised query commitment, Kim & Diaz's routing). Seven columns, all
+scale-free or squashed so one prior precision suits them, computed from the top
+``probe_depth`` scores ``s_1 >= ... >= s_n`` of the probe:
+
+- ``probe:ran``: 1 when the probe's scores were given (0: the other six are 0 too);
+- ``probe:filled``: ``n / probe_depth``, how much the probe found at all;
+- ``probe:top``: ``log1p(s_1) / log1p(32)``;
+- ``probe:top_per_term``: ``log1p(s_1 / n_tokens) / log1p(8)``: a strong match of one term
+  of a long query scores like a weak match of all of them;
+- ``probe:gap``: ``(s_1 - s_2) / s_1``, how far the best document stands out;
+- ``probe:drop``: ``(s_1 - s_n) / s_1``, the fall over the probe's list;
+- ``probe:spread``: standard deviation over mean of the scores (NQC-like).
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ltrr.errors import ConfigError
+from ltrr.select.base import Probe
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery
 from ltrr.understand.features import FEATURE_NAMES as QUERY_FEATURE_NAMES
+
+if TYPE_CHECKING:
+    from ltrr.select import SelectParams
 
 #: Count features and the value that maps to 1.0 after ``log1p(v) / log1p(scale)``.
 COUNT_SCALES: dict[str, float] = {
@@ -44,21 +66,38 @@ COUNT_SCALES: dict[str, float] = {
 }
 CONTEXT_FIELDS: tuple[str, ...] = ("segment", "locale", "device")
 TASTE_NAMES: tuple[str, ...] = ("has_user", "taste_n", "taste_max", "taste_entropy")
+PROBE_NAMES: tuple[str, ...] = (
+    "probe:ran",
+    "probe:filled",
+    "probe:top",
+    "probe:top_per_term",
+    "probe:gap",
+    "probe:drop",
+    "probe:spread",
+)
+_TOP_SCALE = math.log1p(32.0)
+_PER_TERM_SCALE = math.log1p(8.0)
+_MAX_SCORE = 1e9  # scores above are clipped: the squashed columns saturate long before
 _TASTE_SCALE = math.log1p(32.0)
 _CLIP = 3.0
 
 
 @dataclass(frozen=True, slots=True)
 class FeatureParams:
-    """``[select.features]``: hash buckets per categorical context field."""
+    """``[select.features]``: hash buckets per categorical context field, and the probe
+    (a strategy name, empty for none) that policies plan after, run to ``probe_depth``."""
 
     context_buckets: int = 8
+    probe: str = ""
+    probe_depth: int = 10
 
     def __post_init__(self) -> None:
         if self.context_buckets < 1:
             raise ConfigError(
                 f"select.features.context_buckets must be >= 1, got {self.context_buckets}"
             )
+        if self.probe_depth < 1:
+            raise ConfigError(f"select.features.probe_depth must be >= 1, got {self.probe_depth}")
 
 
 def bucket(value: str, n_buckets: int) -> int:
@@ -79,7 +118,10 @@ class FeatureMap:
             "hour_sin",
             "hour_cos",
             *TASTE_NAMES,
+            *(PROBE_NAMES if self.params.probe else ()),
         )
+        probe, depth = self.params.probe, self.params.probe_depth
+        self.probe = Probe(probe, depth) if probe else None
         scales = np.array([COUNT_SCALES.get(n, 0.0) for n in QUERY_FEATURE_NAMES])
         self._is_count = scales > 0
         self._count_norm = np.log1p(np.where(self._is_count, scales, 1.0))
@@ -88,8 +130,27 @@ class FeatureMap:
     def __len__(self) -> int:
         return len(self.names)
 
-    def vector(self, query: UnderstoodQuery, context: Context) -> NDArray[np.float64]:
-        """x for one request, shape ``(len(self),)``."""
+    def check_probe(self, select: SelectParams, anchors: Sequence[str]) -> None:
+        """Refuse a probe that some plan would not run as deep: its list must be the top of
+        the strategy's logged list, so that learning rebuilds the features it planned with."""
+        probe = self.probe
+        if probe is None:
+            return
+        if probe.strategy not in select.strategies or probe.strategy not in anchors:
+            raise ConfigError(
+                f"select.features.probe = {probe.strategy!r} must be one of the anchors "
+                f"(select.ltrr.anchors: {', '.join(anchors) or 'none'}) among select.strategies"
+            )
+        if probe.depth > min(select.depths):
+            raise ConfigError(
+                f"select.features.probe_depth = {probe.depth} must be at most the shallowest "
+                f"grid depth ({min(select.depths)}), which every plan runs the probe to"
+            )
+
+    def vector(
+        self, query: UnderstoodQuery, context: Context, probe: Sequence[float] | None = None
+    ) -> NDArray[np.float64]:
+        """x for one request, shape ``(len(self),)``; ``probe``: the probe's scores, if it ran."""
         x = np.zeros(len(self.names))
         x[0] = 1.0
         x[1 : self._context_at] = self._query_part(query)
@@ -103,7 +164,11 @@ class FeatureMap:
         if context.hour is not None:
             angle = 2.0 * math.pi * (int(context.hour) % 24) / 24.0
             x[at], x[at + 1] = math.sin(angle), math.cos(angle)
-        x[at + 2 :] = _taste_part(context)
+        at += 2
+        x[at : at + len(TASTE_NAMES)] = _taste_part(context)
+        if self.probe is not None and probe is not None:
+            n_tokens = float(len(query.corrected_tokens))
+            x[at + len(TASTE_NAMES) :] = probe_part(probe, self.probe.depth, n_tokens)
         return x
 
     def _query_part(self, query: UnderstoodQuery) -> NDArray[np.float64]:
@@ -113,6 +178,25 @@ class FeatureMap:
         squashed = np.log1p(np.maximum(raw, 0.0)) / self._count_norm
         part: NDArray[np.float64] = np.clip(np.where(self._is_count, squashed, raw), -_CLIP, _CLIP)
         return part
+
+
+def probe_part(scores: Sequence[float], depth: int, n_tokens: float) -> NDArray[np.float64]:
+    """The ``PROBE_NAMES`` columns from the probe's top scores (see the module docstring)."""
+    raw = np.nan_to_num(np.asarray(scores[:depth], dtype=np.float64), posinf=_MAX_SCORE)
+    s = np.sort(np.clip(raw, 0.0, _MAX_SCORE))[::-1]
+    out = np.zeros(len(PROBE_NAMES))
+    out[0] = 1.0
+    if not len(s) or s[0] <= 0.0:
+        return out
+    top = float(s[0])
+    out[1] = len(s) / depth
+    out[2] = math.log1p(top) / _TOP_SCALE
+    out[3] = math.log1p(top / max(n_tokens, 1.0)) / _PER_TERM_SCALE
+    out[4] = (top - float(s[1])) / top if len(s) > 1 else 1.0
+    out[5] = (top - float(s[-1])) / top
+    out[6] = float(s.std() / s.mean()) if s.mean() > 0 else 0.0
+    clipped: NDArray[np.float64] = np.clip(out, -_CLIP, _CLIP)
+    return clipped
 
 
 def _taste_part(context: Context) -> NDArray[np.float64]:

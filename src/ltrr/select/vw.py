@@ -163,6 +163,9 @@ class VWPolicy:
         self.params = params or VWParams()
         self.objective = objective or BanditParams()
         self.features = FeatureMap(features)
+        self.features.check_probe(self.select, self.objective.anchors)
+        #: The probe this policy plans after (``[select.features] probe``), or None.
+        self.probe = self.features.probe
         self.seed = self.params.seed if seed is None else int(seed)
         strategies, grid = self.select.strategies, self.select.depths
         latency = self.objective.latency_ms or (0.0,) * len(strategies)
@@ -251,7 +254,8 @@ class VWPolicy:
     def _x(self, request: PlanRequest, key: int) -> Array:
         """The shared features of ``request``: context vector without its constant, seen bit."""
         seen = float(key in self._seen)
-        return np.append(self.features.vector(request.query, request.context)[1:], seen)
+        x = self.features.vector(request.query, request.context, request.probe)
+        return np.append(x[1:], seen)
 
     def _shared(self, x: Array, key: int) -> str:
         values = " ".join(

@@ -49,7 +49,7 @@ from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer
 from ltrr.rank.lambdamart import LambdaMartRanker
 from ltrr.retrieve.base import Candidate, Retriever
-from ltrr.select.base import Depths, Plan, PlanRequest, Policy
+from ltrr.select.base import Depths, Plan, PlanRequest, Policy, Probe, policy_probe
 from ltrr.select.fixed import plan_name
 from ltrr.simulate.clicks import ClickModel
 from ltrr.simulate.fixed import ideal_dcg, ranking_metrics
@@ -126,6 +126,20 @@ class World:
     #: Each strategy's measured ms per search on this machine (median over the pool queries,
     #: ``simulate.run``): the cost a served search would log, which the policy prices.
     cost_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def probe(
+        self, query_id: str, probe: Probe | None, context: Context, live: Mapping[str, Retriever]
+    ) -> tuple[float, ...] | None:
+        """The scores of ``probe`` for this query (``PlanRequest.probe``): the top of the
+        cached list, or of the live retriever's; None without a probe."""
+        if probe is None:
+            return None
+        if probe.strategy in live:
+            query = self.understood[query_id]
+            ranked = live[probe.strategy].retrieve(query, context, probe.depth)
+        else:
+            ranked = list(self.cached[probe.strategy][query_id][: probe.depth])
+        return tuple(c.score for c in ranked)
 
     def search(
         self,
@@ -345,6 +359,7 @@ def run_live(
 ) -> LiveRun:
     """Run ``learners`` (fresh learned state) over ``traffic``; tail points every window."""
     policy, live = learners.policy, learners.live
+    probe = policy_probe(policy)
     n, window = len(traffic), world.params.window
     run = LiveRun(policy.name, traffic.seed, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
     explore = live.get("explore")
@@ -352,8 +367,9 @@ def run_live(
     for i in range(n):
         query_id = traffic_ids[int(traffic.query[i])]
         context = traffic.context(i)
+        scores = world.probe(query_id, probe, context, live)
         request = PlanRequest(
-            traffic.request_id(i), world.understood[query_id], context, world.budget
+            traffic.request_id(i), world.understood[query_id], context, world.budget, scores
         )
         t = float(traffic.time_s[i])
         learners.lessons.settle(t)  # as the engine settles before planning
@@ -407,9 +423,11 @@ def tail_point(
     q = len(unseen_ids)
     found, candidates, ndcg, mrr = (np.zeros(q) for _ in range(4))
     plans, ranked = [], []
+    probe = policy_probe(learners.policy)
     for j, (query_id, context) in enumerate(zip(unseen_ids, contexts, strict=True)):
+        scores = world.probe(query_id, probe, context, learners.live)
         request = PlanRequest(
-            f"unseen-{query_id}", world.understood[query_id], context, world.budget
+            f"unseen-{query_id}", world.understood[query_id], context, world.budget, scores
         )
         depths = learners.policy.plan(request).greedy
         outcome = learners.search(world, query_id, depths, context, 0.0)

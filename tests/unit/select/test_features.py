@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ltrr.errors import ConfigError
-from ltrr.select.features import FeatureMap, FeatureParams, bucket
+from ltrr.select import SelectParams
+from ltrr.select.features import PROBE_NAMES, FeatureMap, FeatureParams, bucket
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery, plain_query
 from ltrr.understand.features import FEATURE_NAMES
@@ -122,3 +123,48 @@ def test_hostile_inputs_give_finite_vectors(text: str) -> None:
 def test_bad_params_are_rejected() -> None:
     with pytest.raises(ConfigError, match="context_buckets must be >= 1, got 0"):
         FeatureParams(context_buckets=0)
+
+
+def test_probe_columns_by_hand() -> None:
+    """Seven query-performance columns from the probe's scores, after the taste summary."""
+    fmap = FeatureMap(FeatureParams(probe="lexical", probe_depth=4))
+    assert len(fmap) == 50 + 7 and fmap.names[-7:] == PROBE_NAMES
+    query = UnderstoodQuery(raw="a b", tokens=("a", "b"), corrected_tokens=("a", "b"))
+    taste = Context(user_id="u", taste={"rock": 1.0})
+    x = fmap.vector(query, taste, probe=(2.0, 8.0, 4.0))  # unsorted on purpose
+    got = {n: _column(fmap, x, n) for n in PROBE_NAMES}
+    s = np.array([8.0, 4.0, 2.0])
+    assert got == pytest.approx(
+        {
+            "probe:ran": 1.0,
+            "probe:filled": 3 / 4,
+            "probe:top": math.log1p(8.0) / math.log1p(32.0),
+            "probe:top_per_term": math.log1p(8.0 / 2) / math.log1p(8.0),
+            "probe:gap": 0.5,
+            "probe:drop": 0.75,
+            "probe:spread": s.std() / s.mean(),
+        }
+    )
+    assert _column(fmap, x, "has_user") == 1.0  # the taste columns are where they were
+    np.testing.assert_array_equal(x[:50], FeatureMap().vector(query, taste))
+
+
+def test_a_probe_that_found_nothing_differs_from_no_probe() -> None:
+    fmap = FeatureMap(FeatureParams(probe="lexical"))
+    none = fmap.vector(plain_query("zzz"), Context())
+    empty = fmap.vector(plain_query("zzz"), Context(), probe=())
+    assert not none[-7:].any()
+    assert empty[-7:].tolist() == [1.0, 0, 0, 0, 0, 0, 0]
+    huge = fmap.vector(plain_query("x"), Context(), probe=(1e300, float("nan"), -5.0))
+    assert np.isfinite(huge).all() and (np.abs(huge) <= 3.0).all()
+
+
+def test_probe_must_be_an_anchor_run_by_every_plan() -> None:
+    select = SelectParams(strategies=("lexical", "dense", "memory"), depths=(10, 50))
+    FeatureMap(FeatureParams(probe="lexical", probe_depth=10)).check_probe(select, ("lexical",))
+    with pytest.raises(ConfigError, match="probe = 'memory' must be one of the anchors"):
+        FeatureMap(FeatureParams(probe="memory")).check_probe(select, ("lexical",))
+    with pytest.raises(ConfigError, match=r"probe_depth = 25 must be at most .* \(10\)"):
+        FeatureMap(FeatureParams(probe="lexical", probe_depth=25)).check_probe(select, ("lexical",))
+    with pytest.raises(ConfigError, match="probe_depth must be >= 1"):
+        FeatureParams(probe="lexical", probe_depth=0)
