@@ -195,6 +195,10 @@ class SqliteCatalogStore:
         The version and both lists come from one read transaction: read in separate
         statements, a change committed between them made ``Changes.version`` claim more than
         the lists held, and a replica that advanced to it skipped that change for good.
+        Sorted here, not by ``ORDER BY id``: with it SQLite walked the whole primary key
+        instead of the version index, 1 ms per call at 10k entities, on every follow tick of
+        every worker even when nothing changed (Python's ``sorted`` is code-point order, as
+        SQLite's binary collation of UTF-8 is).
         """
         own = not self._conn.in_transaction  # inside a change: its own view already
         if own:
@@ -202,10 +206,10 @@ class SqliteCatalogStore:
         try:
             current = self.version()
             upserted = self._conn.execute(
-                "SELECT id FROM entities WHERE version > ? ORDER BY id", (version,)
+                "SELECT id FROM entities WHERE version > ?", (version,)
             ).fetchall()
             deleted = self._conn.execute(
-                "SELECT id FROM tombstones WHERE version > ? ORDER BY id", (version,)
+                "SELECT id FROM tombstones WHERE version > ?", (version,)
             ).fetchall()
         finally:
             if own:
@@ -213,6 +217,6 @@ class SqliteCatalogStore:
         return Changes(
             since_version=version,
             version=current,
-            upserted=tuple(EntityId(r[0]) for r in upserted),
-            deleted=tuple(EntityId(r[0]) for r in deleted),
+            upserted=tuple(sorted(EntityId(r[0]) for r in upserted)),
+            deleted=tuple(sorted(EntityId(r[0]) for r in deleted)),
         )
