@@ -45,6 +45,7 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "startup": (["--data", "{data}", "--events", "5000", "--tail", "500", "--templates", "50"], ()),
     "catalog_visibility": (["--data", "{data}", "--trials", "2"], ()),
+    "catalog_backends": (["--size", "2000", "--lookups", "50", "--trials", "3"], ("sqlite",)),
     "learning_delay": (["--data", "{data}", "--trials", "3"], ()),
 }
 #: Not run here, and why.
