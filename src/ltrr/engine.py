@@ -28,7 +28,7 @@ from ltrr.config import Config, load_config, section_params
 from ltrr.errors import LtrrError, UnknownStrategyError
 from ltrr.learn import restore, snapshot
 from ltrr.learn.follow import LogFollower
-from ltrr.learn.learner import Learner, LearnParams
+from ltrr.learn.learner import Learner, LearnParams, query_seen
 from ltrr.learn.ranking import learned_ranking
 from ltrr.learn.train_ranker import TrainReport
 from ltrr.log.base import ServingLog
@@ -281,7 +281,8 @@ class Engine:
             fixed = {s: depth or self.params.depth for s in strategies}
             return Plan(depths=fixed, greedy=fixed, policy="manual")
         scores = None if probed is None else tuple(c.score for c in probed.ranked)
-        request = PlanRequest(request_id, query, context, self.select.budget, scores)
+        seen = query_seen(self.indexes.retrievers, query)
+        request = PlanRequest(request_id, query, context, self.select.budget, scores, seen)
         plan = self.policy.plan(request)
         depths = {s: d for s, d in plan.depths.items() if s in self.indexes.retrievers}
         return replace(plan, depths=depths)  # keeps how it was drawn (distribution)

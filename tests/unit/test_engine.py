@@ -324,3 +324,23 @@ def test_probe_then_decide_plans_after_the_probe_and_replay_sees_the_same_probe(
     with _open(data, config) as fresh:  # open replays the log
         plans = [fresh.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
     assert [p.to_dict() for p in plans] == [p.to_dict() for p in live_plans]
+
+
+def test_a_query_memory_learned_from_is_seen_before_its_lesson_settles(data: Path) -> None:
+    """Memory learns from an action at once, the policy when the request settles: the plan's
+    ``seen`` bit follows memory, so the policy never learns "memory finds unseen queries" from
+    a repeat searched inside the settle window. The plan logs the bit and learning reads it."""
+    with _open(data) as engine:
+        first = engine.search("hidden gem", request_id="r1", event_time_s=100.0)
+        assert first.plan.seen is False
+        engine.feedback(_act("r1", "t5", "a1", 101.0))
+        again = engine.search("hidden gem", request_id="r2", event_time_s=102.0)  # not settled
+        assert engine.learner.n_policy_updates == 0
+        assert again.plan.seen is True
+        other = engine.search("blue monday", request_id="r3", event_time_s=103.0)
+        assert other.plan.seen is False
+        assert engine.log is not None
+        engine.log.flush()
+        impression = engine.log.impression("r2")
+        assert impression is not None and impression.plan.seen is True
+        assert engine.learner.served(impression).request.seen is True

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ltrr.errors import ConfigError
 from ltrr.learn.stats import LearningStats
@@ -257,8 +257,10 @@ class Learner:
                     del self._understood[text]
         scores = {s: [x for _, x in pairs] for s, pairs in impression.strategy_results.items()}
         probe = probe_scores(policy_probe(self.policy), scores)  # as the plan was drawn with
+        seen = impression.plan.seen  # as the plan was drawn with
+        request = PlanRequest(impression.request_id, query, impression.context, self.budget)
         return Served(
-            PlanRequest(impression.request_id, query, impression.context, self.budget, probe),
+            replace(request, probe=probe, seen=seen),
             impression.plan,
             {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()},
             impression.shown,
@@ -281,6 +283,14 @@ class Learner:
         if ranks is not None:
             self.counts.n_wanted += 1
             self.counts.n_found += any(r is not None for r in ranks.values())
+
+
+def query_seen(retrievers: Mapping[str, Retriever], query: UnderstoodQuery) -> bool | None:
+    """``PlanRequest.seen``: whether the memory index learned from this query already; None
+    without a memory index (the policy's own history decides then)."""
+    memory = retrievers.get("memory")
+    knows = getattr(memory, "knows", None)
+    return bool(knows(query)) if knows is not None else None
 
 
 def learn_from_action(

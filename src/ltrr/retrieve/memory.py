@@ -295,6 +295,11 @@ class MemoryRetriever(RowIndex[MemoryParams]):
         del context
         self._learned.withdraw(self.key(query), entity_id, reward, event_time_s)
 
+    def knows(self, query: UnderstoodQuery) -> bool:
+        """Whether an action on this very query (its canonical key) was recorded: what makes a
+        query "seen" for the policy (``select.base.PlanRequest.seen``)."""
+        return self.key(query) in self._learned.keys
+
     def clear_observed(self) -> None:
         """Forget every learned statistic (before replaying the event log)."""
         self._learned.clear()

@@ -280,7 +280,7 @@ class BanditPolicy:
         explore = {
             s: dict(d) for s, d in zip(self.select.strategies, self._explore_dists, strict=True)
         }
-        return Plan(depths, greedy, self.params.epsilon, explore, self.name)
+        return Plan(depths, greedy, self.params.epsilon, explore, self.name, seen=request.seen)
 
     def _explore_depth(self, i: int, u: float) -> int:
         """Strategy ``i``'s exploration depth for the uniform draw ``u`` (inverse CDF)."""
@@ -298,7 +298,8 @@ class BanditPolicy:
 
     def _x(self, request: PlanRequest, key: int | None) -> Array:
         """The feature vector of ``request``: context features and the query-seen bit."""
-        seen = float(self._state.history.seen(key))
+        known = request.seen
+        seen = float(self._state.history.seen(key) if known is None else known)
         x = self.features.vector(request.query, request.context, request.probe)
         return np.append(x, seen)
 

@@ -51,6 +51,8 @@ class Plan:
     #: (depths, probability) of every plan the policy could have drawn, when it drew from an
     #: explicit distribution over whole plans; empty for the greedy/explore mixture.
     distribution: tuple[tuple[Depths, float], ...] = ()
+    #: ``PlanRequest.seen`` as the policy planned with it (None: it was not given).
+    seen: bool | None = None
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -124,6 +126,8 @@ class Plan:
             out["distribution"] = [
                 {"depths": dict(d), "probability": p} for d, p in self.distribution
             ]
+        if self.seen is not None:
+            out["seen"] = self.seen
         return out
 
 
@@ -180,6 +184,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         explore=explore,
         policy=str(data.get("policy", "")),
         distribution=_distribution(data.get("distribution", ())),
+        seen=_seen(data.get("seen")),
     )
     logged = data.get("probability")
     if logged is not None and not math.isclose(
@@ -190,6 +195,12 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
             f"{plan.probability}: the logged plan is inconsistent"
         )
     return plan
+
+
+def _seen(value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise PlanError(f"plan.seen must be true, false or absent, got {value!r}")
 
 
 def _distribution(value: object) -> tuple[tuple[dict[str, int], float], ...]:
@@ -226,14 +237,23 @@ class Probe:
 
 @dataclass(frozen=True, slots=True)
 class PlanRequest:
-    """What a policy sees when it plans: the understood query, the context, the budget, and
-    the scores of the policy's probe (``Probe``; ``None`` when it has none or it did not run)."""
+    """What a policy sees when it plans: the understood query, the context, the budget, the
+    scores of the policy's probe (``Probe``; ``None`` when it has none or it did not run), and
+    ``seen``: whether the memory index had learned from this query when the plan was drawn.
+
+    ``seen`` comes from the caller because memory learns from an action at once while the
+    policy learns only when the request settles (``learn.Lessons``): a policy that judged
+    "seen" by its own history would call a query unseen that memory already finds, and learn
+    that memory finds unseen queries. The plan logs it (``Plan.seen``) so that learning and
+    replay read the bit the plan was drawn with. ``None``: the policy's own history decides.
+    """
 
     request_id: str
     query: UnderstoodQuery
     context: Context
     budget: int
     probe: tuple[float, ...] | None = None
+    seen: bool | None = None
 
 
 def probe_scores(

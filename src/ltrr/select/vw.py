@@ -227,6 +227,7 @@ class VWPolicy:
             {},
             self.name,
             distribution,
+            request.seen,
         )
 
     def probabilities(self, request: PlanRequest) -> Array:
@@ -253,7 +254,7 @@ class VWPolicy:
 
     def _x(self, request: PlanRequest, key: int) -> Array:
         """The shared features of ``request``: context vector without its constant, seen bit."""
-        seen = float(key in self._seen)
+        seen = float(key in self._seen if request.seen is None else request.seen)
         x = self.features.vector(request.query, request.context, request.probe)
         return np.append(x[1:], seen)
 

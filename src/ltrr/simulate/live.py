@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ltrr.config import Config
-from ltrr.learn.learner import LearnParams, Lessons, Served, learn_from_action
+from ltrr.learn.learner import LearnParams, Lessons, Served, learn_from_action, query_seen
 from ltrr.log.events import Action
 from ltrr.log.rewards import RewardMap
 from ltrr.merge.rrf import Fused
@@ -368,9 +368,9 @@ def run_live(
         query_id = traffic_ids[int(traffic.query[i])]
         context = traffic.context(i)
         scores = world.probe(query_id, probe, context, live)
-        request = PlanRequest(
-            traffic.request_id(i), world.understood[query_id], context, world.budget, scores
-        )
+        query = world.understood[query_id]
+        seen = query_seen(live, query)
+        request = PlanRequest(traffic.request_id(i), query, context, world.budget, scores, seen)
         t = float(traffic.time_s[i])
         learners.lessons.settle(t)  # as the engine settles before planning
         plan = policy.plan(request)
@@ -426,9 +426,9 @@ def tail_point(
     probe = policy_probe(learners.policy)
     for j, (query_id, context) in enumerate(zip(unseen_ids, contexts, strict=True)):
         scores = world.probe(query_id, probe, context, learners.live)
-        request = PlanRequest(
-            f"unseen-{query_id}", world.understood[query_id], context, world.budget, scores
-        )
+        query = world.understood[query_id]
+        seen = query_seen(learners.live, query)
+        request = PlanRequest(f"unseen-{query_id}", query, context, world.budget, scores, seen)
         depths = learners.policy.plan(request).greedy
         outcome = learners.search(world, query_id, depths, context, 0.0)
         found[j], candidates[j] = outcome.found, outcome.n_candidates

@@ -112,3 +112,13 @@ def test_a_bad_logged_distribution_is_refused(distribution: object, message: str
     logged = {"depths": {"lexical": 10}, "greedy": {"lexical": 10}, "distribution": distribution}
     with pytest.raises(PlanError, match=message):
         plan_from_dict(logged)
+
+
+@pytest.mark.parametrize("seen", [True, False, None])
+def test_the_seen_bit_round_trips_and_a_bad_one_is_refused(seen: bool | None) -> None:
+    plan = Plan(depths={"lexical": 10}, greedy={"lexical": 10}, seen=seen)
+    logged = plan.to_dict()
+    assert ("seen" in logged) is (seen is not None)
+    assert plan_from_dict(logged).seen is seen
+    with pytest.raises(PlanError, match=r"plan\.seen must be true, false or absent, got 1"):
+        plan_from_dict({**logged, "seen": 1})
