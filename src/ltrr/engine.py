@@ -217,7 +217,8 @@ class Engine:
         marks = [started, time.perf_counter()]  # stage boundaries: setup, then one per stage
         understood = self.indexes.understander.understand(query)
         marks.append(time.perf_counter())
-        probed = self._probe(understood, context) if not strategies else None
+        probe = None if strategies else policy_probe(self.policy)  # probe-then-decide
+        probed = self.indexes.probe(understood, context, probe) if probe else None
         plan = self._plan(request_id, understood, context, strategies, depth, probed)
         marks.append(time.perf_counter())
         rankings, latency = self.indexes.retrieve(understood, context, plan.depths, probed)
@@ -254,15 +255,6 @@ class Engine:
             latency_ms=(marks[-1] - started) * 1000,
             stage_latency_ms=stage_ms,
         )
-
-    def _probe(self, query: UnderstoodQuery, context: Context) -> Probed | None:
-        """The policy's probe run before planning (probe-then-decide), or None without one."""
-        probe = policy_probe(self.policy)
-        if probe is None or probe.strategy not in self.indexes.retrievers:
-            return None
-        started = time.perf_counter()
-        ranked = self.indexes.retrievers[probe.strategy].retrieve(query, context, probe.depth)
-        return Probed(probe.strategy, probe.depth, ranked, (time.perf_counter() - started) * 1000)
 
     def _plan(
         self,

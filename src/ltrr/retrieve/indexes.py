@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ltrr.config import Config
 from ltrr.errors import StorageError
@@ -66,6 +66,17 @@ class IndexStatus:
     n_changes: int = 0
 
 
+class ProbeSpec(Protocol):
+    """What to probe: a strategy and a depth (``select.base.Probe``, known here by shape only,
+    since retrievers know nothing of plans)."""
+
+    @property
+    def strategy(self) -> str: ...
+
+    @property
+    def depth(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Probed:
     """A strategy's list retrieved before planning (``select.base.Probe``), with its time."""
@@ -106,6 +117,16 @@ class IndexSet:
             status.append(opened)
         understander, text = components.pop(UNDERSTAND), components.pop(TEXT)
         return cls(understander, components, store.version(), status, text=text)
+
+    def probe(self, query: UnderstoodQuery, context: Context, probe: ProbeSpec) -> Probed | None:
+        """``probe.strategy`` run to ``probe.depth`` before planning (probe-then-decide), timed;
+        None when that strategy is not open."""
+        retriever = self.retrievers.get(probe.strategy)
+        if retriever is None:
+            return None
+        started = time.perf_counter()
+        ranked = retriever.retrieve(query, context, probe.depth)
+        return Probed(probe.strategy, probe.depth, ranked, (time.perf_counter() - started) * 1000)
 
     def retrieve(
         self,

@@ -69,6 +69,7 @@ from numpy.typing import NDArray
 from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
 from ltrr.select import SelectParams, plan_kernel, read_policy, write_policy
+from ltrr.select.bandit_params import BanditParams
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
 from ltrr.select.costs import CostTable
 from ltrr.select.features import FeatureMap, FeatureParams
@@ -76,58 +77,6 @@ from ltrr.select.history import QueryHistory
 from ltrr.select.laplace import laplace_update, success_probability
 from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss
 from ltrr.understand.base import query_key
-
-GREEDY_MODES: tuple[str, ...] = ("thompson", "mean")
-
-
-@dataclass(frozen=True, slots=True)
-class BanditParams:
-    """``[select.ltrr]``: the learned policy's exploration, priors and selection."""
-
-    seed: int = 0
-    epsilon: float = 0.1
-    explore_off: float = 0.2
-    greedy: str = "thompson"
-    prior_precision: float = 1.0
-    key_buckets: int = 32768
-    key_prior_strength: float = 2.0
-    key_max_trials: float = 50.0
-    overlap_window: int = 4096
-    overlap_prior_strength: float = 5.0
-    min_gain_per_candidate: float = 0.00001
-    elsewhere_weight: float = 3.0
-    latency_ms: tuple[float, ...] = ()
-    latency_weight: float = 0.001
-    budget_ms: float = 0.0
-    cost_window: int = 1000
-    history_strategies: tuple[str, ...] = ("memory",)
-    anchors: tuple[str, ...] = ("lexical", "dense")
-    anchor_prior_hazard: float = 0.5
-    prior_hazard: float = 0.2
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.epsilon <= 1.0:
-            raise ConfigError(f"select.ltrr.epsilon must be in (0, 1], got {self.epsilon}")
-        if not 0.0 <= self.explore_off < 1.0:
-            raise ConfigError(f"select.ltrr.explore_off must be in [0, 1), got {self.explore_off}")
-        if self.greedy not in GREEDY_MODES:
-            raise ConfigError(
-                f"select.ltrr.greedy must be one of {', '.join(GREEDY_MODES)}, got {self.greedy!r}"
-            )
-        for name in ("anchor_prior_hazard", "prior_hazard"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ConfigError(
-                    f"select.ltrr.{name} must be in (0, 1), got {getattr(self, name)}"
-                )
-        names = ("prior_precision", "key_max_trials", "overlap_prior_strength", "elsewhere_weight")
-        for name in names:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"select.ltrr.{name} must be > 0, got {getattr(self, name)}")
-        if self.latency_weight < 0 or self.budget_ms < 0:
-            raise ConfigError("select.ltrr.latency_weight and budget_ms must be >= 0")
-        for name in ("key_buckets", "overlap_window", "cost_window"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"select.ltrr.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(slots=True)

@@ -57,7 +57,7 @@ from ltrr._optional import require
 from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
 from ltrr.select import SelectParams, read_policy, write_policy
-from ltrr.select.bandit import BanditParams
+from ltrr.select.bandit_params import BanditParams
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
 from ltrr.select.costs import CostTable
 from ltrr.select.features import FeatureMap, FeatureParams

@@ -18,7 +18,7 @@ import pytest
 from ltrr.config import load_config
 from ltrr.errors import ConfigError, MissingDependencyError
 from ltrr.select import SelectParams, load_policy, make_policy
-from ltrr.select.bandit import BanditParams
+from ltrr.select.bandit_params import BanditParams
 from ltrr.select.base import PlanFeedback, PlanRequest, plan_from_dict, request_rng
 from ltrr.select.plan_set import plan_name
 from ltrr.select.vw import VWParams, VWPolicy
