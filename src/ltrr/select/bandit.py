@@ -45,7 +45,11 @@ mixture of ``select.base`` every logged probability is exact, and each arm keeps
 ``BanditPolicy.floor = epsilon * (1 - explore_off) / n_depths``. Anchor strategies
 (``anchors``: those the unsupervised fusion ranks) are never off: the greedy allocation starts
 from them at the shallowest depth and their exploration depth is uniform over the grid, so the
-shown top is always ranked with them, whatever else the plan adds.
+shown top is always ranked with them, whatever else the plan adds. Anchors protect the
+first searches; with ``release_gain`` > 0 they need not cost forever (``select.release``):
+the plan is allocated again without forcing one anchor, and taken when the posterior mean and
+the request's Thompson sample both say forcing it was worth less than ``release_gain`` in
+P(the union finds the item). Exploration still runs every anchor.
 
 Probe-then-decide (``[select.features] probe``, ``select.base.Probe``). The caller runs the
 probe (an anchor, to at most the shallowest depth) before planning and passes its scores in
@@ -76,6 +80,7 @@ from ltrr.select.features import FeatureMap, FeatureParams
 from ltrr.select.history import QueryHistory
 from ltrr.select.laplace import laplace_update, success_probability
 from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss
+from ltrr.select.release import plan_price, release_anchor
 from ltrr.understand.base import query_key
 
 
@@ -202,18 +207,9 @@ class BanditPolicy:
         x = self._x(request, key)
         thompson = rng if self.params.greedy == "thompson" else None
         p = self._probabilities(x, key, thompson)
-        ms = self._state.costs.estimate()
-        levels = allocate(
-            p,
-            self._overlap(),
-            self._grid,
-            request.budget,
-            self.params.min_gain_per_candidate,
-            ms * self.params.latency_weight,
-            start=np.where(self._anchor, 0, -1),
-            ms=ms,
-            budget_ms=self._budget_ms,
-        )
+        levels = self._allocate(p, request.budget, np.where(self._anchor, 0, -1))
+        if self.params.release_gain > 0:
+            levels = self._release(levels, p, x, key, request.budget)
         greedy = {
             s: int(self._grid[g]) if g >= 0 else 0
             for s, g in zip(self.select.strategies, levels.tolist(), strict=True)
@@ -230,6 +226,38 @@ class BanditPolicy:
             s: dict(d) for s, d in zip(self.select.strategies, self._explore_dists, strict=True)
         }
         return Plan(depths, greedy, self.params.epsilon, explore, self.name, seen=request.seen)
+
+    def _allocate(self, p: Array, budget: int, start: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The greedy allocation of ``budget`` for hit probabilities ``p`` from ``start``."""
+        ms = self._state.costs.estimate()
+        return allocate(
+            p,
+            self._overlap(),
+            self._grid,
+            budget,
+            self.params.min_gain_per_candidate,
+            ms * self.params.latency_weight,
+            start=start,
+            ms=ms,
+            budget_ms=self._budget_ms,
+        )
+
+    def _release(
+        self, levels: NDArray[np.int64], sample: Array, x: Array, key: int | None, budget: int
+    ) -> NDArray[np.int64]:
+        """``levels`` or a plan with an anchor released (``select.release``)."""
+        ms, params = self._state.costs.estimate(), self.params
+        return release_anchor(
+            levels,
+            (self._probabilities(x, key, None), sample),
+            self._overlap(),
+            self._anchor,
+            lambda start: self._allocate(sample, budget, start),
+            lambda rows: plan_price(
+                rows, self._grid, ms, params.min_gain_per_candidate, params.latency_weight
+            ),
+            params.release_gain,
+        )
 
     def _explore_depth(self, i: int, u: float) -> int:
         """Strategy ``i``'s exploration depth for the uniform draw ``u`` (inverse CDF)."""

@@ -34,6 +34,7 @@ class BanditParams:
     cost_window: int = 1000
     history_strategies: tuple[str, ...] = ("memory",)
     anchors: tuple[str, ...] = ("lexical", "dense")
+    release_gain: float = 0.0
     anchor_prior_hazard: float = 0.5
     prior_hazard: float = 0.2
 
@@ -55,6 +56,10 @@ class BanditParams:
         for name in names:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"select.ltrr.{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.release_gain < 1.0:
+            raise ConfigError(
+                f"select.ltrr.release_gain must be in [0, 1), got {self.release_gain}"
+            )
         if self.latency_weight < 0 or self.budget_ms < 0:
             raise ConfigError("select.ltrr.latency_weight and budget_ms must be >= 0")
         for name in ("key_buckets", "overlap_window", "cost_window"):

@@ -394,3 +394,35 @@ def test_bad_select_params_are_rejected(kwargs: dict[str, object], message: str)
 def test_latency_needs_one_value_per_strategy() -> None:
     with pytest.raises(ConfigError, match="latency_ms lists 2 values for 3 strategies"):
         BanditPolicy(SelectParams(strategies=STRATEGIES), BanditParams(latency_ms=(1.0, 2.0)))
+
+
+@pytest.mark.parametrize("release_gain", [0.0, 0.01])
+def test_an_anchor_that_adds_nothing_is_released_once_the_posterior_is_sure(
+    release_gain: float,
+) -> None:
+    """Anchored lexical and dense: in context 0 dense finds only past rank 100, in context 1
+    lexical only past 60, so the other's shallowest arm adds no find. With ``release_gain``
+    the trained greedy plans drop it (and only it); without, every plan keeps both anchors."""
+    policy = BanditPolicy(
+        SelectParams(strategies=STRATEGIES, depths=GRID, budget=50),
+        BanditParams(
+            greedy="thompson",
+            min_gain_per_candidate=0.0005,
+            release_gain=release_gain,
+            anchors=("lexical", "dense"),
+        ),
+    )
+    first = [policy.plan(_request(f"f{i}", f"first {i}", i % 2)).greedy for i in range(20)]
+    assert all(p["lexical"] >= 10 and p["dense"] >= 10 for p in first)  # nothing learned yet
+    _simulate(policy, 1500)
+    plans = {
+        c: [policy.plan(_request(f"t{c}-{i}", f"fresh {i}", c)).greedy for i in range(40)]
+        for c in (0, 1)
+    }
+    if release_gain == 0.0:
+        assert all(p["lexical"] >= 10 and p["dense"] >= 10 for c in (0, 1) for p in plans[c])
+        return
+    assert sum(p["dense"] == 0 for p in plans[0]) >= 36, plans[0]
+    assert all(p["lexical"] >= 10 for p in plans[0])
+    assert sum(p["lexical"] == 0 for p in plans[1]) >= 36, plans[1]
+    assert all(p["dense"] >= 25 for p in plans[1])

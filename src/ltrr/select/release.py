@@ -1,0 +1,75 @@
+"""Released anchors: an anchor stops being forced once the posterior says it is not worth it.
+
+Anchors (``[select.ltrr] anchors``, the strategies the unsupervised fusion ranks) run in every
+plan at least at the shallowest grid depth: they protect the first searches, while the model
+knows nothing, from plans that miss what the fusion baseline would find. They must not cost
+forever. For each anchor, the plan is allocated again with that anchor not forced (the
+allocation may still choose it, at any depth, if it earns its place); the release is
+*acceptable* when the forced plan's P(the union finds the item) exceeds the released plan's by
+less than ``release_gain`` under both the posterior mean and the request's Thompson sample (so
+a context the model is unsure of keeps its anchors: a sample far from the mean vetoes). Of the
+forced plan and the acceptable releases, the one of highest utility -- mean P(found) less the
+allocation's own prices of candidates and ms -- is planned. One anchor at most is released per
+plan, and a plan that runs nothing never is. Exploration plans still run every anchor, so
+their value keeps being measured and a release can be taken back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ltrr.select.overlap import Array, Overlap, union_miss
+
+Levels = NDArray[np.int64]
+
+
+def release_anchor(
+    levels: Levels,
+    posteriors: tuple[Array, Array],
+    overlap: Overlap,
+    anchors: NDArray[np.bool_],
+    allocate_from: Callable[[Levels], Levels],
+    price: Callable[[Levels], Array],
+    gain: float,
+) -> Levels:
+    """``levels`` (the plan with every anchor forced) or the plan with one anchor released.
+
+    ``posteriors``: (mean, sample) P(found in s's top grid[g]), each (S, G);
+    ``allocate_from(start)``: the allocation from ``start`` levels (-1 = not forced);
+    ``price(rows)``: what the allocation charges for each plan of ``rows`` (n, S).
+    """
+    forced = np.where(anchors, 0, -1)
+    options = []
+    for a in np.flatnonzero(anchors).tolist():
+        start = forced.copy()
+        start[a] = -1
+        option = allocate_from(start)
+        if (option >= 0).any():
+            options.append(option)
+    if not options:
+        return levels
+    rows = np.stack([levels, *options])
+    found = 1.0 - np.stack([union_miss(p, rows, overlap) for p in posteriors])  # (2, n)
+    acceptable = (found[:, 1:] >= found[:, :1] - gain).all(axis=0)
+    if not acceptable.any():
+        return levels
+    utility = found[0] - price(rows)
+    utility[1:][~acceptable] = -np.inf
+    chosen: Levels = rows[int(np.argmax(utility))]
+    return chosen
+
+
+def plan_price(
+    rows: Levels, grid: NDArray[np.int64], ms: Array, per_candidate: float, per_ms: float
+) -> Array:
+    """``per_candidate`` per candidate plus ``per_ms`` per estimated ms (``ms``: (S, G)) of each
+    plan of ``rows`` (n, S; -1 = off), as the allocation prices its arms."""
+    on = rows >= 0
+    cells = np.where(on, rows, 0)
+    candidates = np.where(on, grid[cells], 0).sum(axis=1)
+    spent = np.where(on, ms[np.arange(rows.shape[1])[None, :], cells], 0.0).sum(axis=1)
+    out: Array = per_candidate * candidates + per_ms * spent
+    return out
