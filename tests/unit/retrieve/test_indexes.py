@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
+
+import pytest
 
 from ltrr.config import Config
 from ltrr.retrieve.indexes import IndexSet
+from ltrr.storage.catalog import CatalogStore, Changes
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import plain_query
@@ -82,3 +88,50 @@ def test_the_ranker_text_index_is_built_caught_up_and_saved(tmp_path: Path, conf
         second = IndexSet.open(dd, ["lexical"])
     assert [s.how for s in second.status if s.name == "text"] == ["loaded"]
     assert second.text is not None and len(second.text) == 2
+
+
+class _CountingStore:
+    """The data directory's catalog, counting look-ups; ``vanished`` ids are reported as
+    upserted by ``changes_since`` but gone by the time they are fetched (deleted in between)."""
+
+    def __init__(self, store: Any, vanished: tuple[EntityId, ...] = ()) -> None:
+        self.store, self.vanished = store, vanished
+        self.n_get, self.get_many_sizes = 0, list[int]()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def changes_since(self, version: int) -> Changes:
+        changes: Changes = self.store.changes_since(version)
+        return replace(changes, upserted=changes.upserted + self.vanished)
+
+    def get(self, entity_id: str) -> Entity | None:
+        self.n_get += 1
+        return cast(Entity | None, self.store.get(entity_id))
+
+    def get_many(self, ids: Sequence[str]) -> dict[EntityId, Entity]:
+        self.get_many_sizes.append(len(ids))
+        return cast(dict[EntityId, Entity], self.store.get_many(ids))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_catch_up_fetches_in_batches_and_skips_vanished_ids(
+    tmp_path: Path, config: Config, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_catalog_url")
+        config = config.replaced("storage", catalog_url=url)
+    with DataDir(tmp_path, config, writer=True) as dd:
+        with dd.catalog.change() as change:
+            change.upsert([_e("a", "Love Story")])
+        indexes = IndexSet.open(dd, ["lexical"])
+        with dd.catalog.change() as change:
+            change.upsert([_e(f"n{i:04d}", f"Night Drive {i}") for i in range(2500)])
+        store = _CountingStore(dd.catalog, vanished=(EntityId("gone"),))
+        assert indexes.catch_up(cast(CatalogStore, store)) == 2501
+    # lexical, the understander's dictionaries and the ranker's text index: 2 batches each
+    assert store.n_get == 0
+    assert store.get_many_sizes == [2000, 501] * 3
+    assert _ids(indexes, "lexical", "night drive 2499")[:1] == ["n2499"]
+    assert indexes.text is not None
+    assert indexes.text.rows_of([EntityId("gone")]).tolist() == [-1]
