@@ -1,9 +1,11 @@
 """A local cluster: N ``ltrr serve`` replicas on one shared PostgreSQL log, behind one address.
 
-The catalog is still per data directory (docs/scale.md), so each replica gets its own copy of
-one prepared directory: ``DIR/replicas/r0``, ``r1``, ... hold a consistent copy of its
-database (SQLite's online backup), its saved indexes, models and settings. A copy is made
-once and reused, and made again when the source's catalog version changed. The event log is
+Each replica gets its own copy of one prepared directory: ``DIR/replicas/r0``, ``r1``, ...
+hold a consistent copy of its database (SQLite's online backup), its saved indexes, models and
+settings. A copy is made once and reused, and made again when the source's SQLite catalog
+version changed. With the catalog in the directory (the default) the replicas serve copies of
+it; with a PostgreSQL catalog (``$LTRR_CATALOG_URL``, inherited) they share it and catch
+their indexes up from its versions (docs/scale.md). The event log is
 shared: every replica appends to the same PostgreSQL schema and follows it, so they learn as
 one. A SQLite log cannot be shared across data directories, so any other log URL is refused.
 
