@@ -136,9 +136,8 @@ class BanditPolicy:
         self.select = select or SelectParams()
         self.params = params or BanditParams()
         self.features = FeatureMap(features)
-        self.features.check_probe(self.select, self.params.anchors)
         #: The probe this policy plans after (``[select.features] probe``), or None.
-        self.probe = self.features.probe
+        self.probe = self.features.usable_probe(self.select, self.params.anchors)
         self.seed = self.params.seed if seed is None else int(seed)
         n_s, n_g = len(self.select.strategies), len(self.select.depths)
         latency = self.params.latency_ms or (0.0,) * n_s

@@ -39,6 +39,7 @@ scale-free or squashed so one prior precision suits them, computed from the top
 
 from __future__ import annotations
 
+import logging
 import math
 import zlib
 from collections.abc import Sequence
@@ -57,6 +58,7 @@ from ltrr.understand.features import FEATURE_NAMES as QUERY_FEATURE_NAMES
 if TYPE_CHECKING:
     from ltrr.select import SelectParams
 
+logger = logging.getLogger(__name__)
 #: Count features and the value that maps to 1.0 after ``log1p(v) / log1p(scale)``.
 COUNT_SCALES: dict[str, float] = {
     "n_tokens": 16.0,
@@ -130,22 +132,31 @@ class FeatureMap:
     def __len__(self) -> int:
         return len(self.names)
 
-    def check_probe(self, select: SelectParams, anchors: Sequence[str]) -> None:
-        """Refuse a probe that some plan would not run as deep: its list must be the top of
-        the strategy's logged list, so that learning rebuilds the features it planned with."""
+    def usable_probe(self, select: SelectParams, anchors: Sequence[str]) -> Probe | None:
+        """The probe, if every plan runs it at least as deep, else None (with a warning).
+
+        Its list must be the top of the strategy's logged list so that learning rebuilds the
+        features the plan was drawn with: the strategy must be open and an anchor (anchors
+        run in every plan). A strategy that is not (a data directory without it, a config
+        without anchors) leaves the probe off and its columns 0; a probe deeper than the
+        grid's first depth is a configuration error.
+        """
         probe = self.probe
         if probe is None:
-            return
+            return None
         if probe.strategy not in select.strategies or probe.strategy not in anchors:
-            raise ConfigError(
-                f"select.features.probe = {probe.strategy!r} must be one of the anchors "
-                f"(select.ltrr.anchors: {', '.join(anchors) or 'none'}) among select.strategies"
-            )
+            logger.warning(
+                "select.features.probe = %r is not an open anchor (anchors: %s; strategies: %s): "
+                "planning without a probe",
+                probe.strategy, ", ".join(anchors) or "none", ", ".join(select.strategies),
+            )  # fmt: skip
+            return None
         if probe.depth > min(select.depths):
             raise ConfigError(
                 f"select.features.probe_depth = {probe.depth} must be at most the shallowest "
                 f"grid depth ({min(select.depths)}), which every plan runs the probe to"
             )
+        return probe
 
     def vector(
         self, query: UnderstoodQuery, context: Context, probe: Sequence[float] | None = None

@@ -163,9 +163,8 @@ class VWPolicy:
         self.params = params or VWParams()
         self.objective = objective or BanditParams()
         self.features = FeatureMap(features)
-        self.features.check_probe(self.select, self.objective.anchors)
         #: The probe this policy plans after (``[select.features] probe``), or None.
-        self.probe = self.features.probe
+        self.probe = self.features.usable_probe(self.select, self.objective.anchors)
         self.seed = self.params.seed if seed is None else int(seed)
         strategies, grid = self.select.strategies, self.select.depths
         latency = self.objective.latency_ms or (0.0,) * len(strategies)

@@ -10,6 +10,7 @@ import pytest
 
 from ltrr.errors import ConfigError
 from ltrr.select import SelectParams
+from ltrr.select.base import Probe
 from ltrr.select.features import PROBE_NAMES, FeatureMap, FeatureParams, bucket
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery, plain_query
@@ -159,12 +160,20 @@ def test_a_probe_that_found_nothing_differs_from_no_probe() -> None:
     assert np.isfinite(huge).all() and (np.abs(huge) <= 3.0).all()
 
 
-def test_probe_must_be_an_anchor_run_by_every_plan() -> None:
+def test_a_probe_runs_only_where_every_plan_runs_it(caplog: pytest.LogCaptureFixture) -> None:
     select = SelectParams(strategies=("lexical", "dense", "memory"), depths=(10, 50))
-    FeatureMap(FeatureParams(probe="lexical", probe_depth=10)).check_probe(select, ("lexical",))
-    with pytest.raises(ConfigError, match="probe = 'memory' must be one of the anchors"):
-        FeatureMap(FeatureParams(probe="memory")).check_probe(select, ("lexical",))
+    lexical = FeatureMap(FeatureParams(probe="lexical", probe_depth=10))
+    assert lexical.usable_probe(select, ("lexical",)) == Probe("lexical", 10)
+    assert lexical.usable_probe(select, ()) is None  # no anchors: plans may skip lexical
+    assert "planning without a probe" in caplog.text
+    memory = FeatureMap(FeatureParams(probe="memory"))
+    assert memory.usable_probe(select, ("lexical",)) is None
+    closed = SelectParams(strategies=("dense", "memory"), depths=(10, 50))
+    assert lexical.usable_probe(closed, ("lexical", "dense")) is None
+    assert len(memory) == len(lexical)  # the columns stay, at 0: the vector keeps its layout
     with pytest.raises(ConfigError, match=r"probe_depth = 25 must be at most .* \(10\)"):
-        FeatureMap(FeatureParams(probe="lexical", probe_depth=25)).check_probe(select, ("lexical",))
+        FeatureMap(FeatureParams(probe="lexical", probe_depth=25)).usable_probe(
+            select, ("lexical",)
+        )
     with pytest.raises(ConfigError, match="probe_depth must be >= 1"):
         FeatureParams(probe="lexical", probe_depth=0)
