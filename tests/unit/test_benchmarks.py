@@ -47,6 +47,10 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "catalog_visibility": (["--data", "{data}", "--trials", "2"], ()),
     "catalog_backends": (["--size", "2000", "--lookups", "50", "--trials", "3"], ("sqlite",)),
     "learning_delay": (["--data", "{data}", "--trials", "3"], ()),
+    "capacity": (
+        ["--data", "{data}", "--warmup", "50", "--searches", "100", "--probes", "20"],
+        ("indexes", "catalog", "log", "per_entity"),
+    ),
 }
 #: Not run here, and why.
 SKIPPED = {
