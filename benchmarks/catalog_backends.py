@@ -13,6 +13,9 @@ PostgreSQL: a fresh schema, dropped afterwards, ``synchronous_commit = on``):
 - ``get_many``: a page of 10 and of 100 random ids (one call each), ``--lookups`` times, and
   ``get`` of one id: p50 / p99 in ms. The engine reads every result page this way (through its
   entity cache).
+- ``catch_up_fetch``: every entity of the catalog read back as an index's catch-up after a
+  change of all of them reads it, one ``get_many`` per 2,000 ids (``retrieve/indexes.py``),
+  beside one ``get`` per id (what catch-up did before): wall and CPU seconds.
 - ``propagation``: a replica (another connection or pool, as another process would hold)
   polls ``changes_since`` every ``--poll-ms`` in a thread, as ``Engine.follow`` does; the
   writer upserts one entity ``--trials`` times at random phases of the poll. Reported: the
@@ -31,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +71,22 @@ def _ingest_rate(store: CatalogStore, entities: list[Entity]) -> dict[str, float
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
     }
+
+
+def _catch_up_fetch(store: CatalogStore, ids: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, fetch in (
+        (
+            "get_many_2000",
+            lambda: [store.get_many(ids[i : i + 2000]) for i in range(0, len(ids), 2000)],
+        ),
+        ("get_each", lambda: [store.get(i) for i in ids]),
+    ):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fetch()
+        out[name] = {"wall_s": round(time.perf_counter() - wall, 3),
+                     "cpu_s": round(time.process_time() - cpu, 3)}  # fmt: skip
+    return out
 
 
 def _lookups(store: CatalogStore, ids: list[str], n: int) -> dict[str, Any]:
@@ -146,6 +165,7 @@ def _run(
             "ingest_empty": first,
             "ingest_update": again,
             "lookups": _lookups(replica, ids, args.lookups),
+            "catch_up_fetch": _catch_up_fetch(replica, ids),
             "propagation": _propagation(writer, replica, args.trials, args.poll_ms / 1000),
         }
     finally:
