@@ -90,7 +90,7 @@ class FeatureParams:
     (a strategy name, empty for none) that policies plan after, run to ``probe_depth``."""
 
     context_buckets: int = 8
-    probe: str = ""
+    probe: str = "lexical"
     probe_depth: int = 10
 
     def __post_init__(self) -> None:

@@ -354,7 +354,8 @@ def test_make_policy_reads_the_config() -> None:
     policy = make_policy("ltrr", config)
     assert isinstance(policy, BanditPolicy)
     assert policy.seed == 4 and policy.params.epsilon == 0.25
-    assert len(policy.features) == 1 + len(FEATURE_NAMES) + 6 + 6
+    assert len(policy.features) == 1 + len(FEATURE_NAMES) + 6 + 6 + 7  # 7: the lexical probe
+    assert policy.probe is not None and policy.probe.strategy == "lexical"
     assert make_policy("ltrr", config, seed=9).seed == 9  # type: ignore[attr-defined]
     plan = policy.plan(_request("c", "x", 0, budget=110))
     assert set(plan.depths) == {"lexical", "dense"} and set(plan.depths.values()) <= {0, 10, 100}

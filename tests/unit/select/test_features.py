@@ -33,14 +33,17 @@ def _column(fmap: FeatureMap, x: np.ndarray, name: str) -> float:
 
 
 def test_layout_is_fixed_and_named() -> None:
-    fmap = FeatureMap()
+    fmap = FeatureMap(FeatureParams(probe=""))
     assert len(fmap) == len(fmap.names) == 1 + len(FEATURE_NAMES) + 3 * 8 + 2 + 4 == 50
     assert len(set(fmap.names)) == len(fmap.names)
     assert fmap.names[0] == "bias"
-    assert len(FeatureMap(FeatureParams(context_buckets=3))) == 1 + len(FEATURE_NAMES) + 9 + 6
+    assert (
+        len(FeatureMap(FeatureParams(context_buckets=3, probe=""))) == 1 + len(FEATURE_NAMES) + 15
+    )
     x = fmap.vector(plain_query(""), Context())
     assert x.shape == (50,) and x.dtype == np.float64
     assert x[0] == 1.0 and not x[1:].any()
+    assert FeatureMap().names == (*fmap.names, *PROBE_NAMES)  # the default probes lexical
 
 
 def test_query_features_are_read_by_name_and_counts_squashed() -> None:
@@ -147,7 +150,7 @@ def test_probe_columns_by_hand() -> None:
         }
     )
     assert _column(fmap, x, "has_user") == 1.0  # the taste columns are where they were
-    np.testing.assert_array_equal(x[:50], FeatureMap().vector(query, taste))
+    np.testing.assert_array_equal(x[:50], FeatureMap(FeatureParams(probe="")).vector(query, taste))
 
 
 def test_a_probe_that_found_nothing_differs_from_no_probe() -> None:
