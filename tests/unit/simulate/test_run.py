@@ -478,3 +478,41 @@ def test_cli_runs_ltrr_and_vw_side_by_side(bench: Path, work: Path, tmp_path: Pa
     report = orjson.loads(out.read_bytes())
     assert set(report["policies"]) == {"ltrr", "vw"}
     assert set(report["policies"]["vw"]["cumulative_regret"]) == {"mean", "std"}
+
+
+def test_the_simulator_plans_after_the_probe_from_the_cached_lists(
+    bench: Path, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a lexical probe (an anchor here), every plan the loop draws, for traffic and for
+    the unseen pool, sees lexical's top-5 scores, the same list the plan then cuts; and the
+    memory index says which queries it learned from (never an unseen-pool query)."""
+    from ltrr.select.bandit import BanditPolicy
+
+    seen: list[PlanRequest] = []
+    planned = BanditPolicy.plan
+
+    def spy(self: BanditPolicy, request: PlanRequest) -> Plan:
+        seen.append(request)
+        return planned(self, request)
+
+    monkeypatch.setattr(BanditPolicy, "plan", spy)
+    config = (
+        small_config(strategies=("lexical", "fuzzy", "memory"))
+        .replaced("select.ltrr", anchors=["lexical"])
+        .replaced("select.features", probe="lexical", probe_depth=5)
+    )
+    params = SimulateParams(n_searches=200, n_seeds=1, window=100)
+    plan = plan_bench(bench, ["ltrr"], params, config)
+    with open_bench(plan, work) as opened:
+        world = opened.world(click_model("navigational"))
+        run = opened.run_learned(plan.learned[0], world, opened.traffic(0))
+    assert run.tail[-1].at_search == 200
+    assert len(seen) == 200 + 2 * len(plan.pools.unseen)  # traffic, then two tail points
+    by_text = {q.raw: qid for qid, q in world.understood.items()}
+    for request in seen:
+        cached = world.cached["lexical"][by_text[request.query.raw]][:5]
+        assert request.probe == tuple(c.score for c in cached)
+        assert request.seen is not None  # memory answers "learned from before"
+    assert any(r.seen for r in seen) and not any(
+        r.seen for r in seen if r.request_id.startswith("unseen-")
+    )
