@@ -19,9 +19,9 @@ from ltrr.config import Config
 from ltrr.evaluate.workspace import CACHE_ENV
 from ltrr.simulate.clicks import CLICK_MODELS
 from ltrr.simulate.params import SimulateParams, simulate_params
+from ltrr.simulate.per_query import per_query_path
 from ltrr.simulate.plots import write_plots
 from ltrr.simulate.policies import HYBRID, ORACLE, UNION
-from ltrr.simulate.report import per_query_path
 from ltrr.simulate.run import simulate
 
 _COLUMNS = (

@@ -21,7 +21,7 @@ event log is not written: the simulation needs no durability.
 The setup and the per-policy, per-seed run live in ``bench``, which a sweep
 (``simulate.sweep``) shares. The report (``report``) is EVALUATION.md's JSON; ``plots`` draws
 its learning curves and the unseen pool's cost against found-rate; ``per_query`` gets the CSV
-of what each learned policy did per unseen query beside the oracle (``report.per_query_rows``).
+of what each learned policy did per unseen query beside the oracle (``per_query.per_query_rows``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from ltrr.simulate.bench import strategy_costs as strategy_costs
 from ltrr.simulate.live import LiveRun, World
 from ltrr.simulate.ope import ope_replications
 from ltrr.simulate.params import SimulateParams
-from ltrr.simulate.report import per_query_rows, write_per_query
+from ltrr.simulate.per_query import per_query_rows, write_per_query
 from ltrr.simulate.traffic import Traffic
 
 
@@ -55,7 +55,7 @@ def simulate(
 ) -> dict[str, Any]:
     """Simulate ``policies`` on ``directory`` and return the JSON-ready report; ``runs_dir``
     also gets a TREC run file per learned policy and seed (``run_files``), and ``per_query``
-    the CSV of what each learned policy did per unseen query (``report.per_query_rows``)."""
+    the CSV of what each learned policy did per unseen query (``per_query.per_query_rows``)."""
     if runs_dir is not None:
         check_directory(runs_dir)  # before hours of simulation, not after
     started = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,14 +13,16 @@ import pytest
 from ltrr.select.fixed import plan_name
 from ltrr.simulate.fixed import FixedSet, evaluate_plans
 from ltrr.simulate.live import LiveRun, TailPoint
-from ltrr.simulate.pools import Pools
-from ltrr.simulate.report import (
+from ltrr.simulate.params import SimulateParams
+from ltrr.simulate.per_query import (
     PER_QUERY_COLUMNS,
+    gap_closed_interval,
     per_query_path,
     per_query_rows,
     per_query_summary,
     write_per_query,
 )
+from ltrr.simulate.pools import Pools
 
 PLANS: list[dict[str, int]] = [
     {"alpha": 1}, {"alpha": 2}, {"beta": 1}, {"beta": 2}, {"alpha": 2, "beta": 2},
@@ -128,3 +131,27 @@ def test_the_file_is_a_csv_of_the_rows_beside_the_report(
         read = list(reader)
     assert len(read) == len(rows)
     assert read[2] == {k: str(v) for k, v in rows[2].items()}
+
+
+def _gap_rows(found: list[int], ref: list[int], oracle: list[int]) -> list[dict[str, Any]]:
+    return [
+        {"found": f, "reference_found": r, "oracle_found": o}
+        for f, r, o in zip(found, ref, oracle, strict=True)
+    ]
+
+
+def test_gap_closed_interval_by_hand() -> None:
+    """Per seed (found - reference) / (oracle - reference), averaged over seeds; the interval
+    resamples queries, paired over seeds; None without a gap or a reference."""
+    params = SimulateParams(n_bootstrap=500)
+    a = _gap_rows([1, 1, 0, 1, 0, 1], [1, 0, 0, 1, 0, 1], [1, 1, 1, 1, 1, 1])  # (4/6-3/6)/(3/6)
+    b = _gap_rows([1, 1, 1, 1, 0, 1], [1, 0, 0, 1, 0, 1], [1, 1, 1, 1, 1, 1])  # 2/3
+    gap = gap_closed_interval([a, b], params)
+    assert gap is not None
+    assert gap["mean"] == pytest.approx((1 / 3 + 2 / 3) / 2)
+    assert gap["low"] < gap["mean"] < gap["high"] <= 1.0
+    assert gap_closed_interval([a], params) == gap_closed_interval([a], params)  # seeded
+    same = _gap_rows([1, 0], [1, 0], [1, 0])  # the reference finds what the oracle does
+    assert gap_closed_interval([same], params) is None
+    no_ref = [{**r, "reference_found": ""} for r in a]
+    assert gap_closed_interval([no_ref], params) is None
