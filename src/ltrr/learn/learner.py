@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ltrr.errors import ConfigError
 from ltrr.learn.stats import LearningStats
@@ -258,9 +258,9 @@ class Learner:
         scores = {s: [x for _, x in pairs] for s, pairs in impression.strategy_results.items()}
         probe = probe_scores(policy_probe(self.policy), scores)  # as the plan was drawn with
         seen = impression.plan.seen  # as the plan was drawn with
-        request = PlanRequest(impression.request_id, query, impression.context, self.budget)
+        context = impression.context
         return Served(
-            replace(request, probe=probe, seen=seen),
+            PlanRequest(impression.request_id, query, context, self.budget, probe, seen),
             impression.plan,
             {s: [e for e, _ in pairs] for s, pairs in impression.strategy_results.items()},
             impression.shown,

@@ -127,19 +127,26 @@ class World:
     #: ``simulate.run``): the cost a served search would log, which the policy prices.
     cost_ms: Mapping[str, float] = field(default_factory=dict)
 
-    def probe(
-        self, query_id: str, probe: Probe | None, context: Context, live: Mapping[str, Retriever]
-    ) -> tuple[float, ...] | None:
-        """The scores of ``probe`` for this query (``PlanRequest.probe``): the top of the
-        cached list, or of the live retriever's; None without a probe."""
-        if probe is None:
-            return None
-        if probe.strategy in live:
-            query = self.understood[query_id]
-            ranked = live[probe.strategy].retrieve(query, context, probe.depth)
-        else:
-            ranked = list(self.cached[probe.strategy][query_id][: probe.depth])
-        return tuple(c.score for c in ranked)
+    def request(
+        self,
+        request_id: str,
+        query_id: str,
+        context: Context,
+        live: Mapping[str, Retriever],
+        probe: Probe | None,
+    ) -> PlanRequest:
+        """What the policy plans from, as the engine builds it: the probe's scores (the top of
+        the cached list, or of the live retriever's) and the memory index's seen bit."""
+        query = self.understood[query_id]
+        scores = None
+        if probe is not None:
+            if probe.strategy in live:
+                ranked = live[probe.strategy].retrieve(query, context, probe.depth)
+            else:
+                ranked = list(self.cached[probe.strategy][query_id][: probe.depth])
+            scores = tuple(c.score for c in ranked)
+        seen = query_seen(live, query)
+        return PlanRequest(request_id, query, context, self.budget, scores, seen)
 
     def search(
         self,
@@ -367,10 +374,7 @@ def run_live(
     for i in range(n):
         query_id = traffic_ids[int(traffic.query[i])]
         context = traffic.context(i)
-        scores = world.probe(query_id, probe, context, live)
-        query = world.understood[query_id]
-        seen = query_seen(live, query)
-        request = PlanRequest(traffic.request_id(i), query, context, world.budget, scores, seen)
+        request = world.request(traffic.request_id(i), query_id, context, live, probe)
         t = float(traffic.time_s[i])
         learners.lessons.settle(t)  # as the engine settles before planning
         plan = policy.plan(request)
@@ -425,10 +429,7 @@ def tail_point(
     plans, ranked = [], []
     probe = policy_probe(learners.policy)
     for j, (query_id, context) in enumerate(zip(unseen_ids, contexts, strict=True)):
-        scores = world.probe(query_id, probe, context, learners.live)
-        query = world.understood[query_id]
-        seen = query_seen(learners.live, query)
-        request = PlanRequest(f"unseen-{query_id}", query, context, world.budget, scores, seen)
+        request = world.request(f"unseen-{query_id}", query_id, context, learners.live, probe)
         depths = learners.policy.plan(request).greedy
         outcome = learners.search(world, query_id, depths, context, 0.0)
         found[j], candidates[j] = outcome.found, outcome.n_candidates
