@@ -16,11 +16,11 @@ their relevant entities come from a benchmark in BEIR layout built from the serv
 
 The service learns only from these actions, never from the qrels. The summary counts what was
 sent and answered, the found-rate (the shown page held a relevant entity; the response lists
-only the page, so the candidates' found-rate is not known here) and the plan mix per query
-class in the first and the last quarter of the run (the top plans, and per strategy the share
-of searches that ran it and its mean depth). HTTP trouble never raises: the run stops
-(``stopped_early`` says why) at a connection failure, a 401 or 403, a malformed answer, or
-``MAX_CONSECUTIVE_ERRORS`` failed searches in a row.
+only the page, so the candidates' found-rate is not known here), the shown page's nDCG@10
+and the plan mix per query class in the first and the last quarter of the run (the top plans,
+and per strategy the share of searches that ran it and its mean depth). HTTP trouble never
+raises: the run stops (``stopped_early`` says why) at a connection failure, a 401 or 403, a
+malformed answer, or ``MAX_CONSECUTIVE_ERRORS`` failed searches in a row.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from ltrr.select.fixed import plan_name
 from ltrr.simulate.clicks import ClickModel, click_model
+from ltrr.simulate.fixed import ranking_metrics
 from ltrr.simulate.live import Judged, judge, user_acts
 from ltrr.simulate.params import SHOWN, SimulateParams
 from ltrr.simulate.pools import read_judged
@@ -115,6 +117,7 @@ class Sent:
     depths: Mapping[str, int]
     n_candidates: int | None
     found: bool
+    ndcg: float
     n_clicks: int
     found_elsewhere: bool
 
@@ -150,6 +153,7 @@ class Tally:
             "http_errors": dict(self.errors),
             "http_error_examples": dict(self.error_examples),
             "found_rate": _rate([s.found for s in sent]),
+            "ndcg_at_10": _mean([s.ndcg for s in sent]),
             "candidates_found_rate": None,  # the response lists only the shown page
             "first_quarter": _window(sent[:quarter]),
             "last_quarter": _window(sent[-quarter:] if sent else []),
@@ -169,6 +173,10 @@ def _rate(flags: Sequence[bool]) -> float | None:
     return round(sum(flags) / len(flags), 4) if flags else None
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
+
+
 def _window(sent: Sequence[Sent]) -> dict[str, Any]:
     """Found-rate, candidates and plan mix (share per plan) per query class of ``sent``."""
     by_class: dict[str, list[Sent]] = {}
@@ -177,6 +185,7 @@ def _window(sent: Sequence[Sent]) -> dict[str, Any]:
     return {
         "n_searches": len(sent),
         "found_rate": _rate([s.found for s in sent]),
+        "ndcg_at_10": _mean([s.ndcg for s in sent]),
         "plan_mix": {c: _plans(group) for c, group in sorted(by_class.items())},
     }
 
@@ -288,12 +297,14 @@ def _one_search(
         feedback = post(FEEDBACK_PATH, {"actions": actions})
         if _check(feedback, FEEDBACK_PATH, tally) and isinstance(feedback.body, dict):
             tally.n_feedback_stored += int(feedback.body.get("n_stored", 0))
-    found = not audience.judged.relevant[query_id].isdisjoint(shown)
+    judged = audience.judged
+    found = not judged.relevant[query_id].isdisjoint(shown)
+    ndcg, _ = ranking_metrics(shown, judged.grades[query_id], judged.idcg[query_id])
     query_class = audience.classes.get(query_id) or "(none)"
     plan = plan_name(depths) or "(none)"
     n_cand = int(n_candidates) if isinstance(n_candidates, int) else None
     acted = len(clicked), elsewhere is not None
-    tally.sent.append(Sent(query_class, plan, depths, n_cand, found, *acted))
+    tally.sent.append(Sent(query_class, plan, depths, n_cand, found, ndcg, *acted))
     return True
 
 

@@ -122,6 +122,8 @@ def test_searches_and_clicks_reach_the_service(client: TestClient, benchmark: Pa
         assert set(mix["strategies"]) <= set(STRATEGIES)
         assert all(0 < v["share"] <= 1 and v["mean_depth"] >= 1 for v in mix["strategies"].values())
     assert 0.0 <= summary["found_rate"] <= 1.0
+    # a page's nDCG is at most 1 and 0 unless it holds a relevant entity
+    assert 0.0 < summary["ndcg_at_10"] <= summary["found_rate"]
     engine = client.app.state.engine  # type: ignore[attr-defined]
     engine.follow()
     assert engine.learner.counts.n_actions == len(actions)
