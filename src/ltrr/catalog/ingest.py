@@ -8,7 +8,8 @@ changes atomically: a reader sees all of an ingest or none of it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ltrr.catalog.model import entity_from_record
@@ -83,7 +84,7 @@ def ingest(
         pieces: Iterable[Parsed | ValidRows] = records.chunks(min(batch_size, CHUNK_LINES))
     else:
         pieces = records
-    with store.change() as change:
+    with store.change() as change, _closed_after(pieces):
         if replace or change.is_empty():
             change.build_indexes_at_end()
         if replace:
@@ -105,6 +106,18 @@ def ingest(
     report.version_after = store.version()
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def _closed_after(pieces: Iterable[object]) -> Iterator[None]:
+    """Close a generator of pieces when ingest is done with it, stopped by an error or not: a
+    JSONL file's worker process (``chunk_worker``) then ends at once, not whenever the
+    garbage collector finds the generator (a caller holding the traceback holds it too)."""
+    try:
+        yield
+    finally:
+        if isinstance(pieces, Generator):
+            pieces.close()
 
 
 @dataclass(slots=True)

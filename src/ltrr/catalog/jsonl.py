@@ -10,14 +10,16 @@ bulk and hands any chunk it does not vouch for back to the line-by-line path.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ltrr.catalog.chunk_worker import checked_chunks, checked_chunks_in_worker, use_worker
 from ltrr.catalog.columnar import rows_from_json
 from ltrr.catalog.model import entity_from_record
-from ltrr.catalog.sources import Parsed, ValidRows, decode_line, line_chunks, raw_lines
+from ltrr.catalog.sources import Parsed, ValidRows, decode_line, raw_lines
 from ltrr.config import CatalogConfig
 from ltrr.errors import CatalogError
 
@@ -60,13 +62,23 @@ class JsonlSource(Iterator[Parsed]):
     ``entity_from_record``. ``chunks`` (what ingest uses) reads the same file a chunk of lines
     at a time and checks a chunk in bulk (``columnar``), falling back to the per-line path for
     any chunk that does not pass whole, so every bad line gets the same error either way.
-    Use one or the other: each opens the file when it starts reading.
+    Use one or the other: each opens the file when it starts reading. ``in_worker`` says
+    whether ``chunks`` checks the lines in a worker process; ``None`` decides by the file's
+    size and the cores (``chunk_worker.use_worker``).
     """
 
-    def __init__(self, path: Path, config: CatalogConfig, *, beir: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        config: CatalogConfig,
+        *,
+        beir: bool = False,
+        in_worker: bool | None = None,
+    ) -> None:
         self.path = path
         self.config = config
         self.beir = beir
+        self.in_worker = in_worker
         self._records: Iterator[Parsed] | None = None
 
     def __next__(self) -> Parsed:
@@ -95,20 +107,25 @@ class JsonlSource(Iterator[Parsed]):
 
     def chunks(self, size: int) -> Iterator[ValidRows | Parsed]:
         """``size`` lines at a time: a ``ValidRows`` per chunk that passes whole, else its
-        ``Parsed`` records one by one."""
-        first = 1
-        for raws in line_chunks(self.path, size):
-            valid = self._valid_rows(raws, first)
-            if valid is not None:
-                yield valid
-            else:
-                for number, raw in enumerate(raws, start=first):
+        ``Parsed`` records one by one.
+
+        A large file is read and checked in a worker process (``chunk_worker``) while the
+        caller works on what it yields; the pieces, errors included, are the same.
+        """
+        in_worker = self.in_worker if self.in_worker is not None else use_worker(self.path)
+        copy = JsonlSource(self.path, self.config, beir=self.beir)  # unread, so picklable
+        checked = checked_chunks_in_worker if in_worker else checked_chunks
+        with closing(checked(copy, size)) as pieces:  # closed with this generator
+            for piece in pieces:
+                if isinstance(piece, ValidRows):
+                    yield piece
+                    continue
+                for number, raw in enumerate(piece.raws, start=piece.first):
                     parsed = self._parse(raw, number)
                     if parsed is not None:
                         yield parsed
-            first += len(raws)
 
-    def _valid_rows(self, raws: list[bytes], first: int) -> ValidRows | None:
+    def valid_rows(self, raws: list[bytes], first: int) -> ValidRows | None:
         """The chunk's rows if each of its lines is blank or a valid record, else ``None``.
 
         Equal to the per-line path by construction: the chunk must decode as UTF-8 (lines end
@@ -142,9 +159,11 @@ class JsonlSource(Iterator[Parsed]):
         return None if valid is None else ValidRows(numbers, *valid)
 
 
-def load_jsonl(path: Path, config: CatalogConfig, *, beir: bool = False) -> JsonlSource:
+def load_jsonl(
+    path: Path, config: CatalogConfig, *, beir: bool = False, in_worker: bool | None = None
+) -> JsonlSource:
     """The records of ``path`` (plain or ``.gz``), one ``Parsed`` per non-blank line."""
-    return JsonlSource(path, config, beir=beir)
+    return JsonlSource(path, config, beir=beir, in_worker=in_worker)
 
 
 def beir_corpus_path(path: Path) -> Path:

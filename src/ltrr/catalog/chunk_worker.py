@@ -1,0 +1,203 @@
+"""A JSONL file read and checked a chunk at a time, in this process or in a worker process.
+
+Ingest spends about half its time reading, parsing and validating lines and encoding storage
+rows (orjson, ``columnar``), and the other half in SQLite, which takes one writer. The halves
+need not wait for each other: for a large file a worker process does the first (``_work``) and
+sends the rows to the ingesting process, which checks duplicate ids and writes them meanwhile.
+On two cores a 1M-line file then takes the time of the slower half instead of both
+(docs/performance.md, "Catalog ingestion").
+
+The worker decides nothing that the in-process path would decide differently: both run
+``checked_chunks``. A chunk that does not pass whole comes back as its raw lines
+(``Declined``), and the ingesting process validates those line by line itself, so each error
+names file, line and field exactly as before. An error reading the file (a broken gzip
+stream) is raised in the ingesting process after the lines read before it, as in process.
+
+The worker is spawned, not forked: a fork would copy the caller's SQLite connection in the
+middle of its transaction, and any lock another of its threads holds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import queue
+from collections.abc import Generator
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Protocol
+
+from ltrr.catalog.sources import ValidRows, line_chunks
+from ltrr.errors import CatalogError
+from ltrr.storage.catalog import EntityRow
+
+#: Files smaller than this are read in process: starting a worker (a new interpreter that
+#: imports orjson and ltrr's catalog modules) costs about 0.1 s of wall time, what checking
+#: ~10,000 lines in process costs.
+WORKER_MIN_BYTES = 8 * 1024 * 1024
+
+#: Lines per message from the worker (a few MB of rows): large enough that a message's fixed
+#: costs do not count, small enough that the ingesting process starts writing at once.
+_LINES_PER_MESSAGE = 5000
+
+#: Messages the worker may run ahead of the writer; bounds the memory in flight to ~20 MB.
+_MESSAGES_AHEAD = 4
+
+_POLL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    """A chunk that did not pass the bulk checks: its lines, from line number ``first``."""
+
+    first: int
+    raws: list[bytes]
+
+
+class ChunkChecker(Protocol):
+    """What ``checked_chunks`` needs of a source (``jsonl.JsonlSource``); picklable."""
+
+    path: Path
+
+    def valid_rows(self, raws: list[bytes], first: int) -> ValidRows | None: ...
+
+
+def checked_chunks(source: ChunkChecker, size: int) -> Generator[ValidRows | Declined, None, None]:
+    """``size`` lines of ``source.path`` at a time: their rows, or the lines themselves."""
+    first = 1
+    for raws in line_chunks(source.path, size):
+        valid = source.valid_rows(raws, first)
+        yield valid if valid is not None else Declined(first, raws)
+        first += len(raws)
+
+
+def use_worker(path: Path) -> bool:
+    """Whether a worker pays for ``path``: a large plain or gzip file and a second core."""
+    try:
+        n_bytes = path.stat().st_size
+    except OSError:
+        return False  # the reader reports it, in process, as it always has
+    n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (n_cores or 1) > 1 and n_bytes >= WORKER_MIN_BYTES
+
+
+def checked_chunks_in_worker(
+    source: ChunkChecker, size: int
+) -> Generator[ValidRows | Declined, None, None]:
+    """``checked_chunks(source, size)`` run in a worker process, read from here as it goes.
+
+    Closing the iterator early (a strict ingest that met a bad line) stops the worker.
+    """
+    context = multiprocessing.get_context("spawn")
+    messages: Queue[_Message] = context.Queue(maxsize=_MESSAGES_AHEAD)
+    process = context.Process(
+        target=_work, args=(source, size, messages), name="ltrr-jsonl-check", daemon=True
+    )
+    process.start()
+    try:
+        while (message := _receive(messages, process)) is not None:
+            if isinstance(message, _Failure):
+                raise message.error()
+            yield from message
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+        messages.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """An exception raised in the worker, as something that crosses a pipe whole."""
+
+    catalog_error: tuple[str, str | None, int | None, str | None] | None = None
+    other: BaseException | None = None
+
+    @classmethod
+    def of(cls, exc: BaseException) -> _Failure:
+        if isinstance(exc, CatalogError):
+            return cls(catalog_error=(exc.reason, exc.path, exc.line, exc.field))
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            return cls(other=RuntimeError(f"the JSONL worker failed: {exc!r}"))
+        return cls(other=exc)
+
+    def error(self) -> BaseException:
+        if self.catalog_error is not None:
+            reason, path, line, field = self.catalog_error
+            return CatalogError(reason, path=path, line=line, field=field)
+        return self.other or RuntimeError("the JSONL worker failed")
+
+
+#: A batch of pieces, a failure, or ``None`` for the end of the file.
+_Message = list[ValidRows | Declined] | _Failure | None
+
+
+def _work(source: ChunkChecker, size: int, messages: Queue[_Message]) -> None:
+    """The worker: ``checked_chunks`` sent in batches of about ``_LINES_PER_MESSAGE`` lines."""
+    batch = _Batch()
+    try:
+        for piece in checked_chunks(source, size):
+            if batch.add(piece) >= _LINES_PER_MESSAGE:
+                messages.put(batch.take())
+    except BaseException as exc:  # sent on, after the lines read before it, then raised there
+        messages.put(batch.take())
+        messages.put(_Failure.of(exc))
+        return
+    messages.put(batch.take())
+    messages.put(None)
+
+
+class _Batch:
+    """Pieces on their way to the writer, consecutive valid chunks joined into one."""
+
+    def __init__(self) -> None:
+        self._pieces: list[ValidRows | Declined] = []
+        self._n_lines = 0
+        self._lines: list[int] = []
+        self._ids: list[str] = []
+        self._rows: list[EntityRow] = []
+
+    def add(self, piece: ValidRows | Declined) -> int:
+        """Add ``piece``; return the lines held now."""
+        if isinstance(piece, Declined):
+            self._close_run()
+            self._pieces.append(piece)
+            self._n_lines += len(piece.raws)
+        else:
+            self._lines.extend(piece.lines)
+            self._ids.extend(piece.ids)
+            self._rows.extend(piece.rows)
+            self._n_lines += len(piece.lines)
+        return self._n_lines
+
+    def take(self) -> list[ValidRows | Declined]:
+        """The pieces held, in file order; the batch is empty afterwards."""
+        self._close_run()
+        pieces, self._pieces, self._n_lines = self._pieces, [], 0
+        return pieces
+
+    def _close_run(self) -> None:
+        if self._lines:
+            self._pieces.append(ValidRows(self._lines, self._ids, self._rows))
+            self._lines, self._ids, self._rows = [], [], []
+
+
+def _receive(messages: Queue[_Message], process: BaseProcess) -> _Message:
+    """The next message; a worker that died without saying why is an error, not a hang."""
+    while True:
+        try:
+            return messages.get(timeout=_POLL_S)
+        except queue.Empty:
+            if process.is_alive():
+                continue
+        try:  # it may have exited just after its last message
+            return messages.get(timeout=_POLL_S)
+        except queue.Empty:
+            raise RuntimeError(
+                f"the JSONL worker exited (code {process.exitcode}) before the end of the file"
+            ) from None

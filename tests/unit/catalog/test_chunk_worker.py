@@ -1,0 +1,176 @@
+"""JSONL lines checked in a worker process: the same catalog, reports and errors as in process.
+
+The files span several of the worker's messages (``_LINES_PER_MESSAGE``) so that a bad line,
+a duplicate id and a broken gzip stream each land in a later message than the first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ltrr.catalog import chunk_worker, jsonl
+from ltrr.catalog.chunk_worker import Declined
+from ltrr.catalog.demo import generate_demo_catalog
+from ltrr.catalog.formats import load
+from ltrr.catalog.ingest import CHUNK_LINES, ingest
+from ltrr.catalog.jsonl import load_jsonl
+from ltrr.catalog.sources import ValidRows
+from ltrr.catalog.writer import write_jsonl
+from ltrr.config import Config
+from ltrr.errors import CatalogError
+from ltrr.storage.datadir import DataDir
+
+N_LINES = 2 * chunk_worker._LINES_PER_MESSAGE + 300  # three messages
+BAD_AT = chunk_worker._LINES_PER_MESSAGE + 77  # in the second
+
+
+@pytest.fixture(scope="module")
+def demo_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    path = tmp_path_factory.mktemp("demo") / "demo.jsonl"
+    write_jsonl(generate_demo_catalog(N_LINES, 5), path)
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def _write(path: Path, lines: list[bytes]) -> Path:
+    data = b"".join(lines)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def _ingest(path: Path, config: Config, root: Path, *, in_worker: bool) -> dict[str, object]:
+    """A lenient ingest's report and the catalog's rows after it."""
+    name = "worker" if in_worker else "in_process"
+    with DataDir(root / name, config, writer=True) as dd:
+        records = load_jsonl(path, config.catalog, in_worker=in_worker)
+        report = ingest(dd.catalog, records, strict=False, source=str(path)).to_dict()
+        report["entities"] = list(dd.catalog.iter_entities())
+    report.pop("elapsed_s")
+    return report
+
+
+@pytest.mark.parametrize("name", ["c.jsonl", "c.jsonl.gz"])
+def test_worker_and_in_process_build_the_same_catalog(
+    tmp_path: Path, demo_lines: list[bytes], config: Config, name: str
+) -> None:
+    path = _write(tmp_path / name, demo_lines)
+    in_worker = _ingest(path, config, tmp_path, in_worker=True)
+    assert in_worker == _ingest(path, config, tmp_path, in_worker=False)
+    assert (in_worker["n_upserted"], in_worker["n_errors"]) == (N_LINES, 0)
+
+
+def test_worker_joins_valid_chunks_and_keeps_line_numbers(
+    tmp_path: Path, demo_lines: list[bytes], config: Config
+) -> None:
+    path = _write(tmp_path / "c.jsonl", [b"\n", *demo_lines])  # a blank first line
+    pieces = list(load_jsonl(path, config.catalog, in_worker=True).chunks(CHUNK_LINES))
+    assert all(isinstance(p, ValidRows) for p in pieces)
+    assert len(pieces) == 3  # one per message, not one per chunk
+    lines = [n for p in pieces if isinstance(p, ValidRows) for n in p.lines]
+    assert lines == list(range(2, N_LINES + 2))
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        (b'{"id": "a",,}', None, "invalid JSON"),
+        (b'{"id": "a", "title": "\xff\xfe"}', None, "undecodable bytes (not UTF-8) at byte 22"),
+        (b'{"title": "x"}', "id", "missing id"),
+        (b'{"id": "x", "popularity": -1}', "popularity", "finite number >= 0, got -1"),
+        (b'{"id": "x", "attributes": {"g": {"pop": 2.0}}}', "attributes.g", "in [0, 1], got 2.0"),
+    ],
+)
+def test_bad_line_checked_in_the_worker_is_reported_where_it_is(
+    tmp_path: Path,
+    demo_lines: list[bytes],
+    config: Config,
+    line: bytes,
+    field: str | None,
+    reason: str,
+) -> None:
+    lines = list(demo_lines)
+    lines[BAD_AT - 1] = line + b"\n"
+    path = _write(tmp_path / "c.jsonl", lines)
+    in_worker = _ingest(path, config, tmp_path, in_worker=True)
+    assert in_worker == _ingest(path, config, tmp_path, in_worker=False)
+    [error] = in_worker["errors"]  # type: ignore[misc]
+    assert (error["path"], error["line"], error["field"]) == (str(path), BAD_AT, field)
+    assert reason in error["reason"]
+    with DataDir(tmp_path / "strict", config, writer=True) as dd:
+        with pytest.raises(CatalogError) as info:
+            ingest(dd.catalog, load_jsonl(path, config.catalog, in_worker=True))
+        assert (info.value.path, info.value.line, info.value.field) == (str(path), BAD_AT, field)
+        assert info.value.message.startswith(f"{path}:{BAD_AT}")
+        assert (len(dd.catalog), dd.catalog.version()) == (0, 0)
+    assert not multiprocessing.active_children()  # the strict stop ended the worker
+
+
+def test_duplicate_id_in_a_later_message(
+    tmp_path: Path, demo_lines: list[bytes], config: Config
+) -> None:
+    lines = list(demo_lines)
+    lines[BAD_AT - 1] = lines[9]  # the id of line 10, a message earlier
+    path = _write(tmp_path / "c.jsonl", lines)
+    in_worker = _ingest(path, config, tmp_path, in_worker=True)
+    assert in_worker == _ingest(path, config, tmp_path, in_worker=False)
+    [error] = in_worker["errors"]  # type: ignore[misc]
+    assert (error["line"], error["field"]) == (BAD_AT, "id")
+    assert error["reason"].endswith("first seen at line 10")
+
+
+def _lines_until_error(path: Path, config: Config, *, in_worker: bool) -> list[int]:
+    """The line numbers of the valid rows ``chunks`` yields before it raises."""
+    lines: list[int] = []
+    with pytest.raises(CatalogError, match="not a readable gzip file") as info:
+        for piece in load_jsonl(path, config.catalog, in_worker=in_worker).chunks(CHUNK_LINES):
+            assert isinstance(piece, ValidRows)
+            lines += piece.lines
+    assert info.value.path == str(path)
+    return lines
+
+
+def test_broken_gzip_fails_after_the_lines_before_it(
+    tmp_path: Path, demo_lines: list[bytes], config: Config
+) -> None:
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(demo_lines))[:-40])
+    in_worker = _lines_until_error(path, config, in_worker=True)
+    assert in_worker == _lines_until_error(path, config, in_worker=False)
+    assert len(in_worker) > chunk_worker._LINES_PER_MESSAGE
+    with DataDir(tmp_path / "d", config, writer=True) as dd:
+        with pytest.raises(CatalogError, match="not a readable gzip file"):
+            ingest(dd.catalog, load_jsonl(path, config.catalog, in_worker=True))
+        assert len(dd.catalog) == 0
+
+
+def test_missing_file_in_the_worker(tmp_path: Path, config: Config) -> None:
+    path = tmp_path / "absent.jsonl"
+    with pytest.raises(CatalogError, match="file does not exist") as info:
+        list(load_jsonl(path, config.catalog, in_worker=True).chunks(CHUNK_LINES))
+    assert info.value.path == str(path)
+
+
+def test_large_files_go_to_the_worker_by_themselves(
+    tmp_path: Path, demo_lines: list[bytes], config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path / "c.jsonl", demo_lines)
+    assert not chunk_worker.use_worker(path)  # well under WORKER_MIN_BYTES
+    monkeypatch.setattr(chunk_worker, "WORKER_MIN_BYTES", 1)
+    if not chunk_worker.use_worker(path):
+        pytest.skip("one core: the worker is never used")
+    started = []
+
+    def in_worker(*args: Any) -> Iterator[ValidRows | Declined]:
+        started.append(args)
+        return chunk_worker.checked_chunks_in_worker(*args)
+
+    monkeypatch.setattr(jsonl, "checked_chunks_in_worker", in_worker)
+    with DataDir(tmp_path / "d", config, writer=True) as dd:
+        report = ingest(dd.catalog, load(path, config.catalog))
+        assert (report.n_upserted, len(dd.catalog)) == (N_LINES, N_LINES)
+    assert len(started) == 1
