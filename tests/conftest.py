@@ -83,3 +83,28 @@ def postgres_log_url(postgres_schema: str) -> str:
 def postgres_catalog_url(postgres_schema: str) -> str:
     """A catalog URL naming ``postgres_schema``."""
     return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={postgres_schema}"
+
+
+#: The Redis tests may use; each test works under its own key prefix.
+REDIS_URL = os.environ.get("LTRR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@functools.cache
+def _redis_unreachable() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"Redis not reachable at {REDIS_URL}: {exc}"
+    return None
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """``REDIS_URL`` (each test works under a key prefix of its own and deletes it); skipped,
+    with the reason, when no server answers."""
+    reason = _redis_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    return REDIS_URL

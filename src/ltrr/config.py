@@ -48,11 +48,13 @@ class IngestConfig:
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     """``[storage]``: the data directory's database; ``catalog_url`` (``""``: that database)
-    may put the catalog on PostgreSQL instead (``storage.catalog_url``, ``$LTRR_CATALOG_URL``)."""
+    may put the catalog on PostgreSQL instead (``storage.catalog_url``, ``$LTRR_CATALOG_URL``);
+    ``state_url`` names the Redis that replicas of one log share (``storage.shared``)."""
 
     busy_timeout_ms: int = 5000
     synchronous: str = "FULL"
     catalog_url: str = ""
+    state_url: str = ""
 
     def __post_init__(self) -> None:
         allowed = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -66,6 +68,13 @@ class StorageConfig:
             raise ConfigError(
                 "storage.catalog_url must be empty (the data directory's SQLite database) or "
                 f"postgresql://[user@]host[:port]/database[?schema=NAME]; got {shown!r}"
+            )
+        scheme = self.state_url.split("://", 1)[0] if "://" in self.state_url else None
+        if self.state_url and scheme not in ("redis", "rediss", "unix"):
+            shown = self.state_url.rsplit("@", 1)[-1]
+            raise ConfigError(
+                "storage.state_url must be empty (no shared state) or "
+                f"redis://[:password@]host[:port][/db]; got {shown!r}"
             )
 
 

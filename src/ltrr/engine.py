@@ -44,8 +44,10 @@ from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet, Probed, Progress
 from ltrr.select import SelectParams, make_policy
 from ltrr.select.base import Plan, PlanRequest, Policy, policy_probe
+from ltrr.select.fixed import manual_plan
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.entity_cache import EntityCache
+from ltrr.storage.shared import SharedState, open_shared_state
 from ltrr.types import Context, Entity, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
@@ -74,12 +76,14 @@ class Engine:
         log: ServingLog | None,
         *,
         follow: bool = False,
+        shared: SharedState | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.indexes = indexes
         self.params = params
         self.select = select
         self.log = log
+        self.shared = shared  # what replicas of the log share besides it (storage.shared)
         #: Learn only by following the log (``follow``), never from this process's own calls:
         #: every worker sharing the log then applies the same events in the same order.
         self.following = follow
@@ -97,7 +101,7 @@ class Engine:
         )
         self.follower = LogFollower(log, self.learner) if log is not None else None
         self._learned_live = False
-        self.ranking = learned_ranking(data_dir, indexes, enabled=log is not None)
+        self.ranking = learned_ranking(data_dir, indexes, enabled=log is not None, shared=shared)
         self._entities = EntityCache(data_dir.catalog)
 
     @property
@@ -143,13 +147,17 @@ class Engine:
             config = config.replaced("select", strategies=list(names))
             select = section_params(config, "select", SelectParams)
         data_dir = DataDir(path, config, writer=writer and not serve).open()
+        log: ServingLog | None = None
         try:
             indexes = IndexSet.open(data_dir, names, on_progress=on_progress)
             log = data_dir_log(data_dir, append=True) if writer or serve else None
+            shared = None if log is None else open_shared_state(config, log.identity)
         except BaseException:
+            if log is not None:
+                log.close()
             data_dir.close()
             raise
-        engine = cls(data_dir, indexes, params, select, log, follow=serve)
+        engine = cls(data_dir, indexes, params, select, log, follow=serve, shared=shared)
         if log is not None:
             engine.resume()
         return engine
@@ -159,6 +167,8 @@ class Engine:
         if self.log is not None:
             self.log.close()
             self.log = None
+        if self.shared is not None:
+            self.shared.close()
         self.data_dir.close()
 
     def __enter__(self) -> Engine:
@@ -266,12 +276,8 @@ class Engine:
         probed: Probed | None = None,
     ) -> Plan:
         if strategies:
-            unknown = [s for s in strategies if s not in self.indexes.retrievers]
-            if unknown:
-                open_ = ", ".join(self.indexes.retrievers)
-                raise UnknownStrategyError(f"strategy {unknown[0]!r} is not open; open: {open_}")
-            fixed = {s: depth or self.params.depth for s in strategies}
-            return Plan(depths=fixed, greedy=fixed, policy="manual")
+            open_names = list(self.indexes.retrievers)
+            return manual_plan(strategies, depth or self.params.depth, open_names)
         scores = None if probed is None else tuple(c.score for c in probed.ranked)
         seen = query_seen(self.indexes.retrievers, query)
         request = PlanRequest(request_id, query, context, self.select.budget, scores, seen)
@@ -294,24 +300,14 @@ class Engine:
     ) -> None:
         if self.log is None:
             return
+        lists = {n: [(c.entity_id, c.score) for c in cs] for n, cs in rankings.items()}
         impression = Impression(
-            request_id=request_id,
-            user_id=context.user_id,
-            session_id=context.session_id,
-            query=query,
-            context=context,
-            plan=plan,
-            strategy_results={
-                s: [(c.entity_id, c.score) for c in cs] for s, cs in rankings.items()
-            },
-            shown=tuple(r.entity.id for r in results),
-            catalog_version=self.indexes.catalog_version,
-            model_versions=self.model_versions(plan),
-            event_time_s=event_time_s,
-            offset=offset,
-            features=features,
-            strategy_ms=strategy_ms,
-        )
+            request_id=request_id, user_id=context.user_id, session_id=context.session_id,
+            query=query, context=context, plan=plan, strategy_results=lists,
+            shown=tuple(r.entity.id for r in results), catalog_version=self.indexes.catalog_version,
+            model_versions=self.model_versions(plan), event_time_s=event_time_s, offset=offset,
+            features=features, strategy_ms=strategy_ms,
+        )  # fmt: skip
         self.log.log_impression(impression)
         if not self.following:
             self.learner.on_impression(impression)
@@ -411,7 +407,7 @@ class Engine:
         with self.lock:
             return restore.resume(
                 self.data_dir.path, self.data_dir.config, self.follower, self.indexes.retrievers,
-                lambda: self.indexes.catch_up(self.data_dir.catalog), self.replay,
+                lambda: self.indexes.catch_up(self.data_dir.catalog), self.replay, self.shared,
             )  # fmt: skip
 
     def snapshot(self, keep: int = 2) -> Path | None:
@@ -423,10 +419,13 @@ class Engine:
             self.replay()
         with self.lock:
             self.follower.follow()
-            return snapshot.save_snapshot(
+            position, written = self.follower.position, snapshot.save_snapshot(
                 self.data_dir.path, self.follower, self.indexes.retrievers,
                 self.data_dir.config, keep=keep,
             )  # fmt: skip
+        if self.shared is not None:  # packed outside the lock: searches go on
+            snapshot.publish(self.shared, self.data_dir.path, self.data_dir.config, position)
+        return written
 
     def follow(self) -> int:
         """Apply the log's new events (every process's) and catch the indexes up with catalog

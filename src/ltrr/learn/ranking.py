@@ -11,6 +11,8 @@ Background retraining (``[rank.lambdamart] retrain_every`` acted-on searches sin
 run) runs on a daemon thread with its own read connection to the log: searches never wait
 for it (LightGBM releases the GIL while it builds trees). Only one process of a data
 directory trains at a time (a lock file beside the models); the others pick the result up.
+With shared state (replicas on several hosts, ``learn.shared_models``), one replica of the log
+trains at a time and every replica serves the model it publishes.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ltrr.config import strategy_names
 from ltrr.errors import StorageError
+from ltrr.learn.shared_models import TRAIN_LEASE_S, publish_model, pull_model
 from ltrr.learn.train_ranker import TrainReport, groups_from_log, register, train_ranker
 from ltrr.log.base import ServingLog
 from ltrr.log.events import LoggedFeatures
@@ -31,18 +35,21 @@ from ltrr.log.rewards import RewardMap
 from ltrr.merge.rrf import Fused, fusion_params
 from ltrr.rank.base import Ranker
 from ltrr.rank.features import CandidateFeatures, Featurizer, Similarities
-from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker, lambdamart_params
+from ltrr.rank.lambdamart import LambdaMartParams, LambdaMartRanker, RankModel, lambdamart_params
 from ltrr.rank.registry import CURRENT, ModelRegistry
 from ltrr.rank.rrf import RrfRanker
 from ltrr.rank.training import TrainingError, check_debias
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet
 from ltrr.storage.datadir import DataDir
+from ltrr.storage.shared import SharedState
 from ltrr.types import Context
 from ltrr.understand.base import UnderstoodQuery
 
 logger = logging.getLogger(__name__)
 LOCK_FILE = ".train.lock"
+#: Seconds between two polls of the shared state for a newer published model.
+SHARED_POLL_S = 1.0
 
 
 class LearnedRanking:
@@ -56,6 +63,7 @@ class LearnedRanking:
         rewards: RewardMap,
         *,
         enabled: bool = True,
+        shared: SharedState | None = None,
     ) -> None:
         self.featurizer = featurizer
         self.params = params
@@ -67,6 +75,8 @@ class LearnedRanking:
         self._thread: threading.Thread | None = None
         self._n_acted_at_train = 0
         self.last_report: TrainReport | None = None
+        self.shared = shared
+        self._shared_position, self._shared_polled = -1, -float("inf")
         self.refresh()
 
     # -- serving ----------------------------------------------------------------------------
@@ -114,7 +124,9 @@ class LearnedRanking:
         return self._served[0]
 
     def refresh(self) -> bool:
-        """Swap in the registry's current version if it changed; whether it did."""
+        """Swap in the registry's current version if it changed (after installing a newer
+        published model, with shared state); whether it did."""
+        self._pull()
         try:
             mtime = (self.registry.root / CURRENT).stat().st_mtime
         except FileNotFoundError:
@@ -134,6 +146,24 @@ class LearnedRanking:
         wrapper.swap(model, version or "")
         self._wrapper, self._served = wrapper, (version, mtime)
         return True
+
+    def _pull(self) -> None:
+        """Install the shared state's published model if it is newer (at most one poll per
+        ``SHARED_POLL_S``; a Redis failure is logged and retried at the next poll)."""
+        now = time.monotonic()
+        if self.shared is None or not self.enabled or now - self._shared_polled < SHARED_POLL_S:
+            return
+        self._shared_polled = now
+        names, fingerprint = self.featurizer.names, self.featurizer.fingerprint
+        try:
+            pulled = pull_model(
+                self.shared, self.registry, fingerprint, names, self._shared_position
+            )
+        except StorageError as exc:
+            logger.warning("published ranker model not read: %s", exc)
+            return
+        if pulled is not None:
+            self._shared_position = pulled
 
     # -- training ---------------------------------------------------------------------------
 
@@ -159,16 +189,24 @@ class LearnedRanking:
             self.last_report = report
             return report
         report.n_skipped = skipped
-        register(
-            self.registry,
-            model,
-            report,
-            debias=debias or self.params.debias,
-            log_position=log.last_position(),
-        )
+        position = log.last_position()
+        debias = debias or self.params.debias
+        version = register(self.registry, model, report, debias=debias, log_position=position)
+        if report.accepted and self.shared is not None:
+            self._publish(self.shared, model, version, position, debias)
         self.refresh()
         self.last_report = report
         return report
+
+    def _publish(
+        self, shared: SharedState, model: RankModel, version: str, position: int, debias: str
+    ) -> None:
+        try:
+            publish_model(shared, model, version, position, debias)
+        except StorageError as exc:  # this replica serves it; the others keep theirs
+            logger.warning("ranker model %s not published: %s", version, exc)
+            return
+        self._shared_position = max(self._shared_position, position)
 
     def on_acted(self, n_acted: int, log: ServingLog) -> None:
         """Start a background retrain when ``retrain_every`` acted-on searches have arrived
@@ -184,7 +222,13 @@ class LearnedRanking:
         self._thread.start()
 
     def _background(self, log: ServingLog) -> None:
+        lease = None
         try:
+            if self.shared is not None:
+                lease = self.shared.lease("train", TRAIN_LEASE_S)
+                if lease is None:
+                    logger.info("another replica is training the ranker")
+                    return
             with _train_lock(self.registry.root, wait=False):
                 report = self._train(log, None)
                 logger.info("ranker retrained: %s", report)
@@ -192,6 +236,9 @@ class LearnedRanking:
             logger.info("another process is training the ranker")
         except Exception:  # a failed retrain must never take the service down
             logger.exception("background ranker training failed")
+        finally:
+            if lease is not None:
+                lease.release()
 
     def wait(self) -> None:
         """Wait for a running background retrain (tests, shutdown)."""
@@ -234,7 +281,9 @@ class _train_lock:  # noqa: N801 - used as a context manager, read as a phrase
         self._fh.close()
 
 
-def learned_ranking(data_dir: DataDir, indexes: IndexSet, *, enabled: bool) -> LearnedRanking:
+def learned_ranking(
+    data_dir: DataDir, indexes: IndexSet, *, enabled: bool, shared: SharedState | None = None
+) -> LearnedRanking:
     """The learned ranking of an engine over ``indexes``: features over every configured
     strategy (not only the open ones, so every process logs the same columns)."""
     config = data_dir.config
@@ -247,5 +296,5 @@ def learned_ranking(data_dir: DataDir, indexes: IndexSet, *, enabled: bool) -> L
     )
     return LearnedRanking(
         data_dir.path, featurizer, lambdamart_params(config), RewardMap.from_config(config),
-        enabled=enabled,
+        enabled=enabled, shared=shared,
     )  # fmt: skip

@@ -20,6 +20,7 @@ from ltrr.learn.follow import LogFollower, rebuild
 from ltrr.rank.base import Ranker
 from ltrr.retrieve.base import Retriever
 from ltrr.select.base import Policy
+from ltrr.storage.shared import SharedState
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +44,17 @@ def resume(
     retrievers: dict[str, Retriever],
     catch_up: Callable[[], object],
     full_replay: Callable[[], dict[str, Any]],
+    shared: SharedState | None = None,
 ) -> dict[str, Any]:
-    """The newest usable snapshot of this log plus the log after it; ``full_replay`` when there
-    is none or it is damaged (a damaged snapshot costs a replay, not the start)."""
+    """The newest usable snapshot of this log (the one ``shared`` publishes, if newer than
+    this directory's) plus the log after it; ``full_replay`` when there is none or it is
+    damaged (a damaged snapshot costs a replay, not the start)."""
     started = time.perf_counter()
+    if shared is not None:
+        try:
+            snapshot.fetch_published(shared, path, config, follower.log)
+        except StorageError as exc:  # the local snapshots (or a replay) still serve
+            logger.warning("published snapshot not fetched: %s", exc)
     found = snapshot.latest(path, config, follower.log)
     if found is None:
         return full_replay()

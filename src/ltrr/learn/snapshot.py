@@ -18,6 +18,11 @@ snapshot of the data directory's SQLite log is never mixed with a PostgreSQL log
 schema's with another's, nor one of a log since recreated in the same place); otherwise
 start-up replays the whole log. Folders are written to a temporary sibling and renamed into
 place, and the newest ``keep`` are kept.
+
+With shared state (``storage.shared``: replicas of one log on several hosts), a snapshot is also
+published there (``publish``), and a replica starting without a newer one of its own fetches it
+into its snapshots folder first (``fetch_published``): it folds the log's tail, never the whole
+log, even on a new host. A fetched snapshot passes the same checks as a local one.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from ltrr.log.events import Action
 from ltrr.retrieve.base import Retriever
 from ltrr.select import load_policy
 from ltrr.storage.folder import new_manifest, read_arrays, staged, write_arrays
+from ltrr.storage.shared import Published, SharedState, pack_folder, unpack_folder
 from ltrr.storage.sqlite import DB_NAME
 
 logger = logging.getLogger(__name__)
@@ -141,6 +147,47 @@ def save_snapshot(
         )  # fmt: skip
         write_arrays(tmp, manifest, arrays, documents)
     _prune(root / SNAPSHOT_DIR, keep)
+    return directory
+
+
+def shared_name(config: Config) -> str:
+    """The shared entry of snapshots taken under ``config``'s learning settings."""
+    return f"snapshot:{fingerprint(config)}"
+
+
+def publish(shared: SharedState, root: Path, config: Config, position: int) -> bool:
+    """Publish the snapshot of ``position`` under ``root``; whether it is now the published
+    one (a snapshot of a later position wins). A failure is logged: the local snapshot stands,
+    and a replica that starts folds a longer tail."""
+    directory = root / SNAPSHOT_DIR / f"{position:016d}"
+    if not (directory / "manifest.json").is_file():
+        return False
+    try:
+        blob = pack_folder(directory)
+        meta = {"folder": directory.name, "bytes": len(blob)}
+        return shared.publish(shared_name(config), Published(position, meta, blob))
+    except (StorageError, OSError) as exc:
+        logger.warning("snapshot at log position %d not published: %s", position, exc)
+        return False
+
+
+def fetch_published(
+    shared: SharedState, root: Path, config: Config, log: ServingLog
+) -> Path | None:
+    """Put the published snapshot into ``root``'s snapshots folder when it is newer than
+    every snapshot there that this log and ``config`` can use; the folder, or None."""
+    name = shared_name(config)
+    head = shared.published(name)
+    own = latest(root, config, log)
+    if head is None or (own is not None and int(own.name) >= head.position):
+        return None
+    entry = shared.fetch(name)
+    directory = root / SNAPSHOT_DIR / f"{head.position:016d}"
+    if entry is None or entry.blob is None or directory.exists():
+        return None
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with staged(directory) as tmp:
+        unpack_folder(entry.blob, tmp)
     return directory
 
 

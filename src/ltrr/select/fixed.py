@@ -91,6 +91,17 @@ def plan_name(depths: Depths) -> str:
     return "+".join(f"{s}@{d}" for s, d in depths.items() if d > 0)
 
 
+def manual_plan(strategies: Sequence[str], depth: int, open_names: Sequence[str]) -> Plan:
+    """The plan of a search that names its strategies (each at ``depth``), bypassing the policy
+    (debugging, evaluation); ``UnknownStrategyError`` for one that is not open."""
+    unknown = [s for s in strategies if s not in open_names]
+    if unknown:
+        open_ = ", ".join(open_names)
+        raise UnknownStrategyError(f"strategy {unknown[0]!r} is not open; open: {open_}")
+    fixed = dict.fromkeys(strategies, depth)
+    return Plan(depths=fixed, greedy=fixed, policy="manual")
+
+
 def fixed_plan_names(
     strategies: Sequence[str], depths: Sequence[int], max_strategies: int = 3
 ) -> list[str]:

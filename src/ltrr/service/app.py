@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 DATA_ENV = "LTRR_SERVE_DATA"
 CONFIG_ENV = "LTRR_SERVE_CONFIG"
+#: How long a replica that died while snapshotting keeps the others from taking over.
+SNAPSHOT_LEASE_S = 300.0
 
 #: Opens the engine the app serves (tests pass their own).
 EngineFactory = Callable[[], Engine]
@@ -135,18 +137,31 @@ class Follower:
         due = position - self._snapshot_at >= (1 if force else self.snapshot_every)
         if not due:
             return
+        lease = None
+        if self.engine.shared is not None and not force:  # one replica of the log at a time
+            try:
+                lease = self.engine.shared.lease("snapshot", SNAPSHOT_LEASE_S)
+            except LtrrError as exc:
+                logger.warning("snapshot lease not taken: %s", exc)
+            if lease is None:
+                self._snapshot_at = position  # another replica snapshots (and publishes) it
+                return
         lock = self.engine.data_dir.path / "snapshot.lock"
-        with lock.open("a+b") as fh:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return  # another worker is writing one
-            try:
-                self.engine.snapshot()
-            except Exception:
-                logger.exception("snapshot at log position %d failed", position)
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        try:
+            with lock.open("a+b") as fh:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # another worker is writing one
+                try:
+                    self.engine.snapshot()
+                except Exception:
+                    logger.exception("snapshot at log position %d failed", position)
+                finally:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        finally:
+            if lease is not None:
+                lease.release()
         self._snapshot_at = position
 
 

@@ -8,6 +8,9 @@ it; with a PostgreSQL catalog (``$LTRR_CATALOG_URL``, inherited) they share it a
 their indexes up from its versions (docs/scale.md). The event log is
 shared: every replica appends to the same PostgreSQL schema and follows it, so they learn as
 one. A SQLite log cannot be shared across data directories, so any other log URL is refused.
+Replicas also share state through Redis (``storage.shared``; the local one unless told
+otherwise): one trains the ranker and all serve its model, one snapshots and a replica that
+starts fetches the snapshot instead of folding the whole log.
 
 The front address is HAProxy (Debian's ``haproxy``), run in the foreground as a child
 process: round robin per request, a health check on ``/healthz`` every 500 ms, and a request
@@ -36,6 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from ltrr.config import StorageConfig
 from ltrr.errors import ConfigError, StorageError
 from ltrr.storage.sqlite import DB_NAME
 
@@ -44,6 +48,10 @@ logger = logging.getLogger(__name__)
 #: The local PostgreSQL a cluster's log goes to when no URL is given (its ``postgres``
 #: database always exists; the schema is named after the data directory).
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: The local Redis a cluster shares state through when no URL is given.
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+#: ``--state-url`` value that turns shared state off.
+NO_STATE = "none"
 REPLICAS_DIR = "replicas"
 #: What a replica copies from the source directory besides its database.
 COPIED = ("indexes", "models", "ltrr.toml")
@@ -209,15 +217,35 @@ class Child:
             return ""
 
 
+def cluster_state_url(url: str | None, configured: str) -> str:
+    """The Redis replicas share state through: ``url`` (``"none"``: none), else
+    ``configured`` (``$LTRR_STATE_URL`` or ``[storage] state_url``), else the local one; a
+    server that does not answer is a ``StorageError`` before any replica starts."""
+    chosen = "" if url == NO_STATE else (url or configured or LOCAL_REDIS)
+    if chosen:
+        from ltrr.storage.redis_state import RedisSharedState
+
+        StorageConfig(state_url=chosen)  # a bad scheme is a ConfigError naming the setting
+        RedisSharedState(chosen, "ltrr:cluster-check:").close()
+    return chosen
+
+
 def start_replica(
-    name: str, data: Path, port: int, log_url: str, config: Path | None, log: Path
+    name: str,
+    data: Path,
+    port: int,
+    log_url: str,
+    config: Path | None,
+    log: Path,
+    state_url: str = "",
 ) -> Child:
-    """``ltrr serve`` on ``data`` at 127.0.0.1:``port``, its log at ``log_url``."""
+    """``ltrr serve`` on ``data`` at 127.0.0.1:``port``, its log at ``log_url``, sharing state
+    through ``state_url`` (``""``: none)."""
     command = [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(data)]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     if config is not None:
         command += ["--config", str(config)]
-    env = {**os.environ, "LTRR_LOG_URL": log_url}
+    env = {**os.environ, "LTRR_LOG_URL": log_url, "LTRR_STATE_URL": state_url}
     return _spawn(name, command, env, f"http://127.0.0.1:{port}", log)
 
 
