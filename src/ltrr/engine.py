@@ -101,7 +101,7 @@ class Engine:
         )
         self.follower = LogFollower(log, self.learner) if log is not None else None
         self._learned_live = False
-        self.ranking = learned_ranking(data_dir, indexes, enabled=log is not None, shared=shared)
+        self.ranking = learned_ranking(data_dir, indexes, log, shared)
         self._entities = EntityCache(data_dir.catalog)
 
     @property

@@ -28,6 +28,7 @@ from typing import Any
 from ltrr.config import strategy_names
 from ltrr.errors import StorageError
 from ltrr.learn.shared_models import TRAIN_LEASE_S, publish_model, pull_model
+from ltrr.learn.snapshot import log_epoch
 from ltrr.learn.train_ranker import TrainReport, groups_from_log, register, train_ranker
 from ltrr.log.base import ServingLog
 from ltrr.log.events import LoggedFeatures
@@ -64,6 +65,7 @@ class LearnedRanking:
         *,
         enabled: bool = True,
         shared: SharedState | None = None,
+        log: ServingLog | None = None,
     ) -> None:
         self.featurizer = featurizer
         self.params = params
@@ -75,8 +77,8 @@ class LearnedRanking:
         self._thread: threading.Thread | None = None
         self._n_acted_at_train = 0
         self.last_report: TrainReport | None = None
-        self.shared = shared
-        self._shared_position, self._shared_polled = -1, -float("inf")
+        self.shared, self.log = shared, log
+        self._shared_position, self._shared_polled, self._epoch = -1, -float("inf"), ""
         self.refresh()
 
     # -- serving ----------------------------------------------------------------------------
@@ -156,9 +158,8 @@ class LearnedRanking:
         self._shared_polled = now
         names, fingerprint = self.featurizer.names, self.featurizer.fingerprint
         try:
-            pulled = pull_model(
-                self.shared, self.registry, fingerprint, names, self._shared_position
-            )
+            after = (self.epoch(), self._shared_position)
+            pulled = pull_model(self.shared, self.registry, fingerprint, names, after)
         except StorageError as exc:
             logger.warning("published ranker model not read: %s", exc)
             return
@@ -198,11 +199,17 @@ class LearnedRanking:
         self.last_report = report
         return report
 
+    def epoch(self) -> str:
+        """The log's epoch (``snapshot.log_epoch``), read once it has events."""
+        if not self._epoch and self.log is not None:
+            self._epoch = log_epoch(self.log)
+        return self._epoch
+
     def _publish(
         self, shared: SharedState, model: RankModel, version: str, position: int, debias: str
     ) -> None:
         try:
-            publish_model(shared, model, version, position, debias)
+            publish_model(shared, model, version, (self.epoch(), position), debias)
         except StorageError as exc:  # this replica serves it; the others keep theirs
             logger.warning("ranker model %s not published: %s", version, exc)
             return
@@ -282,10 +289,14 @@ class _train_lock:  # noqa: N801 - used as a context manager, read as a phrase
 
 
 def learned_ranking(
-    data_dir: DataDir, indexes: IndexSet, *, enabled: bool, shared: SharedState | None = None
+    data_dir: DataDir,
+    indexes: IndexSet,
+    log: ServingLog | None,
+    shared: SharedState | None = None,
 ) -> LearnedRanking:
-    """The learned ranking of an engine over ``indexes``: features over every configured
-    strategy (not only the open ones, so every process logs the same columns)."""
+    """The learned ranking of an engine over ``indexes`` (on while it has a ``log``): features
+    over every configured strategy (not only the open ones, so every process logs the same
+    columns)."""
     config = data_dir.config
     dense = indexes.retrievers.get("dense")
     featurizer = Featurizer(
@@ -296,5 +307,5 @@ def learned_ranking(
     )
     return LearnedRanking(
         data_dir.path, featurizer, lambdamart_params(config), RewardMap.from_config(config),
-        enabled=enabled, shared=shared,
+        enabled=log is not None, shared=shared, log=log,
     )  # fmt: skip

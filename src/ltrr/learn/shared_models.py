@@ -31,15 +31,16 @@ def entry_name(fingerprint: str) -> str:
 
 
 def publish_model(
-    shared: SharedState, model: RankModel, version: str, position: int, debias: str
+    shared: SharedState, model: RankModel, version: str, at: tuple[str, int], debias: str
 ) -> bool:
-    """Publish an accepted ``model`` (this replica's ``version``) trained at log ``position``;
-    whether it is now the published one (a model of a later position wins)."""
+    """Publish an accepted ``model`` (this replica's ``version``) trained at ``at``, the log's
+    (epoch, position); whether it is now the published one (a later position wins)."""
+    epoch, position = at
     meta = {
         "features": list(model.names), "fingerprint": model.fingerprint,
         "trained_as": version, "debias": debias,
     }  # fmt: skip
-    entry = Published(position, meta, model.to_string().encode())
+    entry = Published(position, meta, model.to_string().encode(), epoch)
     return shared.publish(entry_name(model.fingerprint), entry)
 
 
@@ -48,16 +49,17 @@ def pull_model(
     registry: ModelRegistry,
     fingerprint: str,
     names: Sequence[str],
-    after: int,
+    after: tuple[str, int],
 ) -> int | None:
-    """Install the published model into ``registry`` (serving it) if it was trained at a
-    later log position than ``after``; that position, or None when there is nothing newer.
+    """Install the published model into ``registry`` (serving it) if it was trained on the
+    log of ``after``'s epoch at a later position than ``after``'s; that position, or None
+    when there is nothing newer (or only a model of a log since dropped and recreated).
 
     A published model of another feature set, or one that does not load, is logged and
     skipped (its position is returned, so it is not fetched again)."""
     name = entry_name(fingerprint)
     head = shared.published(name)
-    if head is None or head.position <= after:
+    if head is None or head.epoch != after[0] or head.position <= after[1]:
         return None
     entry = shared.fetch(name)
     if entry is None or entry.blob is None:

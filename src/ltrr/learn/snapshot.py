@@ -84,6 +84,13 @@ def log_record(log: ServingLog, root: Path, position: int) -> dict[str, Any]:
     return {"identity": identity, "first": first, "at": at}
 
 
+def log_epoch(log: ServingLog) -> str:
+    """The key of ``log``'s first event (``""`` while it is empty): what tells a log from one
+    recreated at the same address, whose positions start again."""
+    first = _mark(log, 0)
+    return "" if first is None else str(first[1])
+
+
 def _mark(log: ServingLog, after: int) -> list[Any] | None:
     events = log.events_after(after, 1)
     if not events:
@@ -163,9 +170,11 @@ def publish(shared: SharedState, root: Path, config: Config, position: int) -> b
     if not (directory / "manifest.json").is_file():
         return False
     try:
+        first = orjson.loads((directory / "manifest.json").read_bytes()).get("log") or {}
+        epoch = (first.get("first") or [0, ""])[1]
         blob = pack_folder(directory)
         meta = {"folder": directory.name, "bytes": len(blob)}
-        return shared.publish(shared_name(config), Published(position, meta, blob))
+        return shared.publish(shared_name(config), Published(position, meta, blob, epoch))
     except (StorageError, OSError) as exc:
         logger.warning("snapshot at log position %d not published: %s", position, exc)
         return False
@@ -179,7 +188,9 @@ def fetch_published(
     name = shared_name(config)
     head = shared.published(name)
     own = latest(root, config, log)
-    if head is None or (own is not None and int(own.name) >= head.position):
+    if head is None or head.epoch != log_epoch(log):
+        return None  # none, or one of a log since dropped and recreated at this address
+    if own is not None and int(own.name) >= head.position:
         return None
     entry = shared.fetch(name)
     directory = root / SNAPSHOT_DIR / f"{head.position:016d}"

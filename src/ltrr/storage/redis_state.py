@@ -6,9 +6,10 @@ renews it every third of its time to live while the holder lives, and renewing o
 checks the token first (a Lua script, so a holder whose lease expired never deletes the next
 holder's). A process killed with SIGKILL stops renewing, and the lease expires ``ttl_s`` later.
 
-An entry is one hash, ``position``, ``meta`` (JSON) and ``blob``. Publishing compares the
-stored position and writes all three fields in one script, so a reader sees the old entry or
-the new one, never a mix, and an entry older than the stored one is refused. Redis keeps
+An entry is one hash, ``position``, ``epoch``, ``meta`` (JSON) and ``blob``. Publishing compares
+the stored epoch and position and writes every field in one script, so a reader sees the old
+entry or the new one, never a mix, and an entry of the same epoch older than the stored one is
+refused (one of another epoch, a recreated log, replaces it). Redis keeps
 nothing on disk on these machines: what it holds must be reproducible (a snapshot is a fold of
 the log; a model can be trained again), never the only copy of anything acknowledged.
 """
@@ -28,9 +29,11 @@ from ltrr.errors import StorageError
 from ltrr.storage.shared import Published
 
 _PUBLISH = """
-local current = redis.call('HGET', KEYS[1], 'position')
-if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'position', ARGV[1], 'meta', ARGV[2], 'blob', ARGV[3])
+local current = redis.call('HMGET', KEYS[1], 'position', 'epoch')
+if current[1] and current[2] == ARGV[4] and tonumber(current[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'position', ARGV[1], 'meta', ARGV[2], 'blob', ARGV[3], 'epoch', ARGV[4])
 return 1
 """
 _RENEW = """
@@ -114,25 +117,26 @@ class RedisSharedState:
 
     def publish(self, name: str, entry: Published) -> bool:
         meta = orjson.dumps(dict(entry.meta))
-        return bool(
-            self.script(_PUBLISH, self.prefix + name, entry.position, meta, entry.blob or b"")
-        )
+        blob, key = entry.blob or b"", self.prefix + name
+        return bool(self.script(_PUBLISH, key, entry.position, meta, blob, entry.epoch))
 
     def published(self, name: str) -> Published | None:
         try:
-            position, meta = self._redis.hmget(self.prefix + name, ["position", "meta"])
-        except RedisError as exc:
-            raise self._error(exc) from exc
-        return _entry(position, meta, None)
-
-    def fetch(self, name: str) -> Published | None:
-        try:
-            position, meta, blob = self._redis.hmget(
-                self.prefix + name, ["position", "meta", "blob"]
+            position, meta, epoch = self._redis.hmget(
+                self.prefix + name, ["position", "meta", "epoch"]
             )
         except RedisError as exc:
             raise self._error(exc) from exc
-        return _entry(position, meta, blob)
+        return _entry(position, meta, None, epoch)
+
+    def fetch(self, name: str) -> Published | None:
+        try:
+            position, meta, blob, epoch = self._redis.hmget(
+                self.prefix + name, ["position", "meta", "blob", "epoch"]
+            )
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return _entry(position, meta, blob, epoch)
 
     def clear(self) -> int:
         """Delete every key of this namespace (tests, a log dropped); how many."""
@@ -143,7 +147,8 @@ class RedisSharedState:
         self._redis.close()
 
 
-def _entry(position: Any, meta: Any, blob: Any) -> Published | None:
+def _entry(position: Any, meta: Any, blob: Any, epoch: Any) -> Published | None:
     if position is None or meta is None:
         return None
-    return Published(int(position), orjson.loads(meta), None if blob is None else bytes(blob))
+    blob = None if blob is None else bytes(blob)
+    return Published(int(position), orjson.loads(meta), blob, (epoch or b"").decode())

@@ -18,7 +18,8 @@ Redis); ``open_shared_state`` picks it from ``[storage] state_url`` or ``$LTRR_S
 (``""``: none, and nothing imports redis). Names are scoped by a namespace, the hash of the
 log's identity, so two logs on one Redis never meet. A published entry carries a log
 position: publishing refuses an entry older than the one already there, so a late writer never
-replaces a newer snapshot or model.
+replaces a newer snapshot or model; and the log's epoch, so that what a dropped log taught is
+neither used by nor kept over the log recreated in its place.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ STATE_URL_ENV = "LTRR_STATE_URL"
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """An entry as published: the log position it reflects, its description and (when
-    fetched) its bytes."""
+    """An entry as published: the log position it reflects, its description, (when fetched)
+    its bytes, and the ``epoch`` of the log it came from (its first event's key: a log
+    dropped and recreated at the same address is another log, whose positions start again)."""
 
     position: int
     meta: Mapping[str, Any]
     blob: bytes | None = None
+    epoch: str = ""
 
 
 class Lease(Protocol):
@@ -66,8 +69,8 @@ class SharedState(Protocol):
         ...
 
     def publish(self, name: str, entry: Published) -> bool:
-        """Store ``entry`` (with its blob) unless one at the same or a later position is
-        there; whether it was stored."""
+        """Store ``entry`` (with its blob) unless one of the same epoch at the same or a later
+        position is there; whether it was stored."""
         ...
 
     def published(self, name: str) -> Published | None:

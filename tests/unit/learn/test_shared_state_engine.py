@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from tests.conftest import POSTGRES_URL
 from tests.unit.learn.test_ranking import STRATEGIES, _catalog, _config, _traffic
 
 from ltrr.config import Config
@@ -121,3 +123,20 @@ def test_a_starting_replica_fetches_the_snapshot_and_folds_only_the_tail(
         resumed = c.resume()  # what its start did: the fetched snapshot plus the tail
     assert resumed["snapshot"] == f"{position:016d}"
     assert resumed["log_position"] > position
+
+
+def test_a_recreated_log_does_not_serve_the_dropped_logs_model(
+    config: Config, shared: RedisSharedState, fresh: Callable[[], Path], postgres_schema: str
+) -> None:
+    with _open(fresh(), config) as a:
+        _traffic(a, 120)
+        assert a.train().accepted
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:  # the same address, anew
+        conn.execute(f"DROP SCHEMA {postgres_schema} CASCADE")
+    with _open(fresh(), config) as b:
+        assert b.ranker.name == "fusion"
+        _traffic(b, 120, seed=2)
+        assert b.train().accepted  # published over the dropped log's, at a lower position
+    with _open(fresh(), config) as c:
+        assert c.ranker.name == "lambdamart"
+        assert c.ranking.version() is not None

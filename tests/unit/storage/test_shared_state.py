@@ -141,3 +141,11 @@ def test_an_unreachable_redis_is_named_without_its_password() -> None:
     with pytest.raises(StorageError, match=r"Redis at 127\.0\.0\.1:1/0") as caught:
         RedisSharedState("redis://:secret@127.0.0.1:1/0", "ltrr:x:", timeout_s=1)
     assert "secret" not in str(caught.value)
+
+
+def test_an_entry_of_another_epoch_replaces_the_stored_one(state: RedisSharedState) -> None:
+    """A log dropped and recreated at the same address starts its positions again."""
+    assert state.publish("ranker", Published(50, {}, b"dropped log", "i:r1"))
+    assert state.publish("ranker", Published(3, {}, b"recreated log", "i:r9"))
+    assert state.fetch("ranker") == Published(3, {}, b"recreated log", "i:r9")
+    assert not state.publish("ranker", Published(2, {}, b"late", "i:r9"))
