@@ -13,22 +13,29 @@ The worker decides nothing that the in-process path would decide differently: bo
 names file, line and field exactly as before. An error reading the file (a broken gzip
 stream) is raised in the ingesting process after the lines read before it, as in process.
 
-The worker is spawned, not forked: a fork would copy the caller's SQLite connection in the
-middle of its transaction, and any lock another of its threads holds.
+The worker is a new interpreter (``python -c``, the caller's ``sys.path``), not a fork: a fork
+would copy the caller's SQLite connection in the middle of its transaction and any lock another
+of its threads holds. Nor is it a ``multiprocessing`` spawn, which runs the caller's main
+script again in the child: a script without an ``if __name__ == "__main__"`` guard would do
+its work twice. The source and chunk size go in on stdin, pickled; the pieces come back on
+stdout, pickled in length-prefixed frames.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import pickle
 import queue
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Generator
+from contextlib import suppress
 from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol, cast
 
 from ltrr.catalog.sources import ValidRows, line_chunks
 from ltrr.errors import CatalogError
@@ -46,7 +53,15 @@ _LINES_PER_MESSAGE = 5000
 #: Messages the worker may run ahead of the writer; bounds the memory in flight to ~20 MB.
 _MESSAGES_AHEAD = 4
 
-_POLL_S = 1.0
+_EXIT_S = 10.0  # how long a worker that sent its last message may take to exit
+
+_HEADER_BYTES = 8  # a frame's length, little-endian, before its pickle
+
+#: The worker's entry: the caller's import path, then ``serve``.
+_BOOT = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from ltrr.catalog.chunk_worker import serve; serve()"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +90,14 @@ def checked_chunks(source: ChunkChecker, size: int) -> Generator[ValidRows | Dec
 
 
 def use_worker(path: Path) -> bool:
-    """Whether a worker pays for ``path``: a large plain or gzip file and a second core."""
+    """Whether a worker pays for ``path``: a large plain or gzip file, a second core and a
+    Python executable to start (an embedding application may have none)."""
     try:
         n_bytes = path.stat().st_size
     except OSError:
         return False  # the reader reports it, in process, as it always has
     n_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (n_cores or 1) > 1 and n_bytes >= WORKER_MIN_BYTES
+    return (n_cores or 1) > 1 and n_bytes >= WORKER_MIN_BYTES and bool(sys.executable)
 
 
 def checked_chunks_in_worker(
@@ -89,24 +105,28 @@ def checked_chunks_in_worker(
 ) -> Generator[ValidRows | Declined, None, None]:
     """``checked_chunks(source, size)`` run in a worker process, read from here as it goes.
 
-    Closing the iterator early (a strict ingest that met a bad line) stops the worker.
+    Closing the generator early (a strict ingest that met a bad line) stops the worker.
     """
-    context = multiprocessing.get_context("spawn")
-    messages: Queue[_Message] = context.Queue(maxsize=_MESSAGES_AHEAD)
-    process = context.Process(
-        target=_work, args=(source, size, messages), name="ltrr-jsonl-check", daemon=True
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _BOOT, json.dumps(sys.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
-    process.start()
+    stdin, stdout = cast(IO[bytes], worker.stdin), cast(IO[bytes], worker.stdout)  # PIPEs
     try:
-        while (message := _receive(messages, process)) is not None:
+        with suppress(BrokenPipeError):  # a worker that could not start: _receive says so
+            stdin.write(pickle.dumps((source, size)))
+            stdin.close()
+        while (message := _receive(stdout, worker)) is not None:
             if isinstance(message, _Failure):
                 raise message.error()
             yield from message
+        worker.wait(timeout=_EXIT_S)  # it has sent everything and is exiting
     finally:
-        if process.is_alive():
-            process.terminate()
-        process.join()
-        messages.close()
+        if worker.poll() is None:  # stopped early, or stuck
+            worker.kill()
+            worker.wait()
+        stdout.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +157,55 @@ class _Failure:
 _Message = list[ValidRows | Declined] | _Failure | None
 
 
-def _work(source: ChunkChecker, size: int, messages: Queue[_Message]) -> None:
-    """The worker: ``checked_chunks`` sent in batches of about ``_LINES_PER_MESSAGE`` lines."""
+def serve() -> None:
+    """The worker's main: read the source from stdin, send its checked chunks to stdout.
+
+    Stdout is kept for the frames (anything printed goes to stderr instead), and Ctrl-C is
+    left to the caller, which stops the worker.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    source, size = pickle.loads(sys.stdin.buffer.read())
+    frames: queue.Queue[bytes | None] = queue.Queue(maxsize=_MESSAGES_AHEAD)
+    writer = threading.Thread(target=_write_frames, args=(frames, out), daemon=True)
+    writer.start()
+    try:
+        _work(source, size, frames)
+    finally:
+        frames.put(None)
+        writer.join()
+
+
+def _write_frames(frames: queue.Queue[bytes | None], out: IO[bytes]) -> None:
+    """Write each frame with its length until ``None`` (a thread, so that the worker goes on
+    checking while a write waits for the reader); a closed pipe ends it quietly."""
+    try:
+        while (frame := frames.get()) is not None:
+            out.write(len(frame).to_bytes(_HEADER_BYTES, "little"))
+            out.write(frame)
+        out.close()
+    except BrokenPipeError:
+        pass
+
+
+def _work(source: ChunkChecker, size: int, frames: queue.Queue[bytes | None]) -> None:
+    """``checked_chunks`` sent in batches of about ``_LINES_PER_MESSAGE`` lines, then ``None``."""
+
+    def send(message: _Message) -> None:
+        frames.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
     batch = _Batch()
     try:
         for piece in checked_chunks(source, size):
             if batch.add(piece) >= _LINES_PER_MESSAGE:
-                messages.put(batch.take())
-    except BaseException as exc:  # sent on, after the lines read before it, then raised there
-        messages.put(batch.take())
-        messages.put(_Failure.of(exc))
+                send(batch.take())
+    except Exception as exc:  # sent on, after the lines read before it, then raised there
+        send(batch.take())
+        send(_Failure.of(exc))
         return
-    messages.put(batch.take())
-    messages.put(None)
+    send(batch.take())
+    send(None)
 
 
 class _Batch:
@@ -187,17 +243,14 @@ class _Batch:
             self._lines, self._ids, self._rows = [], [], []
 
 
-def _receive(messages: Queue[_Message], process: BaseProcess) -> _Message:
+def _receive(stdout: IO[bytes], worker: subprocess.Popen[bytes]) -> _Message:
     """The next message; a worker that died without saying why is an error, not a hang."""
-    while True:
-        try:
-            return messages.get(timeout=_POLL_S)
-        except queue.Empty:
-            if process.is_alive():
-                continue
-        try:  # it may have exited just after its last message
-            return messages.get(timeout=_POLL_S)
-        except queue.Empty:
-            raise RuntimeError(
-                f"the JSONL worker exited (code {process.exitcode}) before the end of the file"
-            ) from None
+    header = stdout.read(_HEADER_BYTES)
+    n_bytes = int.from_bytes(header, "little")
+    frame = stdout.read(n_bytes) if len(header) == _HEADER_BYTES else b""
+    if not frame or len(frame) < n_bytes:
+        raise RuntimeError(
+            f"the JSONL worker exited (code {worker.wait()}) before the end of the file"
+        )
+    message: _Message = pickle.loads(frame)
+    return message

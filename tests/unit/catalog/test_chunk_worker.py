@@ -7,15 +7,14 @@ a duplicate id and a broken gzip stream each land in a later message than the fi
 from __future__ import annotations
 
 import gzip
-import multiprocessing
-from collections.abc import Iterator
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from ltrr.catalog import chunk_worker, jsonl
-from ltrr.catalog.chunk_worker import Declined
+from ltrr.catalog import chunk_worker
 from ltrr.catalog.demo import generate_demo_catalog
 from ltrr.catalog.formats import load
 from ltrr.catalog.ingest import CHUNK_LINES, ingest
@@ -35,6 +34,20 @@ def demo_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     path = tmp_path_factory.mktemp("demo") / "demo.jsonl"
     write_jsonl(generate_demo_catalog(N_LINES, 5), path)
     return path.read_bytes().splitlines(keepends=True)
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """Every worker process started while the test runs."""
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)  # as chunk_worker calls it
+    return started
 
 
 def _write(path: Path, lines: list[bytes]) -> Path:
@@ -86,6 +99,7 @@ def test_worker_joins_valid_chunks_and_keeps_line_numbers(
     ],
 )
 def test_bad_line_checked_in_the_worker_is_reported_where_it_is(
+    workers: list[subprocess.Popen[bytes]],
     tmp_path: Path,
     demo_lines: list[bytes],
     config: Config,
@@ -98,7 +112,7 @@ def test_bad_line_checked_in_the_worker_is_reported_where_it_is(
     path = _write(tmp_path / "c.jsonl", lines)
     in_worker = _ingest(path, config, tmp_path, in_worker=True)
     assert in_worker == _ingest(path, config, tmp_path, in_worker=False)
-    [error] = in_worker["errors"]  # type: ignore[misc]
+    [error] = cast(list[dict[str, Any]], in_worker["errors"])
     assert (error["path"], error["line"], error["field"]) == (str(path), BAD_AT, field)
     assert reason in error["reason"]
     with DataDir(tmp_path / "strict", config, writer=True) as dd:
@@ -107,7 +121,7 @@ def test_bad_line_checked_in_the_worker_is_reported_where_it_is(
         assert (info.value.path, info.value.line, info.value.field) == (str(path), BAD_AT, field)
         assert info.value.message.startswith(f"{path}:{BAD_AT}")
         assert (len(dd.catalog), dd.catalog.version()) == (0, 0)
-    assert not multiprocessing.active_children()  # the strict stop ended the worker
+    assert [w.poll() for w in workers][-1] is not None  # the strict stop ended the worker
 
 
 def test_duplicate_id_in_a_later_message(
@@ -118,7 +132,7 @@ def test_duplicate_id_in_a_later_message(
     path = _write(tmp_path / "c.jsonl", lines)
     in_worker = _ingest(path, config, tmp_path, in_worker=True)
     assert in_worker == _ingest(path, config, tmp_path, in_worker=False)
-    [error] = in_worker["errors"]  # type: ignore[misc]
+    [error] = cast(list[dict[str, Any]], in_worker["errors"])
     assert (error["line"], error["field"]) == (BAD_AT, "id")
     assert error["reason"].endswith("first seen at line 10")
 
@@ -156,21 +170,41 @@ def test_missing_file_in_the_worker(tmp_path: Path, config: Config) -> None:
 
 
 def test_large_files_go_to_the_worker_by_themselves(
-    tmp_path: Path, demo_lines: list[bytes], config: Config, monkeypatch: pytest.MonkeyPatch
+    workers: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+    demo_lines: list[bytes],
+    config: Config,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = _write(tmp_path / "c.jsonl", demo_lines)
     assert not chunk_worker.use_worker(path)  # well under WORKER_MIN_BYTES
     monkeypatch.setattr(chunk_worker, "WORKER_MIN_BYTES", 1)
     if not chunk_worker.use_worker(path):
         pytest.skip("one core: the worker is never used")
-    started = []
-
-    def in_worker(*args: Any) -> Iterator[ValidRows | Declined]:
-        started.append(args)
-        return chunk_worker.checked_chunks_in_worker(*args)
-
-    monkeypatch.setattr(jsonl, "checked_chunks_in_worker", in_worker)
     with DataDir(tmp_path / "d", config, writer=True) as dd:
         report = ingest(dd.catalog, load(path, config.catalog))
         assert (report.n_upserted, len(dd.catalog)) == (N_LINES, N_LINES)
-    assert len(started) == 1
+    assert [w.returncode for w in workers] == [0]
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path, demo_lines: list[bytes]) -> None:
+    """The worker does not run the caller's main script again (as a ``multiprocessing`` spawn
+    would), so module-level work in a script that ingests happens once."""
+    path = _write(tmp_path / "c.jsonl", demo_lines)
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from ltrr.catalog.ingest import ingest\n"
+        "from ltrr.catalog.jsonl import load_jsonl\n"
+        "from ltrr.config import load_config\n"
+        "from ltrr.storage.datadir import DataDir\n"
+        "print('side effect', flush=True)\n"
+        "config = load_config()\n"
+        f"with DataDir(Path({str(tmp_path / 'd')!r}), config, writer=True) as dd:\n"
+        f"    records = load_jsonl(Path({str(path)!r}), config.catalog, in_worker=True)\n"
+        "    print(ingest(dd.catalog, records).n_upserted)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert (run.returncode, run.stdout) == (0, f"side effect\n{N_LINES}\n"), run.stderr
