@@ -47,6 +47,10 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "catalog_visibility": (["--data", "{data}", "--trials", "2"], ()),
     "catalog_backends": (["--size", "2000", "--lookups", "50", "--trials", "3"], ("sqlite",)),
     "learning_delay": (["--data", "{data}", "--trials", "3"], ()),
+    "shared_state": (
+        ["--data", "{data}", "--searches", "200", "--tail", "30"],
+        ("full_replay", "start_from_shared_snapshot_s", "request_path"),
+    ),
     "capacity": (
         ["--data", "{data}", "--warmup", "50", "--searches", "100", "--probes", "20"],
         ("indexes", "catalog", "log", "per_entity"),
@@ -57,6 +61,7 @@ SKIPPED = {
     "dashboard_load": "needs a running service's URL (docs/service.md runs it)",
     "cluster_load": "needs PostgreSQL and HAProxy, and minutes per setup (docs/scale.md runs it)",
     "eval_scifact": "needs ../shared's SciFact (a slow test runs it)",
+    "replica_quality": "needs PostgreSQL, HAProxy, a benchmark and an hour (docs/scale.md runs it)",
 }
 
 
