@@ -4,8 +4,11 @@ Ingest spends about half its time reading, parsing and validating lines and enco
 rows (orjson, ``columnar``), and the other half in SQLite, which takes one writer. The halves
 need not wait for each other: for a large file a worker process does the first (``_work``) and
 sends the rows to the ingesting process, which checks duplicate ids and writes them meanwhile.
-On two cores a 1M-line file then takes the time of the slower half instead of both
-(docs/performance.md, "Catalog ingestion").
+On two cores a 1M-line file then takes about the time of the slower half, plus the index
+builds and the commit at the end, instead of both halves (docs/performance.md, "Catalog
+ingestion"). Sending the rows (pickle) adds about 15% CPU, so on a machine whose cores are all
+busy with other work the worker was ~10% slower than in process; the choice still goes by file
+size and cores only, so that what an ingest does does not depend on the load of the moment.
 
 The worker decides nothing that the in-process path would decide differently: both run
 ``checked_chunks``. A chunk that does not pass whole comes back as its raw lines
@@ -41,10 +44,10 @@ from ltrr.catalog.sources import ValidRows, line_chunks
 from ltrr.errors import CatalogError
 from ltrr.storage.catalog import EntityRow
 
-#: Files smaller than this are read in process: starting a worker (a new interpreter that
-#: imports orjson and ltrr's catalog modules) costs about 0.1 s of wall time, what checking
-#: ~10,000 lines in process costs.
-WORKER_MIN_BYTES = 8 * 1024 * 1024
+#: Files smaller than this are read in process. Starting a worker (a new interpreter that
+#: imports orjson and ltrr's catalog modules) takes 0.1-0.3 s of wall time, and on a busy
+#: machine a 100,000-line file (36 MB) was still faster in process.
+WORKER_MIN_BYTES = 64 * 1024 * 1024
 
 #: Lines per message from the worker (a few MB of rows): large enough that a message's fixed
 #: costs do not count, small enough that the ingesting process starts writing at once.
