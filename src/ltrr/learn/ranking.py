@@ -159,7 +159,10 @@ class LearnedRanking:
         names, fingerprint = self.featurizer.names, self.featurizer.fingerprint
         try:
             after = (self.epoch(), self._shared_position)
-            pulled = pull_model(self.shared, self.registry, fingerprint, names, after)
+            with _train_lock(self.registry.root, wait=False):  # this directory's workers
+                pulled = pull_model(self.shared, self.registry, fingerprint, names, after)
+        except BlockingIOError:
+            return  # a worker of this directory trains or installs: the next poll retries
         except StorageError as exc:
             logger.warning("published ranker model not read: %s", exc)
             return

@@ -6,7 +6,9 @@ serves its own version. With it (``storage.shared``), a replica trains only whil
 every replica polls the entry (one small read a second) and installs a newer model into its own
 registry (``rank.registry``: versioned, so ``ltrr rollback`` keeps working per replica), from
 where the usual refresh serves it. The model's text is LightGBM's own format, so every replica
-scores with the very trees the trainer validated.
+scores with the very trees the trainer validated. The workers of one replica share its
+directory: one installs the model (under the directory's train lock) and the others find it
+installed.
 """
 
 from __future__ import annotations
@@ -72,9 +74,21 @@ def pull_model(
     except (StorageError, KeyError, ValueError) as exc:
         logger.error("published ranker model at log position %d not used: %s", entry.position, exc)
         return entry.position
-    fields = {
-        "published": True, "log_position": entry.position,
-        "trained_as": entry.meta.get("trained_as"), "debias": entry.meta.get("debias"),
-    }  # fmt: skip
-    registry.add(model, fields, accepted=True)
+    if not _installed(registry, entry):  # another worker of this directory may have
+        fields = {
+            "published": True, "log_position": entry.position, "epoch": entry.epoch,
+            "trained_as": entry.meta.get("trained_as"), "debias": entry.meta.get("debias"),
+        }  # fmt: skip
+        registry.add(model, fields, accepted=True)
     return entry.position
+
+
+def _installed(registry: ModelRegistry, entry: Published) -> bool:
+    for info in reversed(registry.versions()):
+        m = info.manifest
+        if m.get("published") and (m.get("log_position"), m.get("epoch")) == (
+            entry.position,
+            entry.epoch,
+        ):
+            return True
+    return False

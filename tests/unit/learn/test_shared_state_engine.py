@@ -21,6 +21,7 @@ from ltrr.config import Config
 from ltrr.engine import Engine
 from ltrr.learn import ranking as learned_ranking
 from ltrr.learn import snapshot
+from ltrr.learn.shared_models import pull_model
 from ltrr.rank.registry import ModelRegistry
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.redis_state import RedisSharedState
@@ -83,6 +84,11 @@ def test_one_replica_trains_and_the_other_serves_its_model(
         version = registry.current()
         assert version is not None and registry.load(version).to_string() == trained
         assert registry.versions()[-1].manifest["published"] is True
+        # another worker of the same directory finds it installed: no second copy
+        features = b.ranking.featurizer
+        again = (b.ranking.epoch(), -1)
+        pull_model(shared, registry, features.fingerprint, features.names, again)
+        assert len(registry.versions()) == 1
         assert b.search("gold moon").model_versions["ranker"] == f"lambdamart@{version}"
 
 
