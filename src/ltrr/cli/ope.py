@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ import orjson
 import typer
 from rich.table import Table
 
+from ltrr._ray import ray_session, require_ray
 from ltrr.cli.common import (
     ConfigOption,
     DataOption,
@@ -24,7 +26,8 @@ from ltrr.cli.common import (
 )
 from ltrr.config import Config, load_config
 from ltrr.log.open import data_dir_log
-from ltrr.ope.estimators import OpeError, ope_params
+from ltrr.ope.estimators import BootstrapRunner, OpeError, ope_params, run_replicates
+from ltrr.ope.on_ray import RayBootstrap
 from ltrr.ope.open_bandit import CAMPAIGNS, ActionDistSource, bts_from_random
 from ltrr.ope.plans import (
     logged_searches_from,
@@ -144,6 +147,24 @@ def log(
             show_default=False,
         ),
     ] = None,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run each target's bootstrap replicates as Ray tasks; default: in this "
+            "process, with the same numbers.",
+        ),
+    ] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster to run on (implies --ray): auto or host:port of a running "
+            "cluster, from one of its nodes; ray://host:port needs ray[client] (default: a "
+            "local Ray, one worker per core). The log is read here, in the driver.",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -152,14 +173,27 @@ def log(
     settings = config_for(config, path)
     depths = {spec: parse_target(spec, settings) for spec in targets}
     params = ope_params(settings)
+    if use_ray or address is not None:
+        require_ray("ltrr ope log --ray")  # before reading the log, not after
     source: Iterable[dict[str, Any]] = (
         _jsonl(records) if records is not None else event_log_records(path, settings)
     )
     searches = logged_searches_from(source)
-    estimates = {
-        spec: {name: e.to_dict() for name, e in plan_ope(searches, target, params).items()}
-        for spec, target in depths.items()
-    }
+    with ExitStack() as stack:
+        runner: BootstrapRunner = run_replicates
+        where: dict[str, Any] = {"kind": "local", "n_workers": 1}
+        if use_ray or address is not None:
+            ray, at = stack.enter_context(ray_session(address, "ltrr ope log --ray"))
+            runner = RayBootstrap(ray, at["n_workers"])
+            where = {"kind": "ray", **at}
+        estimates = {
+            spec: {
+                name: e.to_dict() for name, e in plan_ope(searches, target, params, runner).items()
+            }
+            for spec, target in depths.items()
+        }
+        if isinstance(runner, RayBootstrap):
+            where["n_tasks"] = runner.n_tasks
     n_with_wanted = sum(s.wanted is not None for s in searches)
     groups, n_groups = query_groups(searches)
     sought, fit = sought_entities(searches, groups, n_groups, params)
@@ -174,6 +208,7 @@ def log(
                 "click_model": asdict(fit) if fit is not None else None,
                 "targets": estimates,
                 "params": asdict(params),
+                "runner": where,
             }
         )
         return

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -156,6 +157,32 @@ def bootstrap_ratios(
 Replicate = Callable[[np.random.Generator], FloatArray]
 
 
+class BootstrapRunner(Protocol):
+    """Runs replicates ``0 .. n_bootstrap - 1`` of ``replicate`` and returns their rows in that
+    order, (n_bootstrap, k): in this process (``run_replicates``) or spread over workers
+    (``ope.on_ray``). Replicate ``j`` draws from ``replicate_rng(seed, j)`` wherever it runs,
+    so every runner returns the same rows."""
+
+    def __call__(self, replicate: Replicate, seed: int, n_bootstrap: int) -> FloatArray: ...
+
+
+def replicate_rng(seed: int, j: int) -> np.random.Generator:
+    """Replicate ``j``'s own generator: the ``j``-th child of ``seed``'s ``SeedSequence``
+    (``SeedSequence.spawn`` gives the same children), independent of the others and of which
+    process or chunk runs it, so the replicates can be split in any way."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(j,)))
+
+
+def replicate_range(replicate: Replicate, seed: int, start: int, stop: int) -> FloatArray:
+    """Rows ``start .. stop - 1`` of the bootstrap: one chunk of a runner's work, (n, k)."""
+    return np.stack([replicate(replicate_rng(seed, j)) for j in range(start, stop)])
+
+
+def run_replicates(replicate: Replicate, seed: int, n_bootstrap: int) -> FloatArray:
+    """Every replicate, one after the other, in this process."""
+    return replicate_range(replicate, seed, 0, n_bootstrap)
+
+
 def resample_counts(rng: np.random.Generator, units: IntArray, n_units: int) -> FloatArray:
     """Per round, how often a bootstrap resample of the ``n_units`` units (rounds, or clusters
     of rounds) drew its unit ``units[i]``."""
@@ -187,6 +214,7 @@ def estimate_from_weights(
     params: OpeParams | None = None,
     groups: npt.ArrayLike | None = None,
     replicate: Replicate | None = None,
+    runner: BootstrapRunner = run_replicates,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and (given a reward model) DR from importance weights, sharing one bootstrap.
 
@@ -208,6 +236,9 @@ def estimate_from_weights(
         posterior), one bootstrap replicate of the whole procedure: the interval then carries
         the fit's uncertainty as well as the rounds', and ``groups`` is not used (the
         replicate resamples itself).
+    runner
+        Where ``replicate``'s bootstrap runs: in this process by default, or on Ray; every
+        runner gives the same replicates (``replicate_rng``).
     """
     params = params or OpeParams()
     r = as_rounds(reward, "reward")
@@ -224,8 +255,7 @@ def estimate_from_weights(
     g = None if groups is None else as_indices(groups, "groups", len(r), np.iinfo(np.int64).max)
     ess = effective_sample_size(w)
     if replicate is not None:
-        rng = np.random.default_rng(params.seed)
-        boot = np.stack([replicate(rng) for _ in range(params.n_bootstrap)])
+        boot = runner(replicate, params.seed, params.n_bootstrap)
         return _summarise(names, num, den, ess, len(r), params, boot)
     if g is not None:
         num, den = _cluster_sums(num, g), _cluster_sums(den, g)

@@ -47,6 +47,7 @@ from ltrr.config import Config, section_params, strategy_names
 from ltrr.errors import PlanError
 from ltrr.ope.clicks import ClickFit, Judgements, examinations, judge
 from ltrr.ope.estimators import (
+    BootstrapRunner,
     Estimate,
     FloatArray,
     IntArray,
@@ -56,6 +57,7 @@ from ltrr.ope.estimators import (
     estimate_from_weights,
     ratio_estimates,
     resample_counts,
+    run_replicates,
 )
 from ltrr.ope.reward_model import fold_ids, shrunk_means
 from ltrr.select import SelectParams
@@ -296,7 +298,10 @@ def _plan_reward_model(
 
 
 def plan_ope(
-    logged: Sequence[LoggedSearch], target: Target, params: OpeParams | None = None
+    logged: Sequence[LoggedSearch],
+    target: Target,
+    params: OpeParams | None = None,
+    runner: BootstrapRunner = run_replicates,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and DR estimates of a target's found-rate from logged searches.
 
@@ -312,6 +317,10 @@ def plan_ope(
     cross-fitted over ``params.n_folds`` folds. A strategy's top ``d`` is taken as the first
     ``d`` of its deeper logged list, as holds for top-k retrievers with deterministic
     tie-breaks.
+
+    Under the relevant outcome the bootstrap (every fit redone per replicate) is nearly all of
+    the time; ``runner`` runs its replicates, in this process by default or as Ray tasks
+    (``ope.on_ray``), with the same numbers either way.
     """
     params = params or OpeParams()
     if params.outcome == "wanted":
@@ -333,7 +342,7 @@ def plan_ope(
         clusters = groups[k] if params.bootstrap_unit == "query" else None
         return estimate_from_weights(y[k], iw[k], q, q, params, clusters)
     replicate = _replicate(judged, groups, n_groups, held, iw, params)
-    estimates = estimate_from_weights(y[k], iw[k], q, q, params, replicate=replicate)
+    estimates = estimate_from_weights(y[k], iw[k], q, q, params, replicate=replicate, runner=runner)
     return {name: _bounded(e, len(k) / len(logged)) for name, e in estimates.items()}
 
 

@@ -37,7 +37,6 @@ its catalog is SQLite in WAL mode, which SQLite does not support over a network 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import socket
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ltrr import __version__
-from ltrr._optional import require
+from ltrr._ray import ray_session, require_ray
 from ltrr.config import Config
 from ltrr.errors import ConfigError
 from ltrr.simulate.bench import Bench, BenchPlan, Progress, open_bench, plan_bench
@@ -61,7 +60,6 @@ Runner = Literal["local", "ray"]
 #: Gathers the cells' results, in the cells' order.
 Gather = Callable[[], list["CellResult"]]
 RUNNERS: tuple[Runner, ...] = ("local", "ray")
-RAY_HINT = "pip install 'ltrr[ray]' (ray==2.60.0)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +136,7 @@ def sweep(
     cells = cells_of(plan, list(models))
     tick: Progress = on_progress if on_progress is not None else (lambda *_: None)
     if runner == "ray":
-        require("ray", "a sweep on Ray", RAY_HINT)  # before the setup, not after
+        require_ray("a sweep on Ray")  # before the setup, not after
     timing: dict[str, float] = {}
     with open_bench(plan, spec.work_dir, tick) as bench:
         timing["setup_s"] = time.perf_counter() - started
@@ -219,16 +217,8 @@ def _on_ray(
     spec: SweepSpec, cells: Sequence[Cell], address: str | None, tick: Progress
 ) -> Iterator[tuple[Gather, dict[str, Any]]]:
     """Submit every cell as a Ray task; yield what gathers their results in order, and where
-    they run. A Ray started here is shut down on the way out."""
-    ray = require("ray", "a sweep on Ray", RAY_HINT)
-    started_here, started = not ray.is_initialized(), time.perf_counter()
-    if started_here and address is None:
-        ray.init(
-            num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING
-        )
-    elif started_here:
-        ray.init(address=address, logging_level=logging.WARNING)
-    try:
+    they run (``_ray.ray_session``: a Ray started here is shut down on the way out)."""
+    with ray_session(address, "a sweep on Ray") as (ray, where):
         task = ray.remote(num_cpus=1)(run_worker_cell)
         spec_ref = ray.put(spec)
         refs = [task.remote(spec_ref, cell) for cell in cells]
@@ -241,16 +231,7 @@ def _on_ray(
             results: list[CellResult] = ray.get(refs)
             return results
 
-        where = {
-            "address": address,
-            "start_s": round(time.perf_counter() - started, 3),
-            "n_workers": int(ray.cluster_resources().get("CPU", 0)),
-            "n_nodes": len([n for n in ray.nodes() if n.get("Alive")]),
-        }
         yield gather, where
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 #: This process's open benchmark, kept for the next cell: (spec, bench, what closes it).
