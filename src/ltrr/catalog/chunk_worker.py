@@ -16,7 +16,7 @@ The worker decides nothing that the in-process path would decide differently: bo
 names file, line and field exactly as before. An error reading the file (a broken gzip
 stream) is raised in the ingesting process after the lines read before it, as in process.
 
-The worker is a new interpreter (``python -c``, the caller's ``sys.path``), not a fork: a fork
+The worker is a new interpreter (``python -I -c``, the caller's ``sys.path``), not a fork: a fork
 would copy the caller's SQLite connection in the middle of its transaction and any lock another
 of its threads holds. Nor is it a ``multiprocessing`` spawn, which runs the caller's main
 script again in the child: a script without an ``if __name__ == "__main__"`` guard would do
@@ -60,7 +60,8 @@ _EXIT_S = 10.0  # how long a worker that sent its last message may take to exit
 
 _HEADER_BYTES = 8  # a frame's length, little-endian, before its pickle
 
-#: The worker's entry: the caller's import path, then ``serve``.
+#: The worker's entry (run with ``-I``, so a ``json.py`` in the working directory or a
+#: ``PYTHON*`` variable changes nothing): the caller's import path, then ``serve``.
 _BOOT = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
     "from ltrr.catalog.chunk_worker import serve; serve()"
@@ -111,7 +112,7 @@ def checked_chunks_in_worker(
     Closing the generator early (a strict ingest that met a bad line) stops the worker.
     """
     worker = subprocess.Popen(
-        [sys.executable, "-c", _BOOT, json.dumps(sys.path)],
+        [sys.executable, "-I", "-c", _BOOT, json.dumps(sys.path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
@@ -182,14 +183,18 @@ def serve() -> None:
 
 def _write_frames(frames: queue.Queue[bytes | None], out: IO[bytes]) -> None:
     """Write each frame with its length until ``None`` (a thread, so that the worker goes on
-    checking while a write waits for the reader); a closed pipe ends it quietly."""
+    checking while a write waits for the reader).
+
+    A closed pipe means the ingesting process is gone without stopping the worker (killed):
+    the worker exits at once rather than wait forever to hand on its next frame.
+    """
     try:
         while (frame := frames.get()) is not None:
             out.write(len(frame).to_bytes(_HEADER_BYTES, "little"))
             out.write(frame)
         out.close()
     except BrokenPipeError:
-        pass
+        os._exit(1)
 
 
 def _work(source: ChunkChecker, size: int, frames: queue.Queue[bytes | None]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -208,3 +209,48 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path: Path, demo_lines: lis
         [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120
     )
     assert (run.returncode, run.stdout) == (0, f"side effect\n{N_LINES}\n"), run.stderr
+
+
+ORPHAN = """
+import os, subprocess, sys
+from pathlib import Path
+real = subprocess.Popen
+def popen(*args, **kwargs):
+    worker = real(*args, **kwargs)
+    print(worker.pid, flush=True)
+    return worker
+subprocess.Popen = popen
+from ltrr.catalog.chunk_worker import checked_chunks_in_worker
+from ltrr.catalog.jsonl import JsonlSource
+from ltrr.config import load_config
+pieces = checked_chunks_in_worker(JsonlSource(Path(sys.argv[1]), load_config().catalog), 125)
+next(pieces)
+os._exit(0)  # killed, as it were: no cleanup
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_worker_exits_when_the_ingesting_process_dies(tmp_path: Path) -> None:
+    """A worker whose reader is gone must not wait forever to send its next frame."""
+    path = tmp_path / "c.jsonl"
+    write_jsonl(generate_demo_catalog(12 * chunk_worker._LINES_PER_MESSAGE, 5), path)
+    run = subprocess.run(
+        [sys.executable, "-c", ORPHAN, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    pid = int(run.stdout)
+    deadline = time.monotonic() + 30
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid)
