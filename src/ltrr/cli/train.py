@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ltrr._ray import require_ray
 from ltrr.cli.common import (
     ConfigOption,
     DataOption,
@@ -17,10 +18,14 @@ from ltrr.cli.common import (
     resolve_data,
     stdout,
 )
+from ltrr.config import Config
 from ltrr.engine import Engine
+from ltrr.errors import ConfigError
 from ltrr.rank.registry import ModelRegistry
 from ltrr.rank.training import DEBIAS
 
+#: Workers of ``ltrr train --ray`` without ``--workers``: one per core of a 2-core machine.
+RAY_WORKERS = 2
 model_app = typer.Typer(help="The learned ranker's model versions.", no_args_is_help=True)
 
 
@@ -36,6 +41,33 @@ def train(
             show_default=False,
         ),
     ] = None,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Train with LightGBM's data-parallel learner on Ray workers, each holding a "
+            "shard of whole training groups (default: in this process, or as "
+            "rank.lambdamart.workers says).",
+        ),
+    ] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster to train on (implies --ray): auto or host:port of a running "
+            "cluster, from one of its nodes (default: a local Ray, one worker per core).",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help=f"Ray workers training together with --ray (default {RAY_WORKERS}); "
+            "1 trains in this process.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the LambdaMART ranker on the event log's logged features and actions.
@@ -44,10 +76,12 @@ def train(
     model serves only if its inverse-propensity-weighted DCG@10 there is not below what serves.
     """
     path = resolve_data(data)
-    with Engine.open(path, config_for(config, path), writer=True) as engine:
+    settings = _with_workers(config_for(config, path), use_ray, address, workers)
+    with Engine.open(path, settings, writer=True) as engine:
         report = engine.train(debias=debias)
+    workers = settings.section("rank.lambdamart")["workers"]
     if as_json:
-        print_json(asdict(report))
+        print_json({**asdict(report), "workers": workers})
         return
     if report.version is None:
         stdout.print(f"no model trained: {report.reason}", markup=False)
@@ -61,6 +95,20 @@ def train(
         f"{validation['interval_95'][0]:+.4f} to {validation['interval_95'][1]:+.4f}); {verdict}",
         markup=False,
     )
+
+
+def _with_workers(
+    settings: Config, use_ray: bool, address: str | None, workers: int | None
+) -> Config:
+    """``settings`` with ``[rank.lambdamart] workers`` and ``ray_address`` as the options say."""
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if not (use_ray or address is not None or workers is not None):
+        return settings
+    n_workers = workers if workers is not None else RAY_WORKERS
+    if n_workers > 1:
+        require_ray("ltrr train --ray")  # before reading the log, not after
+    return settings.replaced("rank.lambdamart", workers=n_workers, ray_address=address or "")
 
 
 @model_app.command("list")

@@ -31,6 +31,7 @@ from ltrr.rank.features import CandidateFeatures
 from ltrr.rank.forest import Forest
 from ltrr.rank.training import (
     DEBIAS,
+    Stacked,
     TrainingError,
     TrainingGroup,
     check_debias,
@@ -69,6 +70,8 @@ class LambdaMartParams:
     min_clicks: int = 300
     n_threads: int = 1
     seed: int = 0
+    workers: int = 1
+    ray_address: str = ""
 
     def __post_init__(self) -> None:
         check_debias(self.debias)
@@ -80,7 +83,7 @@ class LambdaMartParams:
         for name in ("n_trees", "num_leaves", "min_data_in_leaf", "max_position", "rerank_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("min_groups", "retrain_every", "train_window", "n_threads"):
+        for name in ("min_groups", "retrain_every", "train_window", "n_threads", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.holdout < 1.0:
@@ -157,34 +160,70 @@ def fit(
 ) -> RankModel:
     """Train a model on ``groups`` with ``debias`` (default ``params.debias``; ``ipw`` uses
     ``theta``, the examination probability per position id, ``theta[p - 1]``, estimated on
-    ``groups`` when not given)."""
+    ``groups`` when not given).
+
+    With ``params.workers`` > 1 the groups are sharded over that many Ray workers that train
+    one model together through LightGBM's data-parallel learner (``rank.distributed``); the
+    rows, labels and weights are the ones prepared here either way."""
     debias = check_debias(debias or params.debias)
     if sum(int(g.label.sum() > 0) for g in groups) == 0:
         raise TrainingError("no group has an acted-on candidate: nothing to learn")
+    data, weight = training_rows(groups, params, names, theta, debias)
+    if params.workers > 1:
+        from ltrr.rank.distributed import fit_data_parallel  # Ray only when asked for
+
+        return fit_data_parallel(data, weight, params, names, fingerprint, debias)
+    return RankModel(train_booster(data, weight, params, names, debias), names, fingerprint)
+
+
+def training_rows(
+    groups: Sequence[TrainingGroup],
+    params: LambdaMartParams,
+    names: Sequence[str],
+    theta: NDArray[np.float64] | None,
+    debias: str,
+) -> tuple[Stacked, NDArray[np.float64] | None]:
+    """The groups stacked, and a weight per row (None: all 1): the query weight times, under
+    ``ipw``, 1 / pscore of a clicked row; scaled to mean 1 over all rows."""
     data = stack(groups)
     if data.x.shape[1] != len(names):
         raise TrainingError(f"groups have {data.x.shape[1]} features, the names {len(names)}")
-    lgb = _lightgbm()
-    kwargs: dict[str, Any] = {"group": data.group, "free_raw_data": True}
-    if debias == "position":
-        kwargs["position"] = data.position
     weight = _query_weights(groups, params.query_weight)
     if debias == "ipw":
         if theta is None:  # estimated on the training groups themselves
             theta = group_propensities(groups, params.beyond, params.min_clicks).theta
         pscore = np.maximum(theta[np.minimum(data.position, len(theta)) - 1], 1 / params.max_weight)
         weight = weight * np.where(data.label > 0, 1.0 / pscore, 1.0)
-    if params.query_weight != "none" or debias == "ipw":
-        # Mean 1 per row: LightGBM's leaf constraints (min_sum_hessian_in_leaf) are absolute.
-        kwargs["weight"] = weight * (len(weight) / weight.sum())
+    if params.query_weight == "none" and debias != "ipw":
+        return data, None
+    # Mean 1 per row: LightGBM's leaf constraints (min_sum_hessian_in_leaf) are absolute.
+    return data, weight * (len(weight) / weight.sum())
+
+
+def train_booster(
+    data: Stacked,
+    weight: NDArray[np.float64] | None,
+    params: LambdaMartParams,
+    names: Sequence[str],
+    debias: str,
+    network: Mapping[str, Any] | None = None,
+) -> Any:
+    """A LightGBM booster trained on ``data``: all of it, or one worker's shard with
+    ``network`` holding LightGBM's data-parallel settings (``rank.distributed``)."""
+    lgb = _lightgbm()
+    kwargs: dict[str, Any] = {"group": data.group, "free_raw_data": True}
+    if debias == "position":
+        kwargs["position"] = data.position
+    if weight is not None:
+        kwargs["weight"] = weight
     # The Dataset's binning runs OpenMP on every core unless told otherwise: a background
     # retrain must leave the searches a core.
     threads = {"num_threads": params.n_threads, "verbosity": -1}
     dataset = lgb.Dataset(
         data.x, label=data.label, feature_name=list(_safe(names)), params=threads, **kwargs
     )
-    booster = lgb.train(_booster_params(params), dataset, num_boost_round=params.n_trees)
-    return RankModel(booster, names, fingerprint)
+    booster_params = {**_booster_params(params), **(network or {})}
+    return lgb.train(booster_params, dataset, num_boost_round=params.n_trees)
 
 
 def _query_weights(groups: Sequence[TrainingGroup], rule: str) -> NDArray[np.float64]:

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from ltrr.config import load_config
 from ltrr.engine import Engine
 from ltrr.storage.datadir import DataDir
@@ -57,3 +59,21 @@ def test_an_unknown_debias_is_named(tmp_path: Path) -> None:
     data = _data(tmp_path, 5)
     result = ltrr("train", "--data", str(data), "--debias", "maybe", cwd=tmp_path)
     assert result.returncode != 0 and "none, position, ipw" in result.stderr
+
+
+def test_workers_below_one_are_named(tmp_path: Path) -> None:
+    data = _data(tmp_path, 5)
+    result = ltrr("train", "--data", str(data), "--workers", "0", cwd=tmp_path)
+    assert result.returncode != 0 and "--workers must be >= 1, got 0" in result.stderr
+
+
+def test_train_on_two_ray_workers(tmp_path: Path) -> None:
+    """``ltrr train --ray``: a local Ray started for the run, two workers, one model served."""
+    pytest.importorskip("ray")
+    data = _data(tmp_path, 60)
+    result = ltrr("train", "--data", str(data), "--ray", "--workers", "2", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # nothing but the report on stdout
+    assert report["workers"] == 2 and report["version"] == "v0001" and report["accepted"]
+    listed = json.loads(ltrr("model", "list", "--data", str(data), "--json", cwd=tmp_path).stdout)
+    assert listed["current"] == "v0001"
