@@ -84,7 +84,7 @@ def ingest(
         pieces: Iterable[Parsed | ValidRows] = records.chunks(min(batch_size, CHUNK_LINES))
     else:
         pieces = records
-    with store.change() as change, _closed_after(pieces):
+    with store.change() as change, _closed_after(pieces if pieces is not records else None):
         if replace or change.is_empty():
             change.build_indexes_at_end()
         if replace:
@@ -109,10 +109,11 @@ def ingest(
 
 
 @contextmanager
-def _closed_after(pieces: Iterable[object]) -> Iterator[None]:
-    """Close a generator of pieces when ingest is done with it, stopped by an error or not: a
-    JSONL file's worker process (``chunk_worker``) then ends at once, not whenever the
-    garbage collector finds the generator (a caller holding the traceback holds it too)."""
+def _closed_after(pieces: Iterable[object] | None) -> Iterator[None]:
+    """Close the chunks ingest asked a source for when it is done with them, stopped by an
+    error or not: a JSONL file's worker process (``chunk_worker``) then ends at once, not
+    whenever the garbage collector finds the generator (a caller holding the traceback holds
+    it too). The caller's own iterables are left to the caller."""
     try:
         yield
     finally:
