@@ -29,6 +29,7 @@ from ltrr.errors import LtrrError, UnknownStrategyError
 from ltrr.learn import restore, snapshot
 from ltrr.learn.follow import LogFollower
 from ltrr.learn.learner import Learner, LearnParams, query_seen
+from ltrr.learn.live import LiveLearning, ToLearn, learn_read
 from ltrr.learn.ranking import learned_ranking
 from ltrr.learn.train_ranker import TrainReport
 from ltrr.log.base import ServingLog
@@ -100,6 +101,7 @@ class Engine:
             data_dir.config.params("learn", LearnParams),
         )
         self.follower = LogFollower(log, self.learner) if log is not None else None
+        self.live = LiveLearning(self._learn_read, self.lock, lambda: self.log)
         self._learned_live = False
         self.ranking = learned_ranking(data_dir, indexes, log, shared)
         self._entities = EntityCache(data_dir.catalog)
@@ -323,35 +325,34 @@ class Engine:
 
     # -- the learning path ------------------------------------------------------------------
 
-    def feedback(self, action: Action) -> bool:
+    def feedback(self, action: Action, *, learn: str = "now") -> bool:
         """Log ``action`` durably, then learn from it; ``False`` for an already-seen action id.
         An ``LtrrError`` names a bad field (request, kind, value, entity); nothing changes."""
-        return self.feedback_many([action])[0]
+        return self.feedback_many([action], learn=learn)[0]
 
-    def feedback_many(self, actions: Sequence[Action]) -> list[bool]:
+    def feedback_many(self, actions: Sequence[Action], *, learn: str = "now") -> list[bool]:
         """Log ``actions`` durably in one commit, then learn from the new ones, in order.
 
         Per action, ``False`` for an already-seen action id. Every action is checked first: an
         ``EventError`` (naming the action's index and field) changes nothing. Thread-safe; the
-        fsync runs outside the engine's lock.
+        fsync runs outside the engine's lock. ``learn="background"``: return once durable and
+        learn on a thread a moment later (``learn.live``; ``live.wait()`` waits for it).
         """
         if self.log is None:
             raise LtrrError("feedback needs a writer: open the engine with writer=True")
-        log = self.log
+        self.live.check(learn)
         with self.lock:
-            receipt = log.submit_actions(actions)
+            receipt = self.log.submit_actions(actions)
         stored = receipt.wait()
-        if self.following:
-            return stored  # learned when the log is followed, in log order
-        with self.lock:
-            for action, new, job in zip(actions, stored, receipt.jobs, strict=True):
-                impression = log.impression(action.request_id) if new else None
-                if impression is not None and job is not None:  # what a replay has seen:
-                    seen = log.actions_through(action.request_id, job.seq)
-                    self.learner.on_action(impression, seen, action)
-                    self._learned_live = True
-            self.ranking.on_acted(self.learner.counts.n_wanted, log)
+        if not self.following:  # else learned when the log is followed, in log order
+            self.live.learn(actions, stored, receipt.jobs, learn)
         return stored
+
+    def _learn_read(self, log: ServingLog, to_learn: list[ToLearn]) -> None:
+        """Learn from acknowledged actions (lock held) that no replay has folded since."""
+        if learn_read(self.learner, to_learn, self.follower.position if self.follower else 0):
+            self._learned_live = True
+        self.ranking.on_acted(self.learner.counts.n_wanted, log)
 
     # -- the catalog ------------------------------------------------------------------------
 

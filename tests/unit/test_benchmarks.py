@@ -21,6 +21,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 
+FEEDBACK_ARGS = [
+    "--data", "{data}", "--searches", "50", "--actions", "200", "--thread-actions", "40",
+    "--batch", "50", "--threads", "2", "--rounds", "1",
+]  # fmt: skip
 #: name -> (arguments, keys its JSON must hold); ``{data}`` is a fresh copy of the 10k demo.
 RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "search_latency": (
@@ -42,6 +46,10 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "log_throughput": (
         ["--impressions", "2000", "--actions", "100", "--rounds", "1", "--threads", "2"],
         (),
+    ),
+    "feedback_speed": (
+        FEEDBACK_ARGS,
+        ("batched_now", "batched_background", "threads_2_now", "bare_sqlite"),
     ),
     "startup": (["--data", "{data}", "--events", "5000", "--tail", "500", "--templates", "50"], ()),
     "catalog_visibility": (["--data", "{data}", "--trials", "2"], ()),

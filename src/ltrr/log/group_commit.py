@@ -95,6 +95,12 @@ class GroupCommitQueue(Generic[_T]):
         with self._lock:
             return self._pending.get(key)
 
+    def pending_many(self, keys: list[str]) -> dict[str, _T]:
+        """``pending`` of each of ``keys`` that is queued, under one acquisition of the lock."""
+        with self._lock:
+            pending = self._pending
+            return {k: pending[k] for k in keys if k in pending}
+
     def put(
         self,
         row: tuple[Any, ...],
@@ -120,6 +126,28 @@ class GroupCommitQueue(Generic[_T]):
             elif len(self._queue) == 1 or len(self._queue) >= self._max_batch:
                 self._work.notify()
             return job
+
+    def put_many(self, rows: list[tuple[Any, ...]]) -> list[Job[_T]]:
+        """Queue ``rows`` in order under one acquisition of the lock, the last one urgent (a
+        batch of actions whose caller waits); blocks while ``max_queue`` rows are queued."""
+        jobs: list[Job[_T]] = []
+        with self._lock:
+            for i, row in enumerate(rows):
+                if self._closing:
+                    raise RuntimeError("the group-commit queue is closed")
+                while len(self._queue) >= self._max_queue:
+                    self._work.notify()
+                    self._done.wait()
+                job: Job[_T] = Job(self._next_ticket, row, None, None, i == len(rows) - 1)
+                self._next_ticket += 1
+                self._queue.append(job)
+                jobs.append(job)
+                if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
+                    self._work.notify()
+            if jobs:
+                self._wanted_ticket = jobs[-1].ticket
+                self._work.notify()
+        return jobs
 
     def wait(self, job: Job[_T]) -> None:
         """Block until ``job``'s batch is committed (or failed: see ``job.error``)."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Container, Iterator, Sequence
@@ -211,9 +212,14 @@ class SqliteEventLog:
         """Check ``actions`` and queue them as one urgent batch; ``wait`` on the receipt.
 
         Split from the wait so that a caller holding a lock (the engine's) can release it while
-        the commit's fsync runs, sharing that fsync with concurrent callers (group commit).
+        the commit's fsync runs, sharing that fsync with concurrent callers (group commit). The
+        batch's stored action ids and its requests' shown pages are read in one query each, not
+        one per action.
         """
         rewards = self.rewards
+        ids = [a.action_id for a in actions if isinstance(a, Action)]
+        stored = self._reads.stored_actions([i for i in ids if isinstance(i, str)])
+        shown = self._shown_of({a.request_id for a in actions if isinstance(a, Action)})
         rows: list[tuple[Any, ...] | None] = []
         seen: set[str] = set()
         for i, action in enumerate(actions):
@@ -224,32 +230,41 @@ class SqliteEventLog:
                     needs_value=rewards.kind_to_min_value.keys(),
                     max_id_chars=self.params.max_id_chars,
                 )
-                duplicate = action.action_id in seen or self._reads.has_action(action.action_id)
+                duplicate = action.action_id in seen or action.action_id in stored
                 if not duplicate:
-                    self._check_request(action)
+                    self._check_request(action, shown)
             except EventError as exc:
                 raise (exc.at(i) if len(actions) > 1 else exc) from None
             seen.add(action.action_id)
             rows.append(None if duplicate else action_row(action))
         queue = self._writer()
-        jobs = [
-            None if row is None else queue.put(row, urgent=i == len(rows) - 1)
-            for i, row in enumerate(rows)
-        ]
-        if jobs and jobs[-1] is None:  # the last one was a duplicate: still commit the rest now
-            queue.flush()
+        queued = iter(queue.put_many([row for row in rows if row is not None]))
+        jobs = [None if row is None else next(queued) for row in rows]
         return ActionReceipt(queue, list(actions), jobs)
 
-    def _check_request(self, action: Action) -> None:
-        """Raise ``EventError`` if the request of ``action`` or its entity is unknown."""
-        # The queue first, then the database: an impression leaves the queue only once it is
-        # committed, so one of the two look-ups sees it.
-        queued = self._queue.pending(action.request_id) if self._queue else None
-        if queued is None and not self._committed(action.request_id):
+    def _shown_of(self, request_ids: set[object]) -> dict[str, tuple[str, ...]]:
+        """The shown page of each known request of ``request_ids``, queued or stored.
+
+        The queue first, then the database: an impression leaves the queue only once it is
+        committed, so one of the two look-ups sees it.
+        """
+        ids = [r for r in request_ids if isinstance(r, str)]
+        queued = self._queue.pending_many(ids) if self._queue else {}
+        out: dict[str, tuple[str, ...]] = {r: tuple(imp.shown) for r, imp in queued.items()}
+        out.update(self._reads.shown_of([r for r in ids if r not in out]))
+        return out
+
+    def _check_request(self, action: Action, shown: dict[str, tuple[str, ...]]) -> None:
+        """Raise ``EventError`` if the request of ``action`` or its entity is unknown
+        (``shown``: the batch's known requests and their pages, from ``_shown_of``)."""
+        page = shown.get(action.request_id)
+        if page is None and not self._committed(action.request_id):
             raise EventError(
                 "request_id",
                 f"unknown request id {action.request_id!r}: no impression was logged for it",
             )
+        if page is not None and action.entity_id in page:  # shown: known, without a look-up
+            return
         if self._is_known is not None and self._is_known(action.entity_id):
             return
         impression = self.impression(action.request_id)
@@ -275,7 +290,8 @@ class SqliteEventLog:
             self._raise(self._queue.flush())
 
     def _commit(self, batch: list[Job[Impression]]) -> None:
-        """Write ``batch`` in one transaction, in queue order (runs on the writer thread)."""
+        """Write ``batch`` in one transaction, in queue order (runs on the writer thread):
+        each run of impressions, and each run of actions, by one ``executemany``."""
         conn = self._conn
         if conn is None:
             raise StorageError(f"event log {self.path} is closed")
@@ -283,25 +299,23 @@ class SqliteEventLog:
         try:
             # Read under the write lock: several processes may append to one log.
             seq = int(conn.execute(MAX_SEQ).fetchone()[0]) + 1
-            run: list[tuple[Any, ...]] = []
             features: list[tuple[Any, ...]] = []  # rows and features encoded here, off the
             # request path
-            for job in batch:
-                if job.payload is not None:
-                    run.append((seq, *impression_row(job.payload)))
-                    if job.payload.features is not None:
-                        features.append(features_row(job.payload.request_id, job.payload.features))
-                else:
-                    if run:
-                        conn.executemany(INSERT_IMP, run)
-                        run = []
-                    job.inserted = conn.execute(INSERT_ACT, (seq, *job.row)).rowcount == 1
-                    if not job.inserted:
-                        job.error = self._not_inserted(conn, job.row)
-                job.seq = seq
-                seq += 1
-            if run:
-                conn.executemany(INSERT_IMP, run)
+            for is_action, group in itertools.groupby(batch, lambda job: job.payload is None):
+                jobs = list(group)
+                for job in jobs:
+                    job.seq = seq
+                    seq += 1
+                if is_action:
+                    self._insert_actions(conn, jobs)
+                    continue
+                imps = [(job.seq, job.payload) for job in jobs if job.payload is not None]
+                conn.executemany(INSERT_IMP, [(at, *impression_row(imp)) for at, imp in imps])
+                features.extend(
+                    features_row(imp.request_id, imp.features)
+                    for _, imp in imps
+                    if imp.features is not None
+                )
             if features:
                 conn.executemany(INSERT_FEATURES, features)
             conn.execute("COMMIT")
@@ -309,6 +323,26 @@ class SqliteEventLog:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
+
+    def _insert_actions(self, conn: sqlite3.Connection, jobs: list[Job[Impression]]) -> None:
+        """Insert a run of action rows at their positions; set each job's ``inserted`` (and
+        ``error`` when its impression was lost). One statement for the run; only when some row
+        was not written (a duplicate id, a lost impression) are the rows told apart."""
+        cursor = conn.executemany(INSERT_ACT, [(job.seq, *job.row) for job in jobs])
+        if cursor.rowcount == len(jobs):
+            for job in jobs:
+                job.inserted = True
+            return
+        written = {
+            row[0]
+            for row in conn.execute(
+                "SELECT seq FROM actions WHERE seq BETWEEN ? AND ?", (jobs[0].seq, jobs[-1].seq)
+            )
+        }
+        for job in jobs:
+            job.inserted = job.seq in written
+            if not job.inserted:
+                job.error = self._not_inserted(conn, job.row)
 
     def _not_inserted(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> EventError | None:
         """Why an action row was not written: a duplicate id (no error), or its impression was

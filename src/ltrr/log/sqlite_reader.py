@@ -124,6 +124,29 @@ class LogReader:
     def has_action(self, action_id: str) -> bool:
         return self._one("SELECT 1 FROM actions WHERE action_id = ?", action_id) is not None
 
+    def stored_actions(self, action_ids: Sequence[str]) -> set[str]:
+        """Which of ``action_ids`` are stored (a batch's duplicates), in a query per 500 ids."""
+        return {
+            row[0] for row in self._in("SELECT action_id FROM actions", "action_id", action_ids)
+        }
+
+    def shown_of(self, request_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The shown page of each stored impression of ``request_ids``, in a query per 500 ids:
+        what checking a batch of actions needs of their requests (most act on a shown result).
+        """
+        rows = self._in("SELECT request_id, shown FROM impressions", "request_id", request_ids)
+        loads = orjson.loads
+        return {row[0]: tuple(loads(row[1])) for row in rows}
+
+    def _in(self, select: str, column: str, values: Sequence[str]) -> list[tuple[Any, ...]]:
+        conn = self._conn()
+        out: list[tuple[Any, ...]] = []
+        for lo in range(0, len(values), 500):
+            chunk = values[lo : lo + 500]
+            marks = ",".join("?" * len(chunk))
+            out.extend(conn.execute(f"{select} WHERE {column} IN ({marks})", chunk).fetchall())
+        return out
+
     def has_impression(self, request_id: str) -> bool:
         return self._one("SELECT 1 FROM impressions WHERE request_id = ?", request_id) is not None
 

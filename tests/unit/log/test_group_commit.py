@@ -68,6 +68,18 @@ def test_urgent_put_commits_without_waiting_for_the_interval(
     assert sink.batches == [[("impression",), ("action",)]]
 
 
+def test_put_many_queues_in_order_and_commits_at_once(
+    sink: Sink, queue: GroupCommitQueue[str]
+) -> None:
+    queue.put(("impression",), key="r1", payload="imp")
+    jobs = queue.put_many([("a1",), ("a2",), ("a3",)])
+    assert [job.urgent for job in jobs] == [False, False, True]
+    queue.wait(jobs[-1])  # the interval is 60 s: the last row's urgency commits them
+    assert sink.batches == [[("impression",), ("a1",), ("a2",), ("a3",)]]
+    assert queue.pending_many(["r1", "r2"]) == {}
+    assert queue.put_many([]) == []
+
+
 def test_pending_payload_is_visible_until_committed(
     sink: Sink, queue: GroupCommitQueue[str]
 ) -> None:

@@ -119,6 +119,25 @@ def test_concurrent_duplicates_store_one(log: SqliteEventLog) -> None:
     assert log.stats().n_actions == 1
 
 
+def test_a_batch_stores_new_actions_once_in_order(log: SqliteEventLog) -> None:
+    """One look-up per batch for stored ids and requests; repeats in and across batches."""
+    log.log_impression(_imp())
+    log.log_impression(_imp("r2"))
+    assert log.log_action(_act("x0")) is True
+    batch = [_act("x1"), _act("x0"), _act("x2", "r2", entity_id=EntityId("c")), _act("x1")]
+    assert log.log_actions(batch) == [True, False, True, False]
+    assert [a.action_id for a in log.actions_for("r1")] == ["x0", "x1"]
+    positions = [seq for seq, event in log.events_after(0) if isinstance(event, Action)]
+    assert positions == sorted(positions) and len(positions) == 3
+
+
+def test_a_bad_action_in_a_batch_is_named_by_its_index(log: SqliteEventLog) -> None:
+    log.log_impression(_imp())
+    with pytest.raises(EventError, match=r"event 2: field 'request_id'"):
+        log.log_actions([_act("x1"), _act("x2"), _act("x3", "never-logged"), _act("x4", kind="?")])
+    assert log.actions_for("r1") == []
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
