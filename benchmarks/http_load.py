@@ -1,7 +1,8 @@
 """HTTP search and feedback throughput: ``ltrr serve`` beside a bare FastAPI route, under wrk.
 
 Usage: ``python benchmarks/http_load.py --data DIR [--seconds 15] [--connections 16]
-[--threads 1]``; prints one JSON object. Needs Debian's ``wrk`` on the PATH.
+[--threads 1] [--workers 1] [--feedback-connections N] [--mixed-search-connections 4]``; prints
+one JSON object. Needs Debian's ``wrk`` on the PATH.
 
 Both servers run in the same way (uvicorn, uvloop, httptools, loopback; ltrr with
 ``--workers`` processes, the bare app with one),
@@ -11,7 +12,10 @@ costs over the HTTP stack itself. The query mix is the one of ``search_latency.p
 (``_queries``: head queries repeat, Zipf, with typos and broad one-word queries). wrk's own
 CPU time is reported, so a saturated generator is visible.
 Feedback: after the search run, wrk posts clicks on request ids the searches returned
-(each with a fresh action id), answered only once durable.
+(each with a fresh action id), answered only once durable, from ``--feedback-connections``
+(default ``--connections``). Then ``search_while_ingesting``: the same feedback wrk and a search
+wrk of ``--mixed-search-connections`` at once, for search latency (p50, p99) while feedback
+is ingested as fast as it goes. The 1-minute load average is reported before and after.
 """
 
 from __future__ import annotations
@@ -74,19 +78,30 @@ def _queries(data: Path, n: int, seed: int) -> list[str]:
 
 
 def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:
+    return _wrk_many(url, [(script, connections)], seconds, threads)[0]
+
+
+def _wrk_many(
+    url: str, runs: list[tuple[Path, int]], seconds: int, threads: int
+) -> list[dict[str, Any]]:
+    """One wrk per ``(script, connections)``, all at once; their stats (wrk CPU: all of them)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s",
-         str(script), "--latency", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
-    )  # fmt: skip
+    procs = []
+    for script, connections in runs:
+        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s",
+               str(script), "--latency", url]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
+    outs = [proc.communicate(timeout=seconds + 60)[0] for proc in procs]
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next(x for x in done.stdout.splitlines() if x.startswith("JSON "))
-    stats: dict[str, Any] = orjson.loads(line[5:])
-    stats["requests_per_s"] = stats["requests"] / seconds
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    stats["wrk_cpu_share_of_one_core"] = round(cpu / seconds, 3)
-    return stats
+    results = []
+    for out in outs:
+        line = next(x for x in out.splitlines() if x.startswith("JSON "))
+        stats: dict[str, Any] = orjson.loads(line[5:])
+        stats["requests_per_s"] = stats["requests"] / seconds
+        stats["wrk_cpu_share_of_one_core"] = round(cpu / seconds, 3)
+        results.append(stats)
+    return results
 
 
 def _search_bodies(queries: list[str], path: Path) -> Path:
@@ -139,16 +154,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="ltrr serve --workers")
+    parser.add_argument("--feedback-connections", type=int, default=None)
+    parser.add_argument("--mixed-search-connections", type=int, default=4)
     args = parser.parse_args()
+    args.feedback_connections = args.feedback_connections or args.connections
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
     result: dict[str, Any] = {
+        "load_average_before": os.getloadavg(),
         "data": str(args.data),
         "seconds": args.seconds,
         "connections": args.connections,
         "wrk_threads": args.threads,
         "workers": args.workers,
+        "feedback_connections": args.feedback_connections,
+        "mixed_search_connections": args.mixed_search_connections,
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -179,13 +200,20 @@ def main() -> None:
             (work / "feedback.lua").write_text(FEEDBACK_LUA % (work / "fb.tsv"))
             result["n_feedback_requests_prepared"] = n
             result["ltrr_feedback"] = _wrk(
-                url, work / "feedback.lua", args.seconds, args.connections, args.threads
+                url, work / "feedback.lua", args.seconds, args.feedback_connections, args.threads
             )
+            both = _wrk_many(
+                url, [(work / "feedback.lua", args.feedback_connections),
+                      (work / "search.lua", args.mixed_search_connections)],
+                args.seconds, args.threads,
+            )  # fmt: skip
+            result["search_while_ingesting"] = {"feedback": both[0], "search": both[1]}
     bare_rps = result["bare_fastapi"]["requests_per_s"]
     result["search_rps_over_bare"] = round(result["ltrr_search"]["requests_per_s"] / bare_rps, 3)
     result["search_p50_over_bare"] = round(
         result["ltrr_search"]["p50_ms"] / max(result["bare_fastapi"]["p50_ms"], 1e-9), 2
     )
+    result["load_average_after"] = os.getloadavg()
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 

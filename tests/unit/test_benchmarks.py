@@ -37,7 +37,7 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "http_load": (
         ["--data", "{data}", "--seconds", "2", "--connections", "4"],
-        ("bare_fastapi", "ltrr_search", "ltrr_feedback", "search_rps_over_bare"),
+        ("bare_fastapi", "ltrr_search", "ltrr_feedback", "search_while_ingesting"),
     ),
     "catalog_speed": (["--size", "10000"], ()),
     "index_speed": (["--size", "10000", "--dense-size", "1000"], ("lexical", "dense")),

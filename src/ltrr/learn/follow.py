@@ -25,6 +25,9 @@ from ltrr.rank.base import Ranker
 from ltrr.retrieve.base import Retriever
 from ltrr.select.base import Policy
 
+#: Most events applied under one hold of the engine's lock.
+SLICE = 256
+
 
 class LogFollower:
     """Applies a log's events after ``position`` to ``learner``, in log order."""
@@ -44,34 +47,55 @@ class LogFollower:
     def follow(self, page: int = 5000, lock: AbstractContextManager[object] | None = None) -> int:
         """Apply every committed event after ``position``; how many were applied.
 
-        ``lock`` (the engine's) is held while a page is applied, not while it is read: searches
-        wait for learning, never for the database (a PostgreSQL log is a network round trip).
-        An event at or before ``position`` by the time the lock is held (a replay ran in
-        between) is skipped.
+        ``lock`` (the engine's) is held while a slice of ``SLICE`` events is applied, not while
+        the log is read: what learning from an action needs (its impression, decoded, and the
+        request's actions so far) is read first, so searches and acknowledgements wait for
+        one slice of learning, never for the database or a whole page (a PostgreSQL log is a
+        network round trip; 5000 events of a busy log are a second of learning). An event at
+        or before ``position`` by the time the lock is held (a replay ran in between) is
+        skipped.
         """
         guard = lock if lock is not None else contextlib.nullcontext()
         n = 0
         while True:
             events = self.log.events_after(self.position, page)
-            with guard:
-                for seq, event in events:
-                    if seq <= self.position:
-                        continue
-                    self.apply(seq, event)
-                    self.position = seq
-                    n += 1
+            for lo in range(0, len(events), SLICE):
+                part = [
+                    (seq, event, self._read(seq, event)) for seq, event in events[lo : lo + SLICE]
+                ]
+                with guard:
+                    for seq, event, read in part:
+                        if seq <= self.position:
+                            continue
+                        self._apply(event, read)
+                        self.position = seq
+                        n += 1
             if len(events) < page:
                 return n
 
     def apply(self, seq: int, event: ImpressionHead | Action) -> None:
         """Learn from the event at log position ``seq``."""
+        self._apply(event, self._read(seq, event))
+
+    def _read(
+        self, seq: int, event: ImpressionHead | Action
+    ) -> tuple[Impression, list[Action]] | None:
+        """What learning from an action needs: its impression and the request's actions
+        through ``seq``; ``None`` for an impression, or an action whose impression is gone."""
+        if isinstance(event, ImpressionHead):
+            return None
+        impression = self._impression(event.request_id)
+        if impression is None:
+            return None
+        return impression, self.log.actions_through(event.request_id, seq)
+
+    def _apply(
+        self, event: ImpressionHead | Action, read: tuple[Impression, list[Action]] | None
+    ) -> None:
         if isinstance(event, ImpressionHead):
             self.learner.on_impression(event)
-            return
-        impression = self._impression(event.request_id)
-        if impression is not None:
-            actions = self.log.actions_through(event.request_id, seq)
-            self.learner.on_action(impression, actions, event)
+        elif read is not None:
+            self.learner.on_action(read[0], read[1], event)
 
     def _impression(self, request_id: str) -> Impression | None:
         """The whole impression an action answers (recent ones kept: actions come in runs)."""
@@ -82,7 +106,7 @@ class LogFollower:
                 self._impressions[request_id] = found
                 if len(self._impressions) > self.cache_size:  # drop the oldest tenth
                     for old in list(self._impressions)[: self.cache_size // 10]:
-                        del self._impressions[old]
+                        self._impressions.pop(old, None)
         return found
 
 

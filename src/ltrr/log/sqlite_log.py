@@ -21,6 +21,11 @@ that order (``events_after``; ``learn.follow``). ``replay`` (time-ordered readin
 impressions by ``(event_time_s, seq)`` and actions by ``(replay_time_s, seq)``, where
 ``replay_time_s`` is the action's event time, or its impression's if that is later.
 
+Writers. Service workers append from several processes. SQLite's busy handler polls for the
+write lock with sleeps of 1, 2, 5, 10... ms, past the end of the commit it waits for; so each
+commit also holds an ``flock`` on ``ltrr.sqlite-log.lock``, which hands the turn over at once
+(2 processes x 16 durable callers: 2.0-2.4 times the actions/s). It dies with its process.
+
 Threads. ``log_action`` calls ``is_known_entity`` in the caller's thread; reads go through
 ``log.sqlite_reader`` (read-only connections, one per thread or per scan).
 
@@ -32,7 +37,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import itertools
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Container, Iterator, Sequence
@@ -148,6 +155,7 @@ class SqliteEventLog:
                 raise StorageError(f"cannot open the event log in {self.path}: {exc}") from exc
             raise
         self._conn = conn
+        self._turn = os.open(f"{self.path}-log.lock", os.O_CREAT | os.O_RDWR, 0o644)
         p = self.params
         self._queue = GroupCommitQueue(
             self._commit,
@@ -168,6 +176,7 @@ class SqliteEventLog:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            os.close(self._turn)
         self._reads.close()
         self._raise(error)
 
@@ -295,6 +304,13 @@ class SqliteEventLog:
         conn = self._conn
         if conn is None:
             raise StorageError(f"event log {self.path} is closed")
+        fcntl.flock(self._turn, fcntl.LOCK_EX)  # the writers' turn: see "Writers" above
+        try:
+            self._write(conn, batch)
+        finally:
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
+
+    def _write(self, conn: sqlite3.Connection, batch: list[Job[Impression]]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Read under the write lock: several processes may append to one log.

@@ -74,3 +74,30 @@ def test_an_unknown_learning_mode_is_refused_before_anything_is_stored(tmp_path:
         with pytest.raises(LtrrError, match="learn must be one of now, background"):
             engine.feedback(_act("r1", "t1", "a1", 2.0), learn="later")
         assert engine.log is not None and engine.log.actions_for("r1") == []
+
+
+class _CountingLock:
+    def __init__(self) -> None:
+        self.n_held = 0
+
+    def __enter__(self) -> None:
+        self.n_held += 1
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_the_follower_holds_the_lock_for_one_slice_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads happen outside the lock; a page is applied in slices of ``follow.SLICE``."""
+    monkeypatch.setattr("ltrr.learn.follow.SLICE", 2)
+    with _engine(tmp_path) as engine:
+        engine.search("love story", request_id="r1", event_time_s=1.0)
+        engine.search("night drive", request_id="r2", event_time_s=4.0)
+        engine.feedback_many([_act(*e) for e in EVENTS])
+        assert engine.follower is not None
+        engine.follower.reset()
+        lock = _CountingLock()
+        assert engine.follower.follow(lock=lock) == 5  # two impressions, three actions
+        assert lock.n_held == 3
