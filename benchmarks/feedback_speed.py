@@ -19,6 +19,10 @@ round measures, on fresh impressions:
   folded by the learning thread): the acknowledgement rate, the fold rate (actions learned
   per second from the first call until ``live.wait()`` returns) and the lag (how long after
   the last acknowledgement the last action was learned);
+- ``batched_serve``: the same batches through an engine opened as a service worker is
+  (``serve=True``, beside the writer): acknowledged once durable, learned only by following the
+  log; then one ``follow()``, whose events per second are the fold rate (every event logged
+  since its last follow, the writer's included) and whose duration is the lag;
 - ``threads_N``: ``--threads`` callers of ``Engine.feedback`` (one action a call), both modes;
 - references: bare ``sqlite3`` on a database of the same schema, same synchronous level:
   ``executemany`` of pre-built action rows, ``--batch`` rows a transaction (the ceiling of a
@@ -130,6 +134,24 @@ def _batched(engine: Engine, actions: list[Action], batch: int, learn: str) -> d
     }
 
 
+def _serving(engine: Engine, actions: list[Action], batch: int) -> dict[str, float]:
+    """Acknowledgements of a service worker's engine (``serve=True``: learning only follows the
+    log), then one ``follow()``: the fold of every event logged since its last one."""
+    started = time.perf_counter()
+    for lo in range(0, len(actions), batch):
+        if not all(engine.feedback_many(actions[lo : lo + batch])):
+            raise RuntimeError("an action was refused as a duplicate")
+    acked = time.perf_counter()
+    n_events = engine.follow()
+    folded = time.perf_counter()
+    return {
+        "ack_per_s": len(actions) / (acked - started),
+        "fold_events_per_s": n_events / (folded - acked),
+        "fold_events": n_events,
+        "lag_s": folded - acked,
+    }
+
+
 def _threads(engine: Engine, actions: list[Action], n_threads: int, learn: str) -> dict[str, float]:
     def run(k: int) -> None:
         for action in actions[k::n_threads]:
@@ -202,9 +224,10 @@ def main() -> None:
         shutil.copytree(args.data, data, ignore=shutil.ignore_patterns("writer.lock"))
         engine = Engine.open(data, writer=True)
         synchronous = log_params(engine.data_dir.config).synchronous
-        per_round = 2 * args.actions + 2 * len(n_threads) * args.thread_actions
+        per_round = 3 * args.actions + 2 * len(n_threads) * args.thread_actions
         started = time.perf_counter()
         imps = _impressions(engine, args.searches, per_round * args.rounds, args.spacing_s)
+        worker = Engine.open(data, serve=True)  # beside the writer, as a service worker is
         result["setup"] = {
             "data": str(args.data), "synchronous": synchronous, "batch": args.batch,
             "actions": args.actions, "thread_actions": args.thread_actions,
@@ -222,6 +245,8 @@ def main() -> None:
             measure: list[tuple[str, Callable[[], dict[str, float]]]] = [
                 ("bare", lambda: _bare(work / "bare.sqlite", synchronous,
                                        _actions(imps[: args.actions], "x"), args.batch)),
+                ("batched_serve", lambda: _serving(worker, take(args.actions, "bs"),
+                                                   args.batch)),
                 ("batched_now", lambda: _batched(engine, take(args.actions, "bn"), args.batch,
                                                  "now")),
                 ("batched_background", lambda: _batched(engine, take(args.actions, "bb"),
@@ -239,6 +264,7 @@ def main() -> None:
                     )
             for name, run in measure:
                 runs.setdefault(name, []).append(run())
+        worker.close()
         engine.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

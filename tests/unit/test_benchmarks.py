@@ -49,7 +49,7 @@ RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "feedback_speed": (
         FEEDBACK_ARGS,
-        ("batched_now", "batched_background", "threads_2_now", "bare_sqlite"),
+        ("batched_now", "batched_background", "batched_serve", "threads_2_now", "bare_sqlite"),
     ),
     "startup": (["--data", "{data}", "--events", "5000", "--tail", "500", "--templates", "50"], ()),
     "catalog_visibility": (["--data", "{data}", "--trials", "2"], ()),
