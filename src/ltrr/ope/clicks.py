@@ -126,9 +126,13 @@ def posterior(
 
 
 def _rate(weight: FloatArray, n_acted: FloatArray, n_examined: FloatArray) -> float:
-    """The weighted action rate ``sum w k / sum w n``, kept inside (EPS, 1 - EPS)."""
-    examined = max(float(weight @ n_examined), EPS)
-    return min(max(float(weight @ n_acted) / examined, EPS), 1 - EPS)
+    """The weighted action rate ``sum w k / sum w n``, kept inside (EPS, 1 - EPS).
+
+    ``einsum``, not ``@``: BLAS sums long products in an order that depends on its thread
+    count, so a bootstrap replicate would differ in the last bits between a Ray worker (one
+    thread) and the driver (one per core)."""
+    examined = max(float(np.einsum("i,i->", weight, n_examined)), EPS)
+    return min(max(float(np.einsum("i,i->", weight, n_acted)) / examined, EPS), 1 - EPS)
 
 
 def fit_mixture(

@@ -198,11 +198,15 @@ def ratio_estimates(
     counts: FloatArray | None = None,
 ) -> FloatArray:
     """IPS, SNIPS (and DR, given q) of rounds repeated ``counts`` times (``None``: once), (k,);
-    NaN where a denominator is 0."""
+    NaN where a denominator is 0.
+
+    The sums are ``einsum``'s, not BLAS's (``@``), whose order of addition depends on its
+    thread count: a bootstrap replicate gives the same bits in a one-thread Ray worker as in
+    the driver."""
     num, den = _ratio_columns(r, w, q)
     c = np.ones(len(r)) if counts is None else counts
     with np.errstate(divide="ignore", invalid="ignore"):
-        out: FloatArray = (c @ num) / (c @ den)
+        out: FloatArray = np.einsum("i,ij->j", c, num) / np.einsum("i,ij->j", c, den)
     return out
 
 
