@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -96,13 +97,15 @@ class Shard:
 
 @dataclass(frozen=True, slots=True)
 class ShardResult:
-    """What a worker trained: the model text, and which groups and rows it held."""
+    """What a worker trained: the model text, which groups and rows it held, where, and the
+    seconds its Dataset and training took (``train_s``)."""
 
     model: str
     first: int
     last: int
     n_rows: int
     host: str
+    train_s: float
 
 
 class ShardWorker:
@@ -139,13 +142,15 @@ class ShardWorker:
             "local_listen_port": self.port,
             "time_out": NETWORK_TIMEOUT_MIN,
         }
+        started = time.perf_counter()
         booster = train_booster(part.data, part.weight, params, names, debias, network)
         try:
             text = _without_addresses(str(booster.model_to_string()))
         finally:
             booster.free_network()
+        seconds = time.perf_counter() - started
         n_rows = len(part.data.x)
-        return ShardResult(text, part.first, part.last, n_rows, socket.gethostname())
+        return ShardResult(text, part.first, part.last, n_rows, socket.gethostname(), seconds)
 
 
 #: Parameters a model text records that say where it was trained, not what it is.

@@ -112,6 +112,7 @@ def test_two_workers_train_one_model_as_good_as_one_process(local_ray: Any) -> N
     assert [(r.first, r.last) for r in results] == [(0, results[0].last), (results[0].last, 400)]
     assert sum(r.n_rows for r in results) == len(data.x)  # every group once, whole
     assert results[0].model == results[1].model  # the workers grew the same trees
+    assert all(r.train_s > 0 for r in results) and "[machines: " not in text  # no host:port kept
     fingerprint = fingerprint_of(NAMES)
     together = RankModel.from_string(text, NAMES, fingerprint)
     alone = fit(train, PARAMS, NAMES, fingerprint)
