@@ -9,6 +9,8 @@ then a noise click), so the relevant outcome's click model has something to fit.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +165,32 @@ def test_without_ray_installed_the_error_says_what_to_install(
     result = CliRunner().invoke(app, [*args, "--data", str(tmp_path), "--config", str(settings)])
     assert isinstance(result.exception, MissingDependencyError)
     assert "ltrr[ray]" in str(result.exception)
+
+
+#: The sums a bootstrap replicate makes, on rounds long enough for OpenBLAS to use threads.
+SUMS = """
+import numpy as np
+from ltrr.ope.clicks import _rate
+from ltrr.ope.estimators import ratio_estimates
+from ltrr.ope.plans import _plan_reward_model
+from ltrr.ope.estimators import OpeParams
+rng = np.random.default_rng(0)
+n = 200_000
+r, w, c = rng.random(n), rng.random(n) + 0.5, rng.integers(0, 3, n).astype(float)
+keys = rng.integers(0, 50, n)
+q = _plan_reward_model(r, w, keys, 50, OpeParams())
+print(repr(ratio_estimates(r, w, (q, q), c).tolist()), repr(_rate(w, r, w + 1)))
+"""
+
+
+def test_a_replicates_sums_do_not_depend_on_blas_threads() -> None:
+    """A Ray task has one BLAS thread, the driver one per core: a replicate must add up the
+    same either way (OpenBLAS's own dot products do not, past about 20,000 rounds)."""
+    outputs = set()
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        run = subprocess.run(
+            [sys.executable, "-c", SUMS], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.add(run.stdout)
+    assert len(outputs) == 1, outputs
