@@ -131,6 +131,14 @@ def _compare(runs: dict[int, dict[int, dict[str, Any]]], seeds: list[int]) -> di
     return out
 
 
+def _partial(args: argparse.Namespace, runs: dict[int, dict[int, dict[str, Any]]]) -> None:
+    """Each finished run's summary, written as soon as it ends (a long run can be read early
+    or survive a later failure)."""
+    if args.partial is not None:
+        flat = {f"{r}-{s}": v for r, by in runs.items() for s, v in by.items()}
+        args.partial.write_bytes(orjson.dumps(flat))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -141,6 +149,7 @@ def main() -> None:
     parser.add_argument("--click-model", default="navigational")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--config", type=Path, help="settings for every replica and the users")
+    parser.add_argument("--partial", type=Path, help="JSON of the finished runs, kept current")
     args = parser.parse_args()
     if shutil.which("haproxy") is None:
         sys.exit("haproxy is not installed (apt-get install haproxy)")
@@ -152,12 +161,21 @@ def main() -> None:
         "load_average_before": os.getloadavg(),
     }  # fmt: skip
     runs: dict[int, dict[int, dict[str, Any]]] = {r: {} for r in setups}
+    failed: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:  # interleaved, so a change in the machine's load hits both setups
             for r in setups:
-                runs[r][seed] = _run(args, r, seed, Path(tmp))
+                try:
+                    runs[r][seed] = _run(args, r, seed, Path(tmp))
+                except RuntimeError as exc:  # reported, and the other runs still count
+                    failed.append({"replicas": r, "seed": seed, "error": str(exc)[-1500:]})
+                    print(f"replicas {r} seed {seed}: failed", file=sys.stderr)
+                    continue
                 print(f"replicas {r} seed {seed}: {runs[r][seed]['seconds']} s", file=sys.stderr)
-    result["comparison"] = _compare(runs, seeds)
+                _partial(args, runs)
+    done = [s for s in seeds if all(s in runs[r] for r in setups)]  # paired seeds only
+    result["comparison"] = _compare(runs, done) if done else None
+    result["failed_runs"] = failed
     result["runs"] = {str(r): {str(s): v for s, v in by.items()} for r, by in runs.items()}
     result["load_average_after"] = os.getloadavg()
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

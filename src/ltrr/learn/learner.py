@@ -116,6 +116,9 @@ class Lessons:
         self.clock_s = -math.inf
         self.n_taught = 0
         self.stats = LearningStats()
+        #: False in a replica that installs the policy another replica publishes
+        #: (``learn.shared_policy``): lessons are counted, not taught.
+        self.teach_policy = True
 
     def __len__(self) -> int:
         return len(self._held)
@@ -184,7 +187,8 @@ class Lessons:
         return self.settle(math.inf)
 
     def _teach_plan(self, feedback: PlanFeedback) -> None:
-        self.policy.update(feedback)
+        if self.teach_policy:
+            self.policy.update(feedback)
         self.stats.on_lesson(feedback)
         self.n_taught += 1
 
@@ -230,6 +234,10 @@ class Learner:
         self.ranker = ranker
         self.lessons = Lessons(policy, ranker, self.params)
         self.counts = LearnCounts()
+
+    def swap_policy(self, policy: Policy) -> None:
+        """Plan and learn with ``policy`` from now on (one published by another replica)."""
+        self.policy = self.lessons.policy = policy
 
     @property
     def n_policy_updates(self) -> int:

@@ -21,6 +21,7 @@ from ltrr import __version__
 from ltrr.config import Config, load_config
 from ltrr.engine import Engine
 from ltrr.errors import CatalogError, LtrrError, UnknownStrategyError
+from ltrr.learn.shared_policy import SharedPolicy
 from ltrr.log.events import EventError
 from ltrr.service import (
     routes_catalog,
@@ -60,7 +61,10 @@ def create_app(
         if engine.log is not None:
             log = engine.log
             app.state.metrics.watch_queue(lambda: float(log.n_queued()))
-        follower = Follower(engine, params.follow_interval_ms / 1000, params.snapshot_every)
+        follower = Follower(
+            engine, params.follow_interval_ms / 1000, params.snapshot_every,
+            shared_policy(engine, params.policy_publish_ms / 1000),
+        )  # fmt: skip
         follower.start()
         try:
             yield
@@ -104,12 +108,28 @@ def app_from_env() -> FastAPI:
     return serve_app(path, config, service_params(config))
 
 
-class Follower:
-    """A daemon thread applying the log's new events to the engine every ``interval_s``, and
-    snapshotting learned state every ``snapshot_every`` events (one worker at a time)."""
+def shared_policy(engine: Engine, publish_s: float) -> SharedPolicy | None:
+    """One policy for every replica of the log, when they share state and ``publish_s`` > 0."""
+    if engine.shared is None or engine.follower is None or not publish_s > 0:
+        return None
+    config = engine.data_dir.config
+    return SharedPolicy(engine.shared, engine.follower, config, engine.lock, publish_s)
 
-    def __init__(self, engine: Engine, interval_s: float, snapshot_every: int) -> None:
+
+class Follower:
+    """A daemon thread applying the log's new events to the engine every ``interval_s``,
+    snapshotting learned state every ``snapshot_every`` events (one worker at a time), and
+    publishing or installing the shared policy (``learn.shared_policy``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        interval_s: float,
+        snapshot_every: int,
+        policy: SharedPolicy | None = None,
+    ) -> None:
         self.engine = engine
+        self.policy = policy
         self.interval_s = interval_s
         self.snapshot_every = snapshot_every
         self._snapshot_at = engine.follower.position if engine.follower else 0
@@ -123,11 +143,15 @@ class Follower:
         self._stop.set()
         self._thread.join(timeout=10)
         self._snapshot(force=True)
+        if self.policy is not None:
+            self.policy.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
                 self.engine.follow()
+                if self.policy is not None:
+                    self.policy.tick()
                 self._snapshot(force=False)
             except Exception:  # keep following; the next round retries
                 logger.exception("following the log failed")

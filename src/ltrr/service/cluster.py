@@ -157,7 +157,11 @@ def free_port() -> int:
 
 
 def haproxy_config(host: str, port: int, replica_ports: list[int]) -> str:
-    """Round robin per request over the replicas, health-checked on ``/healthz``."""
+    """Round robin per request over the replicas, health-checked on ``/healthz``.
+
+    A dead replica refuses the check's connection and is out after two checks (about 1 s); a
+    live one may take up to 5 s to answer (a loaded host: with the check's default timeout of
+    one interval, 500 ms, a busy lone replica was taken out and every request got a 503)."""
     servers = "\n".join(f"    server r{i} 127.0.0.1:{p} check" for i, p in enumerate(replica_ports))
     return f"""\
 global
@@ -180,6 +184,7 @@ frontend ltrr
 backend replicas
     balance roundrobin
     option httpchk GET /healthz
+    timeout check 5s
     default-server inter 500ms fall 2 rise 1
     http-response set-header x-ltrr-replica %[srv_name]
 {servers}

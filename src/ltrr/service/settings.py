@@ -25,6 +25,7 @@ class ServiceParams:
     max_offset: int = 1000
     follow_interval_ms: float = 50.0
     snapshot_every: int = 10_000
+    policy_publish_ms: float = 1000.0
     search_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
 
@@ -32,6 +33,10 @@ class ServiceParams:
         for name in ("max_body_bytes", "max_batch", "max_offset", "snapshot_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"service.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.policy_publish_ms >= 0:
+            raise ConfigError(
+                f"service.policy_publish_ms must be >= 0, got {self.policy_publish_ms}"
+            )
         if not self.follow_interval_ms > 0:
             raise ConfigError(
                 f"service.follow_interval_ms must be > 0, got {self.follow_interval_ms}"
@@ -71,6 +76,7 @@ def service_params(config: Config | None, environ: dict[str, str] | None = None)
         max_offset=params.max_offset,
         follow_interval_ms=params.follow_interval_ms,
         snapshot_every=params.snapshot_every,
+        policy_publish_ms=params.policy_publish_ms,
         search_keys=keys(params.search_keys, SEARCH_KEYS_ENV),
         admin_keys=keys(params.admin_keys, ADMIN_KEYS_ENV),
     )

@@ -53,7 +53,7 @@ class RedisLease:
 
     def __init__(self, state: RedisSharedState, key: str, token: str, ttl_ms: int) -> None:
         self._state, self._key, self._token, self._ttl_ms = state, key, token, ttl_ms
-        self._stop = threading.Event()
+        self._stop, self._lost = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._renew, name="ltrr-lease", daemon=True)
         self._thread.start()
 
@@ -61,9 +61,13 @@ class RedisLease:
         while not self._stop.wait(self._ttl_ms / 3000):
             try:
                 if not self._state.script(_RENEW, self._key, self._token, self._ttl_ms):
-                    return  # lost (expired while this process stalled): nothing to renew
+                    self._lost.set()  # expired while this process stalled: nothing to renew
+                    return
             except StorageError:
                 continue  # Redis unreachable for a moment: try again, the lease may live
+
+    def held(self) -> bool:
+        return not self._lost.is_set() and not self._stop.is_set()
 
     def release(self) -> None:
         self._stop.set()

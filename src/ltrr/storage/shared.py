@@ -55,6 +55,11 @@ class Published:
 class Lease(Protocol):
     """A named lock held by one process of the cluster until released or expired."""
 
+    def held(self) -> bool:
+        """False once the lease was found expired (the holder stalled past its time to live):
+        another process may hold it now."""
+        ...
+
     def release(self) -> None: ...
 
 
