@@ -73,7 +73,10 @@ class SharedPolicy:
             if self.lease is None:
                 self.lease = self.shared.lease("policy", LEASE_S)
             self.follower.learner.lessons.teach_policy = self.lease is not None
-            self._publish() if self.lease is not None else self._install()
+            if self.lease is not None:
+                self._publish()
+            else:
+                self._install()
         except LtrrError as exc:  # Redis away: keep serving, fold the policy here meanwhile
             logger.warning("shared policy: %s", exc)
             self.follower.learner.lessons.teach_policy = True
