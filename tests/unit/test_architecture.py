@@ -23,8 +23,9 @@ TOOL_FORBIDS = {
     "ope": ("simulate", *EDGES),
     "simulate": EDGES,
 }
-#: Private modules every layer may import: the one door for optional dependencies (STYLE.md).
-SHARED_PRIVATE = ("ltrr._optional",)
+#: Private modules every layer may import: the one door for optional dependencies (STYLE.md),
+#: and the one place Ray is started or attached to (sweeps, OPE, training).
+SHARED_PRIVATE = ("ltrr._optional", "ltrr._ray")
 #: Pairs of pipeline packages that must not know each other.
 STRANGERS = (("select", "retrieve"), ("retrieve", "select"))
 
