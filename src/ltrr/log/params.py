@@ -50,7 +50,7 @@ class LogParams:
     max_queue: int = 100_000
     synchronous: str = "FULL"
     max_id_chars: int = 512
-    foreign_wait_ms: float = 250.0
+    foreign_wait_ms: float = 2000.0
 
     def __post_init__(self) -> None:
         if self.synchronous not in SYNCHRONOUS:

@@ -120,7 +120,7 @@ synchronous = "FULL"
 max_id_chars = 512
 # How long an action naming an unknown request waits for its impression to be committed by
 # another process appending to the same log (service workers), in ms, before it is refused.
-foreign_wait_ms = 250.0
+foreign_wait_ms = 2000.0
 
 [log.rewards]
 # Reward per action kind; feedback may use these kinds only. A request's wanted item is the
