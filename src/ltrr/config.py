@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,6 +76,23 @@ class StorageConfig:
                 "storage.state_url must be empty (no shared state) or "
                 f"redis://[:password@]host[:port][/db]; got {shown!r}"
             )
+
+
+def storage_url(
+    config: Config, name: str, env: str, environ: Mapping[str, str] | None = None
+) -> str:
+    """``[storage] <name>`` (a URL setting), overridden by the environment variable ``env`` when
+    it is set and not empty; an overriding URL is checked like the setting, its error naming
+    the variable."""
+    url = (os.environ if environ is None else environ).get(env, "").strip()
+    if not url:
+        return str(getattr(config.storage, name))
+    try:
+        changes: dict[str, Any] = {name: url}
+        replace(StorageConfig(), **changes)  # its checks, on the overriding URL
+    except ConfigError as exc:
+        raise ConfigError(f"${env}: {exc}") from None
+    return url
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ltrr.config import Config, StorageConfig
-from ltrr.errors import ConfigError, LockedError, StorageError
+from ltrr.config import Config, storage_url
+from ltrr.errors import LockedError, StorageError
 from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.lock import WriterLock
 from ltrr.storage.sqlite import DB_NAME, connect
@@ -54,14 +54,7 @@ def default_data_dir() -> Path:
 def catalog_url(config: Config, environ: Mapping[str, str] | None = None) -> str:
     """Where the catalog lives: ``$LTRR_CATALOG_URL`` when set and not empty, else
     ``[storage] catalog_url``; ``""`` means the data directory's own database."""
-    url = (os.environ if environ is None else environ).get(CATALOG_URL_ENV, "").strip()
-    if not url:
-        return config.storage.catalog_url
-    try:
-        StorageConfig(catalog_url=url)
-    except ConfigError as exc:
-        raise ConfigError(f"${CATALOG_URL_ENV}: {exc}") from None
-    return url
+    return storage_url(config, "catalog_url", CATALOG_URL_ENV, environ)
 
 
 class DataDir:

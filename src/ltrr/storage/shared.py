@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ltrr.config import Config, StorageConfig
-from ltrr.errors import ConfigError, StorageError
+from ltrr.config import Config, storage_url
+from ltrr.errors import StorageError
 
 #: Overrides ``[storage] state_url`` when set and not empty.
 STATE_URL_ENV = "LTRR_STATE_URL"
@@ -92,14 +91,7 @@ class SharedState(Protocol):
 def state_url(config: Config, environ: Mapping[str, str] | None = None) -> str:
     """``$LTRR_STATE_URL`` when set and not empty, else ``[storage] state_url``; ``""``: no
     shared state. ``ConfigError`` for another scheme than redis://, rediss:// or unix://."""
-    url = (os.environ if environ is None else environ).get(STATE_URL_ENV, "").strip()
-    if not url:
-        return config.storage.state_url
-    try:
-        StorageConfig(state_url=url)
-    except ConfigError as exc:
-        raise ConfigError(f"${STATE_URL_ENV}: {exc}") from None
-    return url
+    return storage_url(config, "state_url", STATE_URL_ENV, environ)
 
 
 def namespace(log_identity: str) -> str:
