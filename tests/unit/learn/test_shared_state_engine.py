@@ -1,7 +1,8 @@
 """Replicas of one PostgreSQL log sharing state through a real Redis: one replica trains and
 every replica serves the model it published; a replica starting on a fresh data directory
 fetches the published snapshot and folds only the log's tail; a held train lease keeps a
-replica from training.
+replica from training; the replica holding the policy lease teaches and publishes the policy,
+another installs it instead of teaching its own and takes over when the publisher goes.
 
 Each test gets a fresh schema (so a fresh Redis namespace) and is skipped, with the reason,
 when no PostgreSQL or Redis server answers.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from tests.conftest import POSTGRES_URL
@@ -22,6 +24,7 @@ from ltrr.engine import Engine
 from ltrr.learn import ranking as learned_ranking
 from ltrr.learn import snapshot
 from ltrr.learn.shared_models import pull_model
+from ltrr.learn.shared_policy import SharedPolicy
 from ltrr.rank.registry import ModelRegistry
 from ltrr.storage.datadir import DataDir
 from ltrr.storage.redis_state import RedisSharedState
@@ -146,3 +149,53 @@ def test_a_recreated_log_does_not_serve_the_dropped_logs_model(
     with _open(fresh(), config) as c:
         assert c.ranker.name == "lambdamart"
         assert c.ranking.version() is not None
+
+
+# -- one policy for the replicas (learn.shared_policy) -------------------------------------
+
+
+def _replica(path: Path, config: Config) -> tuple[Engine, SharedPolicy]:
+    engine = Engine.open(path, config, strategies=STRATEGIES, serve=True)
+    assert engine.shared is not None and engine.follower is not None
+    policy = SharedPolicy(engine.shared, engine.follower, engine.data_dir.config, engine.lock, 0.0)
+    return engine, policy
+
+
+def _mean(engine: Engine) -> np.ndarray:
+    return np.asarray(engine.policy._state.mean)  # type: ignore[attr-defined]
+
+
+def test_one_replica_teaches_the_policy_and_the_other_installs_it(
+    config: Config, fresh: Callable[[], Path], redis_url: str
+) -> None:
+    a, pa = _replica(fresh(), config)
+    b, pb = _replica(fresh(), config)
+    try:
+        assert a.log is not None
+        state = RedisSharedState(redis_url, namespace(a.log.identity))
+        _traffic(a, 150)
+        for engine in (a, b):
+            engine.follow()
+        pa.tick()
+        pb.tick()
+        assert pa.publishing and not pb.publishing
+        assert not b.learner.lessons.teach_policy and a.learner.lessons.teach_policy
+        _traffic(b, 150, seed=1)  # lessons reach both through the log
+        for engine in (a, b):
+            engine.follow()
+            with engine.lock:
+                engine.learner.settle(10**9)  # every held lesson due
+        assert a.learner.n_policy_updates == b.learner.n_policy_updates > 100
+        frozen = _mean(b).copy()
+        np.testing.assert_array_equal(frozen, _mean(b))  # b taught nothing itself
+        pa.tick()
+        pb.tick()
+        np.testing.assert_array_equal(_mean(a), _mean(b))  # b plans from a's posterior
+        assert not np.array_equal(frozen, _mean(b))
+        pa.close()  # the publisher goes: the other takes over at its next round
+        pb.tick()
+        assert pb.publishing and b.learner.lessons.teach_policy
+    finally:
+        pa.close(), pb.close(), a.close(), b.close()
+        state.clear()
+        state.close()
