@@ -14,6 +14,7 @@ plan mix, which shows the policy changing its plans as it learns.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -62,13 +63,16 @@ class LearningStats:
         self.buckets: dict[float, dict[str, Bucket]] = defaultdict(lambda: defaultdict(Bucket))
         self.n_lessons = 0
         self.n_found = 0
+        self._starts: list[float] = []  # the buckets' starts, a min-heap
 
     def on_lesson(self, feedback: PlanFeedback) -> None:
         ran = {s: d for s, d in feedback.plan.depths.items() if d > 0}
         found = {s for s in ran if feedback.found_rank.get(s) is not None}
         start = math.floor(feedback.event_time_s / self.bucket_s) * self.bucket_s
-        if start not in self.buckets and len(self.buckets) >= self.max_buckets:
-            del self.buckets[min(self.buckets)]
+        if start not in self.buckets:
+            if len(self.buckets) >= self.max_buckets:  # the oldest goes: a heap, not min()
+                del self.buckets[heapq.heappop(self._starts)]
+            heapq.heappush(self._starts, start)
         cell = self.buckets[start][feedback.request.query.intent]
         cell.n_requests += 1
         cell.n_found += bool(found)
@@ -135,6 +139,8 @@ class LearningStats:
         for name, (n_runs, n_found, reward) in state["strategies"].items():
             stats.strategies[name] = StrategyStats(int(n_runs), int(n_found), float(reward))
         for start, intent, n_requests, n_found, planned, found in state["buckets"]:
+            if float(start) not in stats.buckets:
+                heapq.heappush(stats._starts, float(start))
             cell = stats.buckets[float(start)][intent]
             cell.n_requests, cell.n_found = int(n_requests), int(n_found)
             cell.strategy_to_n_planned.update({k: int(v) for k, v in planned.items()})

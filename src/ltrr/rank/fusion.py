@@ -54,12 +54,13 @@ from ltrr.errors import ConfigError
 from ltrr.merge.rrf import Fused, fuse, fusion_params
 from ltrr.rank.base import RankFeedback
 from ltrr.rank.features import CandidateFeatures
+from ltrr.rank.fusion_kernel import grid_gains
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery, query_key
 
 SECTION = "rank.fusion"
-#: One background thread runs every fusion's refits (numpy's matrix products release the GIL).
+#: One background thread runs every fusion's refits (the compiled gain loop releases the GIL).
 _REFITS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltrr-fusion-refit")
 Array = NDArray[np.float64]
 
@@ -297,16 +298,16 @@ class LearnedFusion:
         strategies = sorted({s for e in examples for s in e.entries} | set(weights))
         table = _Table.build(examples, strategies)
         w = np.array([weights.get(s, self.start.get(s, 0.0)) for s in strategies])
-        best = table.gain(w, self.params.cutoff)
+        grid = np.array(self.params.weight_grid, dtype=np.float64)
+        best = table.gains(w, 0, w[:1].copy(), self.params.cutoff)[0]
         for _ in range(self.params.n_passes):
             moved = False
             for j in range(len(strategies)):
-                trial = np.repeat(w[None, :], len(self.params.weight_grid), axis=0)
-                trial[:, j] = self.params.weight_grid
-                gains = [table.gain(t, self.params.cutoff) for t in trial]
+                gains = table.gains(w, j, grid, self.params.cutoff)
                 pick = int(np.argmax(gains))
                 if gains[pick] > best + self.params.min_improvement:
-                    w, best, moved = trial[pick], gains[pick], True
+                    w = w.copy()
+                    w[j], best, moved = grid[pick], float(gains[pick]), True
             if not moved:
                 break
         return dict(zip(strategies, w.tolist(), strict=True))
@@ -314,35 +315,32 @@ class LearnedFusion:
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """All examples' candidates as one matrix: ``contrib`` (n_rows, S) of ``1 / (k + r)``."""
+    """All examples' candidates as one matrix: ``contrib`` (n_rows, S) of ``1 / (k + r)``;
+    example ``i`` owns rows ``starts[i]:starts[i + 1]``, its wanted item at ``wanted_row[i]``
+    (-1: no list held it)."""
 
     contrib: Array
-    example: NDArray[np.int64]  # (n_rows,) example of each row
-    wanted_row: NDArray[np.int64]  # (n_examples,) row of each wanted item, -1 if not retrieved
+    starts: NDArray[np.int64]
+    wanted_row: NDArray[np.int64]
 
     @classmethod
     def build(cls, examples: Sequence[_Example], strategies: Sequence[str]) -> _Table:
         column = {s: j for j, s in enumerate(strategies)}
         sizes = np.array([e.n_rows for e in examples], dtype=np.int64)
-        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-        contrib = np.zeros((int(sizes.sum()), len(strategies)))
-        for e, offset in zip(examples, offsets.tolist(), strict=True):
-            for s, (rows, values) in e.entries.items():
-                contrib[offset + rows, column[s]] = values
+        starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        rows, columns, values = [], [], []
+        for e, offset in zip(examples, starts[:-1].tolist(), strict=True):
+            for s, (r, v) in e.entries.items():
+                rows.append(r + offset)
+                columns.append(np.full(len(r), column[s], dtype=np.int64))
+                values.append(v)
+        contrib = np.zeros((int(starts[-1]), len(strategies)))
+        if rows:
+            contrib[np.concatenate(rows), np.concatenate(columns)] = np.concatenate(values)
         wanted = np.array([e.wanted_row for e in examples], dtype=np.int64)
-        return cls(
-            contrib,
-            np.repeat(np.arange(len(examples), dtype=np.int64), sizes),
-            np.where(wanted >= 0, offsets + wanted, -1),
-        )
+        return cls(contrib, starts, np.where(wanted >= 0, starts[:-1] + wanted, -1))
 
-    def gain(self, w: Array, cutoff: int) -> float:
-        """Mean over examples of ``1 / log2(1 + rank of the wanted item)`` if rank <= cutoff."""
-        score = self.contrib @ w
-        found = self.wanted_row >= 0
-        target = np.where(found, score[np.maximum(self.wanted_row, 0)], np.inf)
-        above = score >= target[self.example]  # ties count against the wanted item
-        rank = np.bincount(self.example, weights=above, minlength=len(self.wanted_row))
-        rank = np.where(found & (target > 0), rank, np.inf)  # weight 0 on all its lists: unshown
-        gain = np.where(rank <= cutoff, 1.0 / np.log2(1.0 + rank), 0.0)
-        return float(gain.mean())
+    def gains(self, w: Array, j: int, grid: Array, cutoff: int) -> Array:
+        """Mean over examples of ``1 / log2(1 + rank of the wanted item)`` within ``cutoff``,
+        for ``w`` with ``w[j]`` at each value of ``grid`` (``rank.fusion_kernel``)."""
+        return grid_gains(self.contrib, self.starts, self.wanted_row, w, j, grid, cutoff)

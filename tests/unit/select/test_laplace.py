@@ -49,3 +49,18 @@ def test_predictive_mean_is_the_probit_approximation() -> None:
     sample = success_probability(mean, precision, x, np.random.default_rng(1))
     assert 0.0 < sample[0] < 1.0
     assert sigmoid(np.array([0.0]))[0] == 0.5
+
+
+def test_arms_updated_together_move_as_each_would_alone() -> None:
+    """One observation, several arms with their own outcomes: each row's step is its own."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=8)
+    mean, precision = rng.normal(size=(5, 8)) * 0.2, rng.uniform(0.5, 2.0, size=(5, 8))
+    together_m, together_q = mean.copy(), precision.copy()
+    arms, y = np.array([0, 2, 4]), np.array([1.0, 0.0, 1.0])
+    laplace_update(together_m, together_q, arms, y, x, 1.5)
+    for arm, outcome in zip(arms, y, strict=True):
+        m, q = mean.copy(), precision.copy()
+        laplace_update(m, q, np.array([arm]), np.array([outcome]), x, 1.5)
+        assert np.array_equal(together_m[arm], m[arm]) and np.array_equal(together_q[arm], q[arm])
+    assert np.array_equal(together_m[[1, 3]], mean[[1, 3]])
