@@ -72,4 +72,5 @@ def grid_gains(
         for g in range(n_grid):
             if target[g] > 0.0 and rank[g] <= cutoff:
                 total[g] += 1.0 / math.log2(1.0 + rank[g])
-    return total / max(n_examples, 1)
+    mean: NDArray[np.float64] = total / max(n_examples, 1)
+    return mean

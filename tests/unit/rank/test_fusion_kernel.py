@@ -3,6 +3,8 @@ DCG gain of the wanted item, ties counted against it, 0 beyond the cut-off or wh
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -36,7 +38,7 @@ def _table(rng: np.random.Generator, n_examples: int, n_strategies: int):  # typ
     wanted = np.array(
         [
             rng.integers(lo, hi) - lo if rng.random() < 0.8 else -1
-            for lo, hi in zip(starts[:-1], starts[1:], strict=True)
+            for lo, hi in itertools.pairwise(starts)
         ],
         dtype=np.int64,
     )
