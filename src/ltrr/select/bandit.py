@@ -81,6 +81,7 @@ from ltrr.select.history import QueryHistory
 from ltrr.select.laplace import laplace_update, success_probability
 from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss
 from ltrr.select.release import plan_price, release_anchor
+from ltrr.select.satisfice import cheapest_within
 from ltrr.understand.base import query_key
 
 
@@ -209,6 +210,8 @@ class BanditPolicy:
         levels = self._allocate(p, request.budget, np.where(self._anchor, 0, -1))
         if self.params.release_gain > 0:
             levels = self._release(levels, p, x, key, request.budget)
+        if self.params.cheap_prices:
+            levels = self._cheapen(levels, p, x, key, request.budget)
         greedy = {
             s: int(self._grid[g]) if g >= 0 else 0
             for s, g in zip(self.select.strategies, levels.tolist(), strict=True)
@@ -226,15 +229,18 @@ class BanditPolicy:
         }
         return Plan(depths, greedy, self.params.epsilon, explore, self.name, seen=request.seen)
 
-    def _allocate(self, p: Array, budget: int, start: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The greedy allocation of ``budget`` for hit probabilities ``p`` from ``start``."""
+    def _allocate(
+        self, p: Array, budget: int, start: NDArray[np.int64], price: float | None = None
+    ) -> NDArray[np.int64]:
+        """The greedy allocation of ``budget`` for hit probabilities ``p`` from ``start``, at
+        ``price`` per candidate (default ``min_gain_per_candidate``)."""
         ms = self._state.costs.estimate()
         return allocate(
             p,
             self._overlap(),
             self._grid,
             budget,
-            self.params.min_gain_per_candidate,
+            self.params.min_gain_per_candidate if price is None else price,
             ms * self.params.latency_weight,
             start=start,
             ms=ms,
@@ -256,6 +262,29 @@ class BanditPolicy:
                 rows, self._grid, ms, params.min_gain_per_candidate, params.latency_weight
             ),
             params.release_gain,
+        )
+
+    def _cheapen(
+        self, levels: NDArray[np.int64], sample: Array, x: Array, key: int | None, budget: int
+    ) -> NDArray[np.int64]:
+        """``levels`` or a cheaper plan within ``found_tolerance`` of it (``select.satisfice``)."""
+        forced = np.where(self._anchor, 0, -1)
+        starts = [forced]
+        if self.params.cheap_release:
+            probe = self.probe.strategy if self.probe is not None else None
+            for a in np.flatnonzero(self._anchor).tolist():
+                if self.select.strategies[a] != probe:
+                    start = forced.copy()
+                    start[a] = -1
+                    starts.append(start)
+        return cheapest_within(
+            levels,
+            (self._probabilities(x, key, None), sample),
+            self._overlap(),
+            lambda price: [self._allocate(sample, budget, s, price) for s in starts],
+            self.params.cheap_prices,
+            self.params.found_tolerance,
+            self._grid,
         )
 
     def _explore_depth(self, i: int, u: float) -> int:

@@ -35,6 +35,9 @@ class BanditParams:
     history_strategies: tuple[str, ...] = ("memory",)
     anchors: tuple[str, ...] = ("lexical", "dense")
     release_gain: float = 0.0
+    cheap_prices: tuple[float, ...] = ()
+    found_tolerance: float = 0.01
+    cheap_release: bool = False
     anchor_prior_hazard: float = 0.5
     prior_hazard: float = 0.2
 
@@ -59,6 +62,15 @@ class BanditParams:
         if not 0.0 <= self.release_gain < 1.0:
             raise ConfigError(
                 f"select.ltrr.release_gain must be in [0, 1), got {self.release_gain}"
+            )
+        prices = self.cheap_prices
+        if any(p <= 0 for p in prices) or list(prices) != sorted(prices, reverse=True):
+            raise ConfigError(
+                f"select.ltrr.cheap_prices must be positive and descending, got {list(prices)}"
+            )
+        if not 0.0 <= self.found_tolerance < 1.0:
+            raise ConfigError(
+                f"select.ltrr.found_tolerance must be in [0, 1), got {self.found_tolerance}"
             )
         if self.latency_weight < 0 or self.budget_ms < 0:
             raise ConfigError("select.ltrr.latency_weight and budget_ms must be >= 0")
