@@ -37,7 +37,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _queries import mixed_queries  # noqa: E402
-from _serving import free_port, serving  # noqa: E402
+from _serving import free_port, serving, tree_cpu_s  # noqa: E402
 
 BARE_APP = """
 from fastapi import FastAPI
@@ -77,14 +77,18 @@ def _queries(data: Path, n: int, seed: int) -> list[str]:
     return [q.text for q in mixed_queries(data, n, seed)]
 
 
-def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:
-    return _wrk_many(url, [(script, connections)], seconds, threads)[0]
+def _wrk(
+    url: str, script: Path, seconds: int, connections: int, threads: int, server: int
+) -> dict[str, Any]:
+    return _wrk_many(url, [(script, connections)], seconds, threads, server)[0]
 
 
 def _wrk_many(
-    url: str, runs: list[tuple[Path, int]], seconds: int, threads: int
+    url: str, runs: list[tuple[Path, int]], seconds: int, threads: int, server: int
 ) -> list[dict[str, Any]]:
-    """One wrk per ``(script, connections)``, all at once; their stats (wrk CPU: all of them)."""
+    """One wrk per ``(script, connections)``, all at once; their stats (wrk CPU: all of them;
+    the server's CPU ms per request, all its processes over all the runs' requests)."""
+    server_before = tree_cpu_s(server)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     procs = []
     for script, connections in runs:
@@ -93,6 +97,7 @@ def _wrk_many(
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
     outs = [proc.communicate(timeout=seconds + 60)[0] for proc in procs]
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = tree_cpu_s(server) - server_before
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     results = []
     for out in outs:
@@ -101,6 +106,9 @@ def _wrk_many(
         stats["requests_per_s"] = stats["requests"] / seconds
         stats["wrk_cpu_share_of_one_core"] = round(cpu / seconds, 3)
         results.append(stats)
+    n_requests = sum(r["requests"] for r in results)
+    for stats in results:
+        stats["server_cpu_ms_per_request"] = round(1000 * server_cpu / max(n_requests, 1), 3)
     return results
 
 
@@ -156,6 +164,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="ltrr serve --workers")
     parser.add_argument("--feedback-connections", type=int, default=None)
     parser.add_argument("--mixed-search-connections", type=int, default=4)
+    parser.add_argument(
+        "--search-only", action="store_true", help="stop after the search run (no feedback)"
+    )
     args = parser.parse_args()
     args.feedback_connections = args.feedback_connections or args.connections
     if shutil.which("wrk") is None:
@@ -180,34 +191,36 @@ def main() -> None:
         bare = [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port), "--loop",
                 "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
                 "--app-dir", str(work)]  # fmt: skip
-        with serving(bare, f"http://127.0.0.1:{port}/openapi.json", env):
+        with serving(bare, f"http://127.0.0.1:{port}/openapi.json", env) as proc:
             result["bare_fastapi"] = _wrk(
                 f"http://127.0.0.1:{port}", work / "search.lua", args.seconds,
-                args.connections, args.threads,
+                args.connections, args.threads, proc.pid,
             )  # fmt: skip
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         ltrr = [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
                 "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
         started = time.perf_counter()
-        with serving(ltrr, f"{url}/openapi.json", env):
+        with serving(ltrr, f"{url}/openapi.json", env) as proc:
             result["startup_s"] = round(time.perf_counter() - started, 2)
-            _wrk(url, work / "search.lua", 3, args.connections, args.threads)  # warm-up
+            _wrk(url, work / "search.lua", 3, args.connections, args.threads, proc.pid)  # warm-up
             result["ltrr_search"] = _wrk(
-                url, work / "search.lua", args.seconds, args.connections, args.threads
+                url, work / "search.lua", args.seconds, args.connections, args.threads, proc.pid
             )
-            n = _feedback_bodies(port, _queries(args.data, 500, args.seed + 1), work / "fb.tsv")
-            (work / "feedback.lua").write_text(FEEDBACK_LUA % (work / "fb.tsv"))
-            result["n_feedback_requests_prepared"] = n
-            result["ltrr_feedback"] = _wrk(
-                url, work / "feedback.lua", args.seconds, args.feedback_connections, args.threads
-            )
-            both = _wrk_many(
-                url, [(work / "feedback.lua", args.feedback_connections),
-                      (work / "search.lua", args.mixed_search_connections)],
-                args.seconds, args.threads,
-            )  # fmt: skip
-            result["search_while_ingesting"] = {"feedback": both[0], "search": both[1]}
+            if not args.search_only:
+                n = _feedback_bodies(port, _queries(args.data, 500, args.seed + 1), work / "fb.tsv")
+                (work / "feedback.lua").write_text(FEEDBACK_LUA % (work / "fb.tsv"))
+                result["n_feedback_requests_prepared"] = n
+                result["ltrr_feedback"] = _wrk(
+                    url, work / "feedback.lua", args.seconds, args.feedback_connections,
+                    args.threads, proc.pid,
+                )  # fmt: skip
+                both = _wrk_many(
+                    url, [(work / "feedback.lua", args.feedback_connections),
+                          (work / "search.lua", args.mixed_search_connections)],
+                    args.seconds, args.threads, proc.pid,
+                )  # fmt: skip
+                result["search_while_ingesting"] = {"feedback": both[0], "search": both[1]}
     bare_rps = result["bare_fastapi"]["requests_per_s"]
     result["search_rps_over_bare"] = round(result["ltrr_search"]["requests_per_s"] / bare_rps, 3)
     result["search_p50_over_bare"] = round(
