@@ -256,13 +256,19 @@ class BanditPolicy:
             levels,
             (self._probabilities(x, key, None), sample),
             self._overlap(),
-            self._anchor,
+            self._releasable(),
             lambda start: self._allocate(sample, budget, start),
             lambda rows: plan_price(
                 rows, self._grid, ms, params.min_gain_per_candidate, params.latency_weight
             ),
             params.release_gain,
         )
+
+    def _releasable(self) -> NDArray[np.bool_]:
+        """The anchors a plan may leave unforced: every one but the probe, whose list the
+        request already paid for (and whose top the plan's features were computed from)."""
+        probe = self.probe.strategy if self.probe is not None else None
+        return self._anchor & np.array([s != probe for s in self.select.strategies])
 
     def _cheapen(
         self, levels: NDArray[np.int64], sample: Array, x: Array, key: int | None, budget: int
@@ -271,12 +277,10 @@ class BanditPolicy:
         forced = np.where(self._anchor, 0, -1)
         starts = [forced]
         if self.params.cheap_release:
-            probe = self.probe.strategy if self.probe is not None else None
-            for a in np.flatnonzero(self._anchor).tolist():
-                if self.select.strategies[a] != probe:
-                    start = forced.copy()
-                    start[a] = -1
-                    starts.append(start)
+            for a in np.flatnonzero(self._releasable()).tolist():
+                start = forced.copy()
+                start[a] = -1
+                starts.append(start)
         return cheapest_within(
             levels,
             (self._probabilities(x, key, None), sample),

@@ -3,12 +3,15 @@ posteriors, and the policy's use of it on the synthetic problem of ``test_bandit
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pytest
 
 from ltrr.errors import ConfigError
 from ltrr.select import SelectParams
-from ltrr.select.bandit import BanditParams, BanditPolicy
+from ltrr.select.bandit import BanditPolicy
+from ltrr.select.bandit_params import BanditParams
 from ltrr.select.features import FeatureParams
 from ltrr.select.overlap import OverlapState, union_miss
 from ltrr.select.satisfice import candidates, cheapest_within
@@ -82,7 +85,7 @@ def _anchored(**kwargs: object) -> BanditPolicy:
     )
 
 
-def _cost(plans: list[dict[str, int]]) -> float:
+def _cost(plans: Sequence[Mapping[str, int]]) -> float:
     return float(np.mean([sum(p.values()) for p in plans]))
 
 
@@ -104,16 +107,20 @@ def test_first_plans_keep_the_reference_and_learned_ones_get_cheaper() -> None:
     assert all(p["lexical"] >= 10 or p["dense"] >= 10 for p in cheap_plans)
 
 
-def test_the_probe_is_never_released() -> None:
+@pytest.mark.parametrize(
+    "ladder",
+    [
+        {"cheap_prices": (0.01,), "cheap_release": True, "found_tolerance": 0.5},
+        {"release_gain": 0.5},
+    ],
+)
+def test_the_probe_is_never_released(ladder: dict[str, object]) -> None:
+    """Released anchors (``cheap_release`` or ``release_gain``) may drop dense where it adds
+    nothing (context 0), never lexical when it is the probe, even where it adds nothing
+    (context 1): its list was paid for before planning."""
     policy = BanditPolicy(
         SelectParams(strategies=STRATEGIES, depths=GRID, budget=200),
-        BanditParams(
-            greedy="mean",
-            anchors=("lexical", "dense"),
-            cheap_prices=(0.01,),
-            cheap_release=True,
-            found_tolerance=0.5,
-        ),
+        BanditParams(greedy="mean", anchors=("lexical", "dense"), **ladder),  # type: ignore[arg-type]
         FeatureParams(probe="lexical", probe_depth=10),
     )
     _simulate(policy, 600)
@@ -121,5 +128,5 @@ def test_the_probe_is_never_released() -> None:
         c: [policy.plan(_request(f"t{i}", f"fresh {i}", c, budget=200)).greedy for i in range(20)]
         for c in (0, 1)
     }
-    assert any(p["dense"] == 0 for p in plans[0])  # dense is useless there: released
-    assert all(p["lexical"] >= 10 for p in plans[0] + plans[1])  # lexical, useless in 1: kept
+    assert any(p["dense"] == 0 for p in plans[0])
+    assert all(p["lexical"] >= 10 for p in plans[0] + plans[1])
