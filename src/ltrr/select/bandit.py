@@ -268,7 +268,8 @@ class BanditPolicy:
         """The anchors a plan may leave unforced: every one but the probe, whose list the
         request already paid for (and whose top the plan's features were computed from)."""
         probe = self.probe.strategy if self.probe is not None else None
-        return self._anchor & np.array([s != probe for s in self.select.strategies])
+        other: NDArray[np.bool_] = np.array([s != probe for s in self.select.strategies])
+        return self._anchor & other
 
     def _cheapen(
         self, levels: NDArray[np.int64], sample: Array, x: Array, key: int | None, budget: int
