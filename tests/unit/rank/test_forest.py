@@ -59,3 +59,18 @@ def test_wrong_width_is_refused() -> None:
     assert forest is not None
     with pytest.raises(ValueError, match=r"\(n, 6\)"):
         forest.predict(np.zeros((2, 5), np.float32))
+
+
+def test_one_leaf_trees_and_the_model_text_round_trip() -> None:
+    """A tree that could not split is a lone leaf; a model read back from its file scores the
+    same as the booster it was written from."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 3))
+    y = np.where(rng.random(200) < 0.5, 1.0, 1.0)  # constant: every tree is one leaf
+    flat = lgb.train({"objective": "regression", "verbosity": -1}, lgb.Dataset(x, y), 5)
+    booster = lgb.Booster(model_str=_booster(rng).model_to_string())
+    for model in (flat, booster):
+        forest = Forest.from_booster(model)
+        assert forest is not None
+        rows = rng.normal(size=(50, model.num_feature())).astype(np.float32)
+        assert np.array_equal(forest.predict(rows), model.predict(rows, num_threads=1))
