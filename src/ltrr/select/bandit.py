@@ -290,6 +290,7 @@ class BanditPolicy:
             self.params.cheap_prices,
             self.params.found_tolerance,
             self._grid,
+            self.params.miss_ratio or np.inf,
         )
 
     def _explore_depth(self, i: int, u: float) -> int:

@@ -37,6 +37,7 @@ class BanditParams:
     release_gain: float = 0.0
     cheap_prices: tuple[float, ...] = ()
     found_tolerance: float = 0.01
+    miss_ratio: float = 0.0
     cheap_release: bool = False
     anchor_prior_hazard: float = 0.5
     prior_hazard: float = 0.2

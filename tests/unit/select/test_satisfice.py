@@ -63,6 +63,16 @@ def test_a_thompson_sample_far_from_the_mean_vetoes_the_cut() -> None:
     assert cheapest_within(REFERENCE, (MEAN, sample), *args).tolist() == REFERENCE.tolist()
 
 
+def test_a_reference_that_rarely_misses_allows_little_loss() -> None:
+    """The reference misses 0.02; lexical@50 alone misses 0.04. Within an absolute tolerance
+    of 0.03 it is taken, not when the loss may be at most half the reference's miss (0.01)."""
+    ladder = {0.01: _plans([2, -1])}
+    args = (OVERLAP, lambda p: ladder[p], list(ladder), 0.03, GRID3)
+    assert cheapest_within(REFERENCE, (MEAN, MEAN), *args).tolist() == [2, -1]
+    assert cheapest_within(REFERENCE, (MEAN, MEAN), *args, 0.5).tolist() == REFERENCE.tolist()
+    assert cheapest_within(REFERENCE, (MEAN, MEAN), *args, 1.0).tolist() == [2, -1]
+
+
 def test_of_the_acceptable_plans_at_one_price_the_fewest_candidates_win() -> None:
     ladder = {0.01: _plans([2, 0], [1, -1], [2, 2])}  # 60, 25 and 100 candidates
     chosen = cheapest_within(
