@@ -25,14 +25,14 @@ from typing import Any
 
 from ltrr.catalog.ingest import IngestReport, ingest, parse_records
 from ltrr.config import Config, load_config, section_params
-from ltrr.errors import LtrrError, UnknownStrategyError
+from ltrr.errors import LtrrError
 from ltrr.learn import restore, snapshot
 from ltrr.learn.follow import LogFollower
 from ltrr.learn.learner import Learner, LearnParams, query_seen
 from ltrr.learn.live import LiveLearning, ToLearn, learn_read
 from ltrr.learn.ranking import learned_ranking
 from ltrr.learn.train_ranker import TrainReport
-from ltrr.log.base import ServingLog
+from ltrr.log.base import ActionReceipt, ServingLog
 from ltrr.log.events import Action, Impression, LoggedFeatures
 from ltrr.log.open import data_dir_log
 from ltrr.log.rewards import RewardMap
@@ -40,7 +40,7 @@ from ltrr.merge.filters import Filters, apply_filters
 from ltrr.rank import make_ranker
 from ltrr.rank.base import Ranker
 from ltrr.response import Result, SearchResponse
-from ltrr.retrieve import RETRIEVERS
+from ltrr.retrieve import check_strategies
 from ltrr.retrieve.base import Candidate
 from ltrr.retrieve.indexes import IndexSet, Probed, Progress
 from ltrr.select import SelectParams, make_policy
@@ -140,11 +140,7 @@ class Engine:
         params = config.params("search", SearchParams)
         select = section_params(config, "select", SelectParams)
         names = tuple(strategies or select.strategies)
-        for name in names:
-            if name not in RETRIEVERS:
-                raise UnknownStrategyError(
-                    f"unknown strategy {name!r}; allowed: {', '.join(RETRIEVERS)}"
-                )
+        check_strategies(names)
         if names != select.strategies:  # the policy plans over the strategies that are open
             config = config.replaced("select", strategies=list(names))
             select = section_params(config, "select", SelectParams)
@@ -331,21 +327,27 @@ class Engine:
         return self.feedback_many([action], learn=learn)[0]
 
     def feedback_many(self, actions: Sequence[Action], *, learn: str = "now") -> list[bool]:
-        """Log ``actions`` durably in one commit, then learn from the new ones, in order.
+        """Log ``actions`` durably in one commit, then learn from the new ones, in order; per
+        action, ``False`` for an already-seen id. Every action is checked first: an ``EventError``
+        (naming the action's index and field) changes nothing. Thread-safe; the fsync runs
+        outside the engine's lock. ``learn="background"``: return once durable, learn on a
+        thread a moment later (``learn.live``; ``live.wait()`` waits for it)."""
+        return self.feedback_learned(self.feedback_submitted(actions, learn), learn)
 
-        Per action, ``False`` for an already-seen action id. Every action is checked first: an
-        ``EventError`` (naming the action's index and field) changes nothing. Thread-safe; the
-        fsync runs outside the engine's lock. ``learn="background"``: return once durable and
-        learn on a thread a moment later (``learn.live``; ``live.wait()`` waits for it).
-        """
+    def feedback_submitted(self, actions: Sequence[Action], learn: str = "now") -> ActionReceipt:
+        """``feedback_many`` up to its durable wait, which an async caller awaits through
+        ``ActionReceipt.when_durable`` (no thread blocked) before ``feedback_learned``."""
         if self.log is None:
             raise LtrrError("feedback needs a writer: open the engine with writer=True")
         self.live.check(learn)
         with self.lock:
-            receipt = self.log.submit_actions(actions)
+            return self.log.submit_actions(actions)
+
+    def feedback_learned(self, receipt: ActionReceipt, learn: str = "now") -> list[bool]:
+        """The rest of ``feedback_many``: wait until durable, then learn from the new ones."""
         stored = receipt.wait()
         if not self.following:  # else learned when the log is followed, in log order
-            self.live.learn(actions, stored, receipt.jobs, learn)
+            self.live.learn(receipt.actions, stored, receipt.jobs, learn)
         return stored
 
     def _learn_read(self, log: ServingLog, to_learn: list[ToLearn]) -> None:
@@ -388,15 +390,12 @@ class Engine:
                 self.indexes.save(writer.path)
 
     def replay(self) -> dict[str, Any]:
-        """Rebuild every learned state from the event log alone, in log order; return what was
-        replayed."""
+        """Rebuild every learned state from the event log alone, in log order; what it did."""
         if self.log is None or self.follower is None:
             raise LtrrError("replay needs a writer: open the engine with writer=True")
         with self.lock:
-            ranker = make_ranker(self.data_dir.config)
-            done = restore.replay(
-                self.follower, self.indexes.retrievers, self._fresh_policy(), ranker
-            )
+            ranker, policy = make_ranker(self.data_dir.config), self._fresh_policy()
+            done = restore.replay(self.follower, self.indexes.retrievers, policy, ranker)
             self._learned_live = False
         return done
 

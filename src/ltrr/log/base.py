@@ -13,7 +13,7 @@ the embedded SQLite log and the PostgreSQL log both provide it (checked by mypy 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -84,6 +84,15 @@ class ActionReceipt:
     #: Per action, its queued row (``seq``: its log position once committed as new), or
     #: ``None`` for an action id already stored or repeated in the batch.
     jobs: list[Job[Impression] | None]
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the actions are durable (or failed), on the log's writer
+        thread or at once; ``wait`` then returns without blocking."""
+        last = next((job for job in reversed(self.jobs) if job is not None), None)
+        if last is None:
+            callback()
+        else:  # tickets grow in queue order: the last job's commit covers the others
+            self.queue.when_done(last, callback)
 
     def wait(self) -> list[bool]:
         """Block until the actions are durable; per action, whether it was new. Raises the

@@ -15,6 +15,8 @@ between "queued" and "committed".
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -79,6 +81,9 @@ class GroupCommitQueue(Generic[_T]):
         self._wanted_ticket = 0
         self._error: BaseException | None = None
         self._closing = False
+        #: ``when_done`` callbacks by ticket (a min-heap; the count breaks ties).
+        self._callbacks: list[tuple[int, int, Callable[[], None]]] = []
+        self._callback_ids = itertools.count()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -155,6 +160,16 @@ class GroupCommitQueue(Generic[_T]):
             while self._done_ticket < job.ticket:
                 self._done.wait()
 
+    def when_done(self, job: Job[_T], callback: Callable[[], None]) -> None:
+        """Call ``callback`` once ``job``'s batch is committed (or failed): at once if it is,
+        else on the writer thread after the commit, outside the queue's lock. An event loop
+        awaits a durable write this way without a thread blocked in ``wait``."""
+        with self._lock:
+            if self._done_ticket < job.ticket:
+                heapq.heappush(self._callbacks, (job.ticket, next(self._callback_ids), callback))
+                return
+        callback()
+
     def flush(self) -> BaseException | None:
         """Block until every row queued before the call is committed; return (and clear) the
         error of a failed batch since the last flush, if any."""
@@ -195,6 +210,14 @@ class GroupCommitQueue(Generic[_T]):
                         del self._pending[job.key]
                 self._done_ticket = batch[-1].ticket
                 self._done.notify_all()
+                due = []
+                while self._callbacks and self._callbacks[0][0] <= self._done_ticket:
+                    due.append(heapq.heappop(self._callbacks)[2])
+            for callback in due:
+                try:
+                    callback()
+                except Exception:  # a waiter's callback must never stop the writer
+                    logger.exception("a commit callback failed")
 
     def _gather(self) -> None:
         """Wait (lock held) until the batch is due: someone waits, it is full, or time is up."""

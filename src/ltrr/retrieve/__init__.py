@@ -11,6 +11,7 @@ process that never runs ``dense`` never loads ONNX Runtime. Every class implemen
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 from ltrr.errors import UnknownStrategyError
@@ -27,9 +28,16 @@ RETRIEVERS: dict[str, str] = {
 }
 
 
+def check_strategies(names: Iterable[str]) -> None:
+    """Raise ``UnknownStrategyError`` naming the first of ``names`` that is not a strategy."""
+    for name in names:
+        if name not in RETRIEVERS:
+            allowed = ", ".join(RETRIEVERS)
+            raise UnknownStrategyError(f"unknown strategy {name!r}; allowed: {allowed}")
+
+
 def retriever_class(name: str) -> Any:
     """The class registered as strategy ``name``."""
-    if name not in RETRIEVERS:
-        raise UnknownStrategyError(f"unknown strategy {name!r}; allowed: {', '.join(RETRIEVERS)}")
+    check_strategies([name])
     module, _, attr = RETRIEVERS[name].partition(":")
     return getattr(importlib.import_module(module), attr)

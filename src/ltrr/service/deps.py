@@ -6,9 +6,11 @@ dependency in its thread pool, and those hops cost more per search than the rout
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from ltrr.engine import Engine
 from ltrr.service.metrics import Metrics
@@ -28,6 +30,27 @@ async def metrics(request: Request) -> Metrics:
 async def params(request: Request) -> ServiceParams:
     found: ServiceParams = request.app.state.params
     return found
+
+
+_T = TypeVar("_T")
+
+
+async def call_engine(engine: Engine, call: Callable[[], _T]) -> _T:
+    """``call()`` (a method of ``engine`` that takes its lock) on the event loop when the lock
+    is free, else in the thread pool.
+
+    A search or the queueing of feedback is a few milliseconds of CPU under the engine's lock;
+    the hop to FastAPI's thread pool and back cost more than the routing, with the loop and
+    the pool's thread passing the GIL to each other. When the lock is held (the log follower
+    folding a page of events, a catalog change), the call waits in the pool instead, so the
+    loop never blocks on it.
+    """
+    if engine.lock.acquire(blocking=False):  # re-entrant: the call takes it again
+        try:
+            return call()
+        finally:
+            engine.lock.release()
+    return await run_in_threadpool(call)
 
 
 EngineDep = Annotated[Engine, Depends(engine)]

@@ -3,6 +3,7 @@ durable (group commit); a repeated action id is acknowledged as a duplicate and 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +12,7 @@ from fastapi import APIRouter
 
 from ltrr.log.events import Action
 from ltrr.service.auth import require
-from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep
+from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep, call_engine
 from ltrr.service.encoding import JSON
 from ltrr.service.limits import check_at_most
 from ltrr.service.schemas import FeedbackBatch, FeedbackRequest, error_responses
@@ -32,12 +33,25 @@ def _action(body: FeedbackRequest, now_s: float) -> Action:
     )
 
 
-def _record(
+async def _record(
     engine: EngineDep, metrics: MetricsDep, bodies: Sequence[FeedbackRequest]
 ) -> list[dict[str, str]]:
+    """Queue the actions and await their commit on the event loop: no thread of the pool
+    waits out the fsync, so a worker holds hundreds of durable waits for the cost of futures.
+    A bad action raises before anything is queued (the engine checks the batch first)."""
     now_s = time.time()
     started = time.perf_counter()
-    stored = engine.feedback_many([_action(b, now_s) for b in bodies])
+    actions = [_action(b, now_s) for b in bodies]
+    receipt = await call_engine(engine, lambda: engine.feedback_submitted(actions))
+    loop = asyncio.get_running_loop()
+    durable: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:  # on the log's writer thread
+        loop.call_soon_threadsafe(_done, durable)
+
+    receipt.when_durable(wake)
+    await durable
+    stored = engine.feedback_learned(receipt)  # durable now: returns without blocking
     metrics.durable.observe(time.perf_counter() - started)
     return [
         {"action_id": b.action_id, "status": "stored" if new else "duplicate"}
@@ -45,22 +59,27 @@ def _record(
     ]
 
 
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 # The answers are encoded directly (``JSON``), as search's are: a returned dict would be
 # validated against its model field by field first, for nothing (the schema is in
 # ``response_model``); under wrk that was 8% of a worker's GIL time.
 @router.post("/feedback", dependencies=[require("search")], response_model=dict[str, str])
-def feedback(body: FeedbackRequest, engine: EngineDep, metrics: MetricsDep) -> JSON:
+async def feedback(body: FeedbackRequest, engine: EngineDep, metrics: MetricsDep) -> JSON:
     """Record one action (durable when answered) and learn from it."""
-    return JSON(_record(engine, metrics, [body])[0])
+    return JSON((await _record(engine, metrics, [body]))[0])
 
 
 @router.post("/feedback/batch", dependencies=[require("search")], response_model=dict[str, Any])
-def feedback_batch(
+async def feedback_batch(
     body: FeedbackBatch, engine: EngineDep, metrics: MetricsDep, params: ParamsDep
 ) -> JSON:
     """Record up to ``[service] max_batch`` actions in one commit; a bad one is named and
     nothing is stored."""
     check_at_most(len(body.actions), params.max_batch, "actions", "max_batch")
-    results = _record(engine, metrics, body.actions)
+    results = await _record(engine, metrics, body.actions)
     n_stored = sum(r["status"] == "stored" for r in results)
     return JSON({"results": results, "n_stored": n_stored, "n_duplicates": len(results) - n_stored})

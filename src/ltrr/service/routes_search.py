@@ -7,10 +7,9 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from ltrr.service.auth import require
-from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep
+from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep, call_engine
 from ltrr.service.encoding import JSON
 from ltrr.service.limits import check_at_most
 from ltrr.service.schemas import SearchRequest, error_responses
@@ -21,11 +20,7 @@ router = APIRouter(prefix="/v1", tags=["search"], responses=error_responses(400,
 
 # The answer is encoded directly (``JSON``): a returned dict would be validated against the
 # ``dict[str, Any]`` model field by field first, for nothing (the schema is in ``response_model``).
-# The route is ``async`` and searches on the event loop when the engine is free: a search is a
-# few milliseconds of CPU under one lock, and the hop to FastAPI's thread pool and back cost
-# more than routing, with the loop and the pool's thread passing the GIL to each other. When
-# the engine is busy (the log follower folding a page of events, a catalog change), the search
-# waits in the pool instead, so the loop never blocks on the lock.
+# The route is ``async``: ``call_engine`` searches on the event loop when the engine is free.
 @router.post("/search", dependencies=[require("search")], response_model=dict[str, Any])
 async def search(
     body: SearchRequest, engine: EngineDep, metrics: MetricsDep, params: ParamsDep
@@ -45,13 +40,7 @@ async def search(
         engine.search, body.query, context, k=body.k, offset=body.offset,
         filters=body.filters or None, strategies=body.strategies, depth=body.depth,
     )  # fmt: skip
-    if engine.lock.acquire(blocking=False):  # re-entrant: engine.search takes it again
-        try:
-            response = run()
-        finally:
-            engine.lock.release()
-    else:
-        response = await run_in_threadpool(run)
+    response = await call_engine(engine, run)
     for strategy, ms in response.strategy_latency_ms.items():
         metrics.strategy_latency.labels(strategy).observe(ms / 1000)
     return JSON(response.to_dict())

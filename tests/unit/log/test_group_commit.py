@@ -169,3 +169,32 @@ def test_put_after_close_fails(sink: Sink) -> None:
     assert sink.batches == [[(1,)]]  # close commits what is queued
     with pytest.raises(RuntimeError, match="closed"):
         q.put((2,))
+
+
+def test_when_done_calls_back_after_the_commit_or_at_once(
+    sink: Sink, queue: GroupCommitQueue[str]
+) -> None:
+    """An async caller's wake-up: after its batch is committed (never before), on the writer
+    thread; at once for a job already committed; a failing callback stops nothing."""
+    sink.gate.clear()  # the commit stalls until the gate opens
+    seen: list[tuple[str, bool, str]] = []
+    job = queue.put(("action",), urgent=True)
+    queue.when_done(job, lambda: 1 / 0)  # type: ignore[arg-type]
+    queue.when_done(
+        job, lambda: seen.append(("late", job.inserted, threading.current_thread().name))
+    )
+    time.sleep(0.05)
+    assert seen == []  # not committed yet
+    sink.gate.set()
+    queue.wait(job)
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert seen == [("late", True, "ltrr-group-commit")]
+    queue.when_done(
+        job, lambda: seen.append(("now", job.inserted, threading.current_thread().name))
+    )
+    assert seen[-1] == ("now", True, threading.current_thread().name)
+    after = queue.put(("after",), urgent=True)
+    queue.wait(after)
+    assert after.inserted  # the writer survived the failing callback
