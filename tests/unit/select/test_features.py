@@ -180,3 +180,43 @@ def test_a_probe_runs_only_where_every_plan_runs_it(caplog: pytest.LogCaptureFix
         )
     with pytest.raises(ConfigError, match="probe_depth must be >= 1"):
         FeatureParams(probe="lexical", probe_depth=0)
+
+
+def _numpy_probe(scores: list[float], depth: int, n_tokens: float) -> np.ndarray:
+    """The probe columns as numpy states them (the module's formulas, vectorised)."""
+    raw = np.nan_to_num(np.asarray(scores[:depth], dtype=np.float64), posinf=1e9)
+    s = np.sort(np.clip(raw, 0.0, 1e9))[::-1]
+    out = np.zeros(len(PROBE_NAMES))
+    out[0] = 1.0
+    if not len(s) or s[0] <= 0.0:
+        return out
+    top = s[0]
+    out[1:] = [
+        len(s) / depth, math.log1p(top) / math.log1p(32.0),
+        math.log1p(top / max(n_tokens, 1.0)) / math.log1p(8.0),
+        (top - s[1]) / top if len(s) > 1 else 1.0, (top - s[-1]) / top,
+        s.std() / s.mean() if s.mean() > 0 else 0.0,
+    ]  # fmt: skip
+    return np.clip(out, -3.0, 3.0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_probe_and_taste_columns_equal_their_numpy_statement(seed: int) -> None:
+    """The scalar code against numpy, over scores and tastes with NaN, infinities, negatives
+    and ties."""
+    rng = np.random.default_rng(seed)
+    pool = [math.nan, math.inf, -math.inf, -1.0, 0.0, 2.0, 2.0, 40.0, 1e12]
+    scores = [float(v) for v in rng.choice(pool + list(rng.uniform(0, 30, 5)), rng.integers(0, 14))]
+    fmap = FeatureMap(FeatureParams(probe="lexical", probe_depth=10))
+    x = fmap.vector(plain_query("a b c"), Context(), scores)
+    assert np.allclose(
+        x[-len(PROBE_NAMES) :], _numpy_probe(scores, 10, 3.0), rtol=1e-12, atol=1e-12
+    )
+    taste = {f"g{i}": float(v) for i, v in enumerate(rng.choice([*pool[:6], 0.3, 0.7], 4))}
+    values = np.clip(np.nan_to_num(np.array(list(taste.values()))), 0.0, 1.0)
+    x = fmap.vector(plain_query("a"), Context(user_id="u", taste=taste))
+    at = fmap.names.index("taste_max")
+    assert x[at] == pytest.approx(values.max())
+    p = values[values > 0] / values.sum() if values.sum() > 0 else np.zeros(0)
+    entropy = float(-(p * np.log(p)).sum() / math.log(len(values))) if len(p) else 0.0
+    assert x[at + 1] == pytest.approx(entropy, abs=1e-12)
