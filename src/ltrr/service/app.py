@@ -87,6 +87,11 @@ def create_app(
         description="Learning to rank and retrieve: search, feedback, catalog and stats.",
         lifespan=lifespan,
         default_response_class=JSON,
+        telemetry={
+            "tracing": params.opentelemetry,
+            "metrics": params.opentelemetry,
+            "logs": params.opentelemetry,
+        },
     )
     app.state.params = params
     app.state.metrics = Metrics()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError
@@ -26,6 +26,7 @@ class ServiceParams:
     follow_interval_ms: float = 50.0
     snapshot_every: int = 10_000
     policy_publish_ms: float = 1000.0
+    opentelemetry: bool = False
     search_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
 
@@ -68,15 +69,8 @@ def service_params(config: Config | None, environ: dict[str, str] | None = None)
         extra = [k.strip() for k in env.get(variable, "").split(",") if k.strip()]
         return tuple(dict.fromkeys((*configured, *extra)))
 
-    return ServiceParams(
-        host=params.host,
-        port=params.port,
-        max_body_bytes=params.max_body_bytes,
-        max_batch=params.max_batch,
-        max_offset=params.max_offset,
-        follow_interval_ms=params.follow_interval_ms,
-        snapshot_every=params.snapshot_every,
-        policy_publish_ms=params.policy_publish_ms,
+    return replace(  # every other field as configured
+        params,
         search_keys=keys(params.search_keys, SEARCH_KEYS_ENV),
         admin_keys=keys(params.admin_keys, ADMIN_KEYS_ENV),
     )

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from ltrr.config import load_config
 from ltrr.errors import ConfigError
 from ltrr.service.settings import ServiceParams, check_binding, service_params
 
@@ -173,3 +174,10 @@ def test_keys_also_come_from_the_environment() -> None:
     assert not params.open
     with pytest.raises(ConfigError):
         service_params(None, {"LTRR_ADMIN_KEYS": "tooshort"})
+
+
+def test_environment_keys_keep_every_other_setting() -> None:
+    config = load_config().replaced("service", opentelemetry=True, follow_interval_ms=20.0)
+    params = service_params(config, {"LTRR_SEARCH_KEYS": "s" * 16})
+    assert params.opentelemetry and params.follow_interval_ms == 20.0
+    assert params.search_keys == ("s" * 16,)
