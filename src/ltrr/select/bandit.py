@@ -49,7 +49,11 @@ shown top is always ranked with them, whatever else the plan adds. Anchors prote
 first searches; with ``release_gain`` > 0 they need not cost forever (``select.release``):
 the plan is allocated again without forcing one anchor, and taken when the posterior mean and
 the request's Thompson sample both say forcing it was worth less than ``release_gain`` in
-P(the union finds the item). Exploration still runs every anchor.
+P(the union finds the item). Exploration still runs every anchor. With ``cheap_prices``
+(``select.satisfice``) the price of a candidate grows with the evidence: the plan is allocated
+again down a ladder of prices and the cheapest one within ``found_tolerance`` (and
+``miss_ratio``) of this plan's P(found), under the posterior mean and the Thompson sample, is
+taken. Neither ``release_gain`` nor ``cheap_release`` ever drops the probe.
 
 Probe-then-decide (``[select.features] probe``, ``select.base.Probe``). The caller runs the
 probe (an anchor, to at most the shallowest depth) before planning and passes its scores in
