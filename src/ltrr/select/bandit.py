@@ -67,7 +67,7 @@ probabilities stay exact and replay rebuilds the same x; the coverage rule is un
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -78,42 +78,14 @@ from ltrr.config import Config, section_params
 from ltrr.errors import ConfigError, StorageError
 from ltrr.select import SelectParams, plan_kernel, read_policy, write_policy
 from ltrr.select.bandit_params import BanditParams
+from ltrr.select.bandit_state import BanditState
 from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rng
-from ltrr.select.costs import CostTable
 from ltrr.select.features import FeatureMap, FeatureParams
-from ltrr.select.history import QueryHistory
 from ltrr.select.laplace import laplace_update, success_probability
-from ltrr.select.overlap import Array, Overlap, OverlapState, allocate, union_miss
+from ltrr.select.overlap import Array, Overlap, allocate, union_miss
 from ltrr.select.release import plan_price, release_anchor
 from ltrr.select.satisfice import cheapest_within
 from ltrr.understand.base import query_key
-
-
-@dataclass(slots=True)
-class _State:
-    """Everything ``update`` learns; rebuilt by replaying the event log."""
-
-    mean: Array  # (A, F) posterior means m
-    precision: Array  # (A, F) posterior precisions q
-    history: QueryHistory  # per-query counts, (B, A)
-    overlap: OverlapState
-    costs: CostTable  # measured ms per (strategy, depth)
-    n_updates: int = 0
-
-    @classmethod
-    def prior(
-        cls, select: SelectParams, n_features: int, params: BanditParams, prior_ms: Array
-    ) -> _State:
-        n_s, n_g = len(select.strategies), len(select.depths)
-        n_arms = n_s * n_g
-        grid = np.array(select.depths, dtype=np.int64)
-        return cls(
-            mean=np.zeros((n_arms, n_features)),
-            precision=np.full((n_arms, n_features), params.prior_precision),
-            history=QueryHistory.empty(params.key_buckets, n_arms),
-            overlap=OverlapState.empty(n_s, n_g, params.overlap_window),
-            costs=CostTable(tuple(select.strategies), grid, prior_ms, params.cost_window),
-        )
 
 
 class BanditPolicy:
@@ -176,7 +148,9 @@ class BanditPolicy:
         self._history_rows = np.array(
             [s in self.params.history_strategies for s in self.select.strategies], dtype=bool
         )
-        self._state = _State.prior(self.select, len(self._feature_names), self.params, prior_ms)
+        self._state = BanditState.prior(
+            self.select, len(self._feature_names), self.params, prior_ms
+        )
         self._view: Overlap | None = None
         # Cold start: each arm's intercept starts at the logit of a prior hazard, higher for
         # anchors (the strategies the configured fusion trusts), so the first plans spend the
