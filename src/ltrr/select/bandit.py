@@ -83,7 +83,7 @@ from ltrr.select.base import Depths, Plan, PlanFeedback, PlanRequest, request_rn
 from ltrr.select.features import FeatureMap, FeatureParams
 from ltrr.select.laplace import laplace_update, success_probability
 from ltrr.select.overlap import Array, Overlap, allocate, union_miss
-from ltrr.select.release import plan_price, release_anchor
+from ltrr.select.release import one_released, plan_price, release_anchor
 from ltrr.select.satisfice import cheapest_within
 from ltrr.understand.base import query_key
 
@@ -134,6 +134,7 @@ class BanditPolicy:
         # shallowest grid depth: the shown top is then never ranked without them. They are
         # never "off", so their exploration depth is uniform over the grid.
         self._anchor = np.array([s in self.params.anchors for s in self.select.strategies])
+        self._forced = np.where(self._anchor, 0, -1)  # the allocation's start: anchors at depth 1
         anchored = dict.fromkeys(self.select.depths, 1.0 / n_g)
         self._explore_dists = [anchored if a else dist for a in self._anchor.tolist()]
         self._explore_values = [np.array(list(d), dtype=np.int64) for d in self._explore_dists]
@@ -185,7 +186,7 @@ class BanditPolicy:
         x = self._x(request, key)
         thompson = rng if self.params.greedy == "thompson" else None
         p = self._probabilities(x, key, thompson)
-        levels = self._allocate(p, request.budget, np.where(self._anchor, 0, -1))
+        levels = self._allocate(p, request.budget, self._forced)
         if self.params.release_gain > 0:
             levels = self._release(levels, p, x, key, request.budget)
         if self.params.cheap_prices:
@@ -234,7 +235,7 @@ class BanditPolicy:
             levels,
             (self._probabilities(x, key, None), sample),
             self._overlap(),
-            self._releasable(),
+            one_released(self._forced, self._releasable()),
             lambda start: self._allocate(sample, budget, start),
             lambda rows: plan_price(
                 rows, self._grid, ms, params.min_gain_per_candidate, params.latency_weight
@@ -253,13 +254,9 @@ class BanditPolicy:
         self, levels: NDArray[np.int64], sample: Array, x: Array, key: int | None, budget: int
     ) -> NDArray[np.int64]:
         """``levels`` or a cheaper plan within ``found_tolerance`` of it (``select.satisfice``)."""
-        forced = np.where(self._anchor, 0, -1)
-        starts = [forced]
+        starts = [self._forced]
         if self.params.cheap_release:
-            for a in np.flatnonzero(self._releasable()).tolist():
-                start = forced.copy()
-                start[a] = -1
-                starts.append(start)
+            starts += one_released(self._forced, self._releasable())
         return cheapest_within(
             levels,
             (self._probabilities(x, key, None), sample),

@@ -16,7 +16,7 @@ their value keeps being measured and a release can be taken back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,11 +26,22 @@ from ltrr.select.overlap import Array, Overlap, union_miss
 Levels = NDArray[np.int64]
 
 
+def one_released(forced: Levels, releasable: NDArray[np.bool_]) -> list[Levels]:
+    """The allocation starts ``forced`` with one of the ``releasable`` anchors not forced, each
+    in turn; every other anchor (the probe among them) stays forced."""
+    starts = []
+    for a in np.flatnonzero(releasable).tolist():
+        start = forced.copy()
+        start[a] = -1
+        starts.append(start)
+    return starts
+
+
 def release_anchor(
     levels: Levels,
     posteriors: tuple[Array, Array],
     overlap: Overlap,
-    anchors: NDArray[np.bool_],
+    starts: Sequence[Levels],
     allocate_from: Callable[[Levels], Levels],
     price: Callable[[Levels], Array],
     gain: float,
@@ -38,17 +49,11 @@ def release_anchor(
     """``levels`` (the plan with every anchor forced) or the plan with one anchor released.
 
     ``posteriors``: (mean, sample) P(found in s's top grid[g]), each (S, G);
+    ``starts``: the starts with one anchor released (``one_released``);
     ``allocate_from(start)``: the allocation from ``start`` levels (-1 = not forced);
     ``price(rows)``: what the allocation charges for each plan of ``rows`` (n, S).
     """
-    forced = np.where(anchors, 0, -1)
-    options = []
-    for a in np.flatnonzero(anchors).tolist():
-        start = forced.copy()
-        start[a] = -1
-        option = allocate_from(start)
-        if (option >= 0).any():
-            options.append(option)
+    options = [o for o in map(allocate_from, starts) if (o >= 0).any()]
     if not options:
         return levels
     rows = np.stack([levels, *options])
@@ -62,6 +67,14 @@ def release_anchor(
     return chosen
 
 
+def candidates(rows: Levels, grid: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Total depth (an upper bound of the distinct candidates) of each plan of ``rows`` (n, S;
+    -1 = off)."""
+    on = rows >= 0
+    out: NDArray[np.int64] = np.where(on, grid[np.where(on, rows, 0)], 0).sum(axis=1)
+    return out
+
+
 def plan_price(
     rows: Levels, grid: NDArray[np.int64], ms: Array, per_candidate: float, per_ms: float
 ) -> Array:
@@ -69,7 +82,6 @@ def plan_price(
     plan of ``rows`` (n, S; -1 = off), as the allocation prices its arms."""
     on = rows >= 0
     cells = np.where(on, rows, 0)
-    candidates = np.where(on, grid[cells], 0).sum(axis=1)
     spent = np.where(on, ms[np.arange(rows.shape[1])[None, :], cells], 0.0).sum(axis=1)
-    out: Array = per_candidate * candidates + per_ms * spent
+    out: Array = per_candidate * candidates(rows, grid) + per_ms * spent
     return out

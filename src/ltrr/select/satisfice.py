@@ -40,8 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ltrr.select.overlap import Array, Overlap, union_miss
-
-Levels = NDArray[np.int64]
+from ltrr.select.release import Levels, candidates
 
 
 def cheapest_within(
@@ -77,10 +76,3 @@ def cheapest_within(
             chosen: Levels = rows[ok[int(np.argmin(cost))]]
             return chosen
     return reference
-
-
-def candidates(rows: Levels, grid: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Total depth (an upper bound of the distinct candidates) of each plan of ``rows`` (n, S)."""
-    on = rows >= 0
-    out: NDArray[np.int64] = np.where(on, grid[np.where(on, rows, 0)], 0).sum(axis=1)
-    return out

@@ -403,7 +403,8 @@ def test_an_anchor_that_adds_nothing_is_released_once_the_posterior_is_sure(
 ) -> None:
     """Anchored lexical and dense: in context 0 dense finds only past rank 100, in context 1
     lexical only past 60, so the other's shallowest arm adds no find. With ``release_gain``
-    the trained greedy plans drop it (and only it); without, every plan keeps both anchors."""
+    the trained greedy plans drop it (and only it); without, every plan keeps both anchors.
+    No probe: a probe is never released (``test_satisfice``), and lexical is the default one."""
     policy = BanditPolicy(
         SelectParams(strategies=STRATEGIES, depths=GRID, budget=50),
         BanditParams(
@@ -412,6 +413,7 @@ def test_an_anchor_that_adds_nothing_is_released_once_the_posterior_is_sure(
             release_gain=release_gain,
             anchors=("lexical", "dense"),
         ),
+        FeatureParams(probe=""),
     )
     first = [policy.plan(_request(f"f{i}", f"first {i}", i % 2)).greedy for i in range(20)]
     assert all(p["lexical"] >= 10 and p["dense"] >= 10 for p in first)  # nothing learned yet

@@ -14,7 +14,8 @@ from ltrr.select.bandit import BanditPolicy
 from ltrr.select.bandit_params import BanditParams
 from ltrr.select.features import FeatureParams
 from ltrr.select.overlap import OverlapState, union_miss
-from ltrr.select.satisfice import candidates, cheapest_within
+from ltrr.select.release import candidates, one_released, release_anchor
+from ltrr.select.satisfice import cheapest_within
 
 from .test_bandit import GRID, STRATEGIES, _request, _simulate
 
@@ -140,3 +141,23 @@ def test_the_probe_is_never_released(ladder: dict[str, object]) -> None:
     }
     assert any(p["dense"] == 0 for p in plans[0])
     assert all(p["lexical"] >= 10 for p in plans[0] + plans[1])
+
+
+def test_a_released_plan_keeps_every_other_anchor_forced() -> None:
+    """``release_anchor`` from ``one_released``: releasing dense leaves the probe (lexical)
+    forced, even where the posterior says lexical adds nothing."""
+    p = np.array([[0.0, 0.0, 0.0], [0.90, 0.95, 0.99]])  # lexical useless, dense finds all
+    forced = np.array([0, 0])
+
+    def allocate_from(start: np.ndarray) -> np.ndarray:  # adds dense@50 to what is forced
+        out = start.copy()
+        out[1] = 2
+        return out
+
+    starts = one_released(forced, np.array([False, True]))
+    assert [s.tolist() for s in starts] == [[0, -1]]
+    chosen = release_anchor(
+        np.array([0, 2]), (p, p), OVERLAP, starts, allocate_from,
+        lambda rows: 0.001 * candidates(rows, GRID3), 0.5,
+    )  # fmt: skip
+    assert chosen[0] == 0
