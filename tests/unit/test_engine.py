@@ -196,6 +196,27 @@ def test_replay_rebuilds_identical_plans_and_results(data: Path) -> None:
     assert [p.to_dict() for p in plans] == [p.to_dict() for p in live_plans]
 
 
+def test_replay_rebuilds_the_measured_list_lengths(data: Path) -> None:
+    """Five entities: no list holds more than five ids, whatever its depth; the lengths come
+    from the logged lists, so a replay rebuilds the same table (and the same plans)."""
+    config = load_config().replaced("select.ltrr", price_lengths=True)
+    queries = ["love story", "night drve", "summer", "blue monday", "gem"]
+    with _open(data, config) as engine:
+        for i in range(30):
+            engine.search(queries[i % 5], request_id=f"r{i}", event_time_s=float(10 * i))
+            wanted = CATALOG[i % len(CATALOG)].id
+            engine.feedback(_act(f"r{i}", wanted, f"a{i}", float(10 * i + 1)))
+        engine.learner.settle(1e9)
+        lengths = engine.policy.lengths()  # type: ignore[attr-defined]
+        plans = [engine.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
+    assert 0 < lengths["lexical"]["10"] <= 5
+    with _open(data, config) as fresh:  # open replays the log
+        fresh.learner.settle(1e9)
+        assert fresh.policy.lengths() == lengths  # type: ignore[attr-defined]
+        again = [fresh.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
+    assert [p.to_dict() for p in again] == [p.to_dict() for p in plans]
+
+
 def test_a_feedback_batch_learns_like_one_action_at_a_time(data: Path, tmp_path: Path) -> None:
     """The batch is one commit, but learning sees each action after the ones before it."""
     events = [("r1", "t4", "a1", 2.0), ("r1", "t5", "a2", 3.0), ("r2", "t1", "a3", 5.0)]

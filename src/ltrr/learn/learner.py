@@ -343,10 +343,10 @@ def lesson_of(served: Served, action: Action, reward: float) -> tuple[PlanFeedba
     """The policy's and the ranker's lesson from ``action``, a wanted entity of ``served``."""
     ranks = found_rank(served.lists, action.entity_id)
     shown = action.entity_id in served.shown
+    n_returned = {s: len(ids) for s, ids in served.lists.items()}
+    request, plan, t = served.request, served.plan, action.event_time_s
     return (
-        PlanFeedback(
-            served.request, served.plan, ranks, reward, action.event_time_s, shown, served.cost_ms
-        ),
+        PlanFeedback(request, plan, ranks, reward, t, shown, served.cost_ms, n_returned),
         RankFeedback(served.request.query, served.lists, action.entity_id, served.scores),
     )
 

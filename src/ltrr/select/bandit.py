@@ -53,7 +53,9 @@ P(the union finds the item). Exploration still runs every anchor. With ``cheap_p
 (``select.satisfice``) the price of a candidate grows with the evidence: the plan is allocated
 again down a ladder of prices and the cheapest one within ``found_tolerance`` (and
 ``miss_ratio``) of this plan's P(found), under the posterior mean and the Thompson sample, is
-taken. Neither ``release_gain`` nor ``cheap_release`` ever drops the probe.
+taken. Neither ``release_gain`` nor ``cheap_release`` ever drops the probe. With
+``price_lengths`` an arm is charged, in the budget and per candidate, the measured mean length
+of the lists it returns (``select.lengths``), not its depth.
 
 Probe-then-decide (``[select.features] probe``, ``select.base.Probe``). The caller runs the
 probe (an anchor, to at most the shallowest depth) before planning and passes its scores in
@@ -224,6 +226,7 @@ class BanditPolicy:
             start=start,
             ms=ms,
             budget_ms=self._budget_ms,
+            size=self._state.sizes(self.params.price_lengths),
         )
 
     def _release(
@@ -238,7 +241,11 @@ class BanditPolicy:
             one_released(self._forced, self._releasable()),
             lambda start: self._allocate(sample, budget, start),
             lambda rows: plan_price(
-                rows, self._grid, ms, params.min_gain_per_candidate, params.latency_weight
+                rows,
+                self._state.sizes(params.price_lengths),
+                ms,
+                params.min_gain_per_candidate,
+                params.latency_weight,
             ),
             params.release_gain,
         )
@@ -264,7 +271,7 @@ class BanditPolicy:
             lambda price: [self._allocate(sample, budget, s, price) for s in starts],
             self.params.cheap_prices,
             self.params.found_tolerance,
-            self._grid,
+            self._state.sizes(self.params.price_lengths),
             self.params.miss_ratio or np.inf,
         )
 
@@ -313,6 +320,10 @@ class BanditPolicy:
         """The estimated ms of each (strategy, depth) the plans are priced by."""
         return self._state.costs.to_dict()
 
+    def lengths(self) -> dict[str, dict[str, float]]:
+        """The measured mean ids each (strategy, depth) returns (``select.lengths``)."""
+        return self._state.lengths.to_dict()
+
     def _overlap(self) -> Overlap:
         """The overlap view planning reads, computed once per state change, not per plan."""
         if self._view is None:
@@ -324,6 +335,7 @@ class BanditPolicy:
     def update(self, feedback: PlanFeedback) -> None:
         """Learn from one request whose wanted item is known (semi-bandit, see module doc)."""
         self._state.costs.observe(feedback.plan.depths, feedback.cost_ms)
+        self._state.lengths.observe(feedback.plan.depths, feedback.n_returned)
         if feedback.reward <= 0:
             return None
         strategies = self.select.strategies
@@ -365,13 +377,7 @@ class BanditPolicy:
 
     def save(self, directory: Path) -> None:
         st = self._state
-        arrays: dict[str, NDArray[Any]] = {
-            "mean": st.mean,
-            "precision": st.precision,
-            **st.history.arrays(),
-            **st.overlap.arrays(),
-            **st.costs.arrays(),
-        }
+        arrays = st.arrays()
         state = {"n_updates": st.n_updates, "feature_names": list(self._feature_names)}
         params = {
             "select": asdict(self.select),
@@ -426,11 +432,7 @@ class BanditPolicy:
                     "replay the event log to rebuild the policy"
                 )
         st = self._state
-        st.mean[:] = arrays["mean"]
-        st.precision[:] = arrays["precision"]
-        st.overlap.restore(arrays)
-        st.history.restore(arrays)
-        st.costs.restore(arrays)
+        st.restore(arrays)
         self._view = None
         st.n_updates = int(state["n_updates"])
 

@@ -39,6 +39,7 @@ class BanditParams:
     found_tolerance: float = 0.01
     miss_ratio: float = 0.0
     cheap_release: bool = False
+    price_lengths: bool = False
     anchor_prior_hazard: float = 0.5
     prior_hazard: float = 0.2
 

@@ -291,6 +291,9 @@ class PlanFeedback:
     shown: bool = True
     #: What each strategy of the plan took to retrieve, ms, as measured (``select.costs``).
     cost_ms: Mapping[str, float] = field(default_factory=dict)
+    #: How many ids each strategy of the plan returned: its logged list's length
+    #: (``select.lengths``; empty: not known).
+    n_returned: Mapping[str, int] = field(default_factory=dict)
 
 
 def request_rng(seed: int, request_id: str) -> np.random.Generator:

@@ -32,9 +32,15 @@ class CostTable:
     """Moving mean ms per (strategy, grid depth); ``estimate`` fills the unmeasured cells."""
 
     def __init__(
-        self, strategies: tuple[str, ...], grid: NDArray[np.int64], prior_ms: Array, window: int
+        self,
+        strategies: tuple[str, ...],
+        grid: NDArray[np.int64],
+        prior_ms: Array,
+        window: int,
+        key: str = "cost",
     ) -> None:
         self.strategies = strategies
+        self.key = key  # the prefix of its saved arrays (``select.lengths`` keeps a second table)
         self.grid = grid
         self.prior_ms = prior_ms.astype(np.float64)
         self.window = max(1, window)
@@ -74,13 +80,14 @@ class CostTable:
         return self._estimate
 
     def arrays(self) -> dict[str, Array]:
-        return {"cost_mean": self.mean, "cost_count": self.count}
+        return {f"{self.key}_mean": self.mean, f"{self.key}_count": self.count}
 
     def restore(self, arrays: Mapping[str, Array]) -> None:
         """What ``arrays`` returned; a policy saved before costs were learned starts empty."""
-        if "cost_mean" in arrays and arrays["cost_mean"].shape == self.mean.shape:
-            self.mean[:] = arrays["cost_mean"]
-            self.count[:] = arrays["cost_count"]
+        mean, count = f"{self.key}_mean", f"{self.key}_count"
+        if mean in arrays and arrays[mean].shape == self.mean.shape:
+            self.mean[:] = arrays[mean]
+            self.count[:] = arrays[count]
         self._estimate = None
 
     def to_dict(self) -> dict[str, dict[str, float]]:

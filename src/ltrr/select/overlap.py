@@ -173,6 +173,7 @@ def allocate(
     *,
     ms: Array | None = None,
     budget_ms: float = np.inf,
+    size: Array | None = None,
 ) -> NDArray[np.int64]:
     """Greedy depth per strategy, as grid indices (-1 = off), from ``start`` (default all off).
 
@@ -184,17 +185,27 @@ def allocate(
     per candidate. The first step always happens (at the shallowest depth if the budgets are
     smaller), and the best single arm replaces the result if it scores higher on ``found -
     price - min_gain * candidates`` (ratio greedy misses a deep arm whose gain comes late).
-    ``start`` levels are kept (a floor: anchors); then no single-arm replacement.
+    ``start`` levels are kept (a floor: anchors); then no single-arm replacement. ``size``
+    (S, G): the candidates each arm is charged, in the budget and per candidate (default its
+    depth; the policy may pass the measured list lengths of ``select.lengths``); a move is
+    charged at least ``plan_kernel.MIN_STEP``.
     """
     n_s, n_g = p.shape
     price = np.broadcast_to(latency[:, None] if latency.ndim == 1 else latency, (n_s, n_g))
     o = overlap
     levels: NDArray[np.int64] = plan_kernel.allocate_levels(
         np.ascontiguousarray(p, dtype=np.float64), o.pair, o.seen, o.found, o.missed,
-        o.p_found, float(o.strength), np.asarray(grid, dtype=np.int64), int(budget),
+        o.p_found, float(o.strength), arm_sizes(grid, n_s, size), float(budget),
         float(min_gain), np.ascontiguousarray(price, dtype=np.float64),
         np.zeros((n_s, n_g)) if ms is None else np.ascontiguousarray(ms, dtype=np.float64),
         float(budget_ms),
         np.full(n_s, -1, dtype=np.int64) if start is None else start.astype(np.int64),
     )  # fmt: skip
     return levels
+
+
+def arm_sizes(grid: NDArray[np.int64], n_strategies: int, size: Array | None = None) -> Array:
+    """(S, G) candidates per arm: ``size`` if given, else each arm's depth."""
+    if size is None:
+        return np.repeat(np.asarray(grid, dtype=np.float64)[None, :], n_strategies, axis=0)
+    return np.ascontiguousarray(size, dtype=np.float64)

@@ -27,6 +27,9 @@ _H01 = np.uint64(0x0101010101010101)
 _S1, _S2, _S4, _S56 = np.uint64(1), np.uint64(2), np.uint64(4), np.uint64(56)
 
 _jit = numba.njit(cache=True, nogil=True)
+#: The least a move of the greedy walk is charged, in candidates: an arm whose measured list is
+#: no longer than the one below it is not free (``select.lengths``).
+MIN_STEP = 1.0
 
 
 @_jit
@@ -111,19 +114,21 @@ def union_miss_one(
 @_jit
 def allocate_levels(
     p: Any, pair: Any, seen: Any, found: Any, missed: Any, p_found: Any, strength: float,
-    grid: Any, budget: int, min_gain: float, price: Any, ms: Any, budget_ms: float, start: Any,
+    size: Any, budget: float, min_gain: float, price: Any, ms: Any, budget_ms: float, start: Any,
 ) -> Any:  # fmt: skip
-    """``overlap.allocate``'s greedy walk (see there); ``start`` (S,) levels, -1 = off."""
+    """``overlap.allocate``'s greedy walk (see there); ``start`` (S,) levels, -1 = off;
+    ``size`` (S, G) the candidates each arm is charged (its depth, or its measured length);
+    a move is charged at least ``MIN_STEP`` candidates."""
     n_s, n_g = p.shape
     level = start.copy()
-    anchored = False
-    spent = 0
+    chosen = False
+    spent = 0.0
     for s in range(n_s):
         if level[s] >= 0:
-            anchored = True
-            spent += grid[level[s]]
+            chosen = True
+            spent += size[s, level[s]]
     miss = 1.0
-    if spent:
+    if chosen:
         miss = union_miss_one(p, level, pair, seen, found, missed, p_found, strength)
     trial = level.copy()
     while True:
@@ -133,37 +138,39 @@ def allocate_levels(
                 now_ms += ms[s, level[s]]
         any_ok = False
         for s in range(n_s):
-            current = grid[level[s]] if level[s] >= 0 else 0
+            current = size[s, level[s]] if level[s] >= 0 else 0.0
             for g in range(level[s] + 1, n_g):
                 move_ms = ms[s, g] - (ms[s, level[s]] if level[s] >= 0 else 0.0)
-                if spent + grid[g] - current <= budget and now_ms + move_ms <= budget_ms:
+                if spent + size[s, g] - current <= budget and now_ms + move_ms <= budget_ms:
                     any_ok = True
-        if not any_ok and spent:
+        if not any_ok and chosen:
             break
         best_ratio, best_s, best_g, best_miss = -np.inf, -1, -1, 1.0
         for s in range(n_s):
-            current = grid[level[s]] if level[s] >= 0 else 0
+            current = size[s, level[s]] if level[s] >= 0 else 0.0
             now_price = price[s, level[s]] if level[s] >= 0 else 0.0
             for g in range(level[s] + 1, n_g):
                 if any_ok:
                     move_ms = ms[s, g] - (ms[s, level[s]] if level[s] >= 0 else 0.0)
-                    if spent + grid[g] - current > budget or now_ms + move_ms > budget_ms:
+                    if spent + size[s, g] - current > budget or now_ms + move_ms > budget_ms:
                         continue
                 elif g != 0:  # nothing fits and nothing chosen yet: the shallowest arms
                     continue
                 trial[s] = g
                 new_miss = union_miss_one(p, trial, pair, seen, found, missed, p_found, strength)
                 trial[s] = level[s]
-                ratio = (miss - new_miss - (price[s, g] - now_price)) / (grid[g] - current)
+                step = max(size[s, g] - current, MIN_STEP)
+                ratio = (miss - new_miss - (price[s, g] - now_price)) / step
                 if ratio > best_ratio:
                     best_ratio, best_s, best_g, best_miss = ratio, s, g, new_miss
-        if spent and (best_ratio <= 0.0 or best_ratio < min_gain):
+        if chosen and (best_ratio <= 0.0 or best_ratio < min_gain):
             break
-        spent += grid[best_g] - (grid[level[best_s]] if level[best_s] >= 0 else 0)
+        spent += size[best_s, best_g] - (size[best_s, level[best_s]] if level[best_s] >= 0 else 0.0)
         level[best_s] = best_g
         trial[best_s] = best_g
         miss = best_miss
-    if anchored:
+        chosen = True
+    if start.max() >= 0:
         return level
     value = 1.0 - miss - min_gain * spent
     for s in range(n_s):
@@ -172,8 +179,8 @@ def allocate_levels(
     best_value, best_s, best_g = -np.inf, -1, -1
     for s in range(n_s):
         for g in range(n_g):
-            fits = grid[g] <= max(budget, grid[0]) and ms[s, g] <= budget_ms
-            v = p[s, g] - price[s, g] - min_gain * grid[g] if fits or g == 0 else -np.inf
+            fits = size[s, g] <= max(budget, size[s, 0]) and ms[s, g] <= budget_ms
+            v = p[s, g] - price[s, g] - min_gain * size[s, g] if fits or g == 0 else -np.inf
             if v > best_value:
                 best_value, best_s, best_g = v, s, g
     if best_value > value + 1e-12:
@@ -187,10 +194,10 @@ def warm_up() -> NDArray[np.int64]:
     p = np.full((2, 2), 0.5)
     bits = np.zeros((4, 1), dtype=np.uint64)
     start = np.full(2, -1, dtype=np.int64)
-    grid = np.array([10, 20], dtype=np.int64)
+    size = np.array([[10.0, 20.0], [10.0, 20.0]])
     lift(np.zeros(1, dtype=np.int64), 1, np.ones((4, 4)), bits, bits, bits, np.full(4, 0.5), 1.0)
     out: NDArray[np.int64] = allocate_levels(
-        p, np.ones((4, 4)), bits, bits, bits, np.full(4, 0.5), 1.0, grid, 20, 0.0,
+        p, np.ones((4, 4)), bits, bits, bits, np.full(4, 0.5), 1.0, size, 20.0, 0.0,
         np.zeros((2, 2)), np.zeros((2, 2)), np.inf, start,
     )  # fmt: skip
     return out

@@ -67,21 +67,31 @@ def release_anchor(
     return chosen
 
 
-def candidates(rows: Levels, grid: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Total depth (an upper bound of the distinct candidates) of each plan of ``rows`` (n, S;
-    -1 = off)."""
+def candidates(rows: Levels, size: NDArray[np.float64] | NDArray[np.int64]) -> Array:
+    """Candidates each plan of ``rows`` (n, S; -1 = off) is charged: the sum of its arms'
+    ``size`` (S, G), or of their depths when ``size`` is the grid (G,) (an upper bound of
+    the distinct candidates)."""
     on = rows >= 0
-    out: NDArray[np.int64] = np.where(on, grid[np.where(on, rows, 0)], 0).sum(axis=1)
+    table = np.asarray(size, dtype=np.float64)
+    if table.ndim == 1:
+        table = np.broadcast_to(table, (rows.shape[1], len(table)))
+    cells = table[np.arange(rows.shape[1])[None, :], np.where(on, rows, 0)]
+    out: Array = np.where(on, cells, 0.0).sum(axis=1)
     return out
 
 
 def plan_price(
-    rows: Levels, grid: NDArray[np.int64], ms: Array, per_candidate: float, per_ms: float
+    rows: Levels,
+    size: NDArray[np.float64] | NDArray[np.int64],
+    ms: Array,
+    per_candidate: float,
+    per_ms: float,
 ) -> Array:
-    """``per_candidate`` per candidate plus ``per_ms`` per estimated ms (``ms``: (S, G)) of each
-    plan of ``rows`` (n, S; -1 = off), as the allocation prices its arms."""
+    """``per_candidate`` per candidate (``size``, as ``candidates`` reads it) plus ``per_ms``
+    per estimated ms (``ms``: (S, G)) of each plan of ``rows`` (n, S; -1 = off), as the
+    allocation prices its arms."""
     on = rows >= 0
     cells = np.where(on, rows, 0)
     spent = np.where(on, ms[np.arange(rows.shape[1])[None, :], cells], 0.0).sum(axis=1)
-    out: Array = per_candidate * candidates(rows, grid) + per_ms * spent
+    out: Array = per_candidate * candidates(rows, size) + per_ms * spent
     return out

@@ -50,7 +50,7 @@ def cheapest_within(
     options_at: Callable[[float], Sequence[Levels]],
     prices: Sequence[float],
     tolerance: float,
-    grid: NDArray[np.int64],
+    size: NDArray[np.float64] | NDArray[np.int64],
     miss_ratio: float = np.inf,
 ) -> Levels:
     """The plan to run: the first acceptable option down the ladder ``prices``, else
@@ -60,7 +60,8 @@ def cheapest_within(
     ``options_at(price)``: the plans allocated at ``price`` (levels (S,), -1 = off);
     an option is acceptable when, under every posterior, its P(found) is at least the
     reference's less ``tolerance`` and less ``miss_ratio`` times the reference's P(miss); of
-    the acceptable options at one price, the fewest candidates.
+    the acceptable options at one price, the fewest candidates (``size``: the grid (G,) or
+    the candidates charged per arm (S, G), as ``release.candidates`` reads it).
     """
     miss = np.array([union_miss(p, reference[None, :], overlap)[0] for p in posteriors])
     base = 1.0 - miss - np.minimum(tolerance, miss_ratio * miss)
@@ -72,7 +73,7 @@ def cheapest_within(
         found = 1.0 - np.stack([union_miss(p, rows, overlap) for p in posteriors])  # (2, n)
         ok = np.flatnonzero((found >= base[:, None] - 1e-12).all(axis=0))
         if len(ok):
-            cost = candidates(rows[ok], grid)
+            cost = candidates(rows[ok], size)
             chosen: Levels = rows[ok[int(np.argmin(cost))]]
             return chosen
     return reference
