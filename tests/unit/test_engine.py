@@ -207,12 +207,12 @@ def test_replay_rebuilds_the_measured_list_lengths(data: Path) -> None:
             wanted = CATALOG[i % len(CATALOG)].id
             engine.feedback(_act(f"r{i}", wanted, f"a{i}", float(10 * i + 1)))
         engine.learner.settle(1e9)
-        lengths = engine.policy.lengths()  # type: ignore[attr-defined]
+        lengths = [engine.policy.lengths(seen) for seen in (False, True)]  # type: ignore[attr-defined]
         plans = [engine.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
-    assert 0 < lengths["lexical"]["10"] <= 5
+    assert all(0 < table["lexical"]["10"] <= 5 for table in lengths)  # new and repeated
     with _open(data, config) as fresh:  # open replays the log
         fresh.learner.settle(1e9)
-        assert fresh.policy.lengths() == lengths  # type: ignore[attr-defined]
+        assert [fresh.policy.lengths(seen) for seen in (False, True)] == lengths  # type: ignore[attr-defined]
         again = [fresh.search(q, request_id=f"p{j}").plan for j, q in enumerate(queries)]
     assert [p.to_dict() for p in again] == [p.to_dict() for p in plans]
 

@@ -188,7 +188,7 @@ class BanditPolicy:
         x = self._x(request, key)
         thompson = rng if self.params.greedy == "thompson" else None
         p = self._probabilities(x, key, thompson)
-        levels = self._allocate(p, request.budget, self._forced)
+        levels = self._allocate(p, request.budget, self._forced, self._sizes(x))
         if self.params.release_gain > 0:
             levels = self._release(levels, p, x, key, request.budget)
         if self.params.cheap_prices:
@@ -211,41 +211,43 @@ class BanditPolicy:
         return Plan(depths, greedy, self.params.epsilon, explore, self.name, seen=request.seen)
 
     def _allocate(
-        self, p: Array, budget: int, start: NDArray[np.int64], price: float | None = None
+        self, p: Array, budget: int, start: NDArray[np.int64], size: Array, price: float = -1.0
     ) -> NDArray[np.int64]:
-        """The greedy allocation of ``budget`` for hit probabilities ``p`` from ``start``, at
-        ``price`` per candidate (default ``min_gain_per_candidate``)."""
+        """The greedy allocation of ``budget`` for hit probabilities ``p`` from ``start``,
+        charging ``size`` (S, G) candidates per arm at ``price`` each (default, -1:
+        ``min_gain_per_candidate``)."""
         ms = self._state.costs.estimate()
         return allocate(
             p,
             self._overlap(),
             self._grid,
             budget,
-            self.params.min_gain_per_candidate if price is None else price,
+            self.params.min_gain_per_candidate if price < 0 else price,
             ms * self.params.latency_weight,
             start=start,
             ms=ms,
             budget_ms=self._budget_ms,
-            size=self._state.sizes(self.params.price_lengths),
+            size=size,
         )
+
+    def _sizes(self, x: Array) -> Array:
+        """The candidates each arm is charged for the request of features ``x`` (its last
+        column: the query was learned from before), ``BanditState.sizes``."""
+        return self._state.sizes(self.params.price_lengths, bool(x[-1] > 0))
 
     def _release(
         self, levels: NDArray[np.int64], sample: Array, x: Array, key: int | None, budget: int
     ) -> NDArray[np.int64]:
         """``levels`` or a plan with an anchor released (``select.release``)."""
-        ms, params = self._state.costs.estimate(), self.params
+        ms, params, size = self._state.costs.estimate(), self.params, self._sizes(x)
         return release_anchor(
             levels,
             (self._probabilities(x, key, None), sample),
             self._overlap(),
             one_released(self._forced, self._releasable()),
-            lambda start: self._allocate(sample, budget, start),
+            lambda start: self._allocate(sample, budget, start, size),
             lambda rows: plan_price(
-                rows,
-                self._state.sizes(params.price_lengths),
-                ms,
-                params.min_gain_per_candidate,
-                params.latency_weight,
+                rows, size, ms, params.min_gain_per_candidate, params.latency_weight
             ),
             params.release_gain,
         )
@@ -261,17 +263,17 @@ class BanditPolicy:
         self, levels: NDArray[np.int64], sample: Array, x: Array, key: int | None, budget: int
     ) -> NDArray[np.int64]:
         """``levels`` or a cheaper plan within ``found_tolerance`` of it (``select.satisfice``)."""
-        starts = [self._forced]
+        starts, size = [self._forced], self._sizes(x)
         if self.params.cheap_release:
             starts += one_released(self._forced, self._releasable())
         return cheapest_within(
             levels,
             (self._probabilities(x, key, None), sample),
             self._overlap(),
-            lambda price: [self._allocate(sample, budget, s, price) for s in starts],
+            lambda price: [self._allocate(sample, budget, s, size, price) for s in starts],
             self.params.cheap_prices,
             self.params.found_tolerance,
-            self._state.sizes(self.params.price_lengths),
+            size,
             self.params.miss_ratio or np.inf,
         )
 
@@ -291,17 +293,17 @@ class BanditPolicy:
 
     def _x(self, request: PlanRequest, key: int | None) -> Array:
         """The feature vector of ``request``: context features and the query-seen bit."""
-        known = request.seen
-        seen = float(self._state.history.seen(key) if known is None else known)
         x = self.features.vector(request.query, request.context, request.probe)
-        return np.append(x, seen)
+        return np.append(x, self._seen(request, key))
+
+    def _seen(self, request: PlanRequest, key: int | None) -> float:
+        """1.0 if the query was learned from before (``PlanRequest.seen``, else the history)."""
+        known = request.seen
+        return float(self._state.history.seen(key) if known is None else known)
 
     def found_probability(self, request: PlanRequest, depths: Depths) -> float:
-        """Posterior-mean P(the union of ``depths`` finds the item): a reward model for OPE.
-
-        A depth between grid depths counts as the grid depth below it; strategies this policy
-        does not plan are ignored.
-        """
+        """Posterior-mean P(the union of ``depths`` finds the item), a reward model for OPE (a
+        depth between grid depths counts as the one below; other strategies are ignored)."""
         wanted = np.array([depths.get(s, 0) for s in self.select.strategies])
         levels = np.searchsorted(self._grid, wanted, side="right").astype(np.int64) - 1
         miss = union_miss(self.predict(request), levels[None, :], self._overlap())
@@ -320,9 +322,9 @@ class BanditPolicy:
         """The estimated ms of each (strategy, depth) the plans are priced by."""
         return self._state.costs.to_dict()
 
-    def lengths(self) -> dict[str, dict[str, float]]:
-        """The measured mean ids each (strategy, depth) returns (``select.lengths``)."""
-        return self._state.lengths.to_dict()
+    def lengths(self, seen: bool = False) -> dict[str, dict[str, float]]:
+        """Mean ids each (strategy, depth) returns for new (``seen``: repeated) queries."""
+        return self._state.lengths.to_dict(seen)
 
     def _overlap(self) -> Overlap:
         """The overlap view planning reads, computed once per state change, not per plan."""
@@ -335,7 +337,9 @@ class BanditPolicy:
     def update(self, feedback: PlanFeedback) -> None:
         """Learn from one request whose wanted item is known (semi-bandit, see module doc)."""
         self._state.costs.observe(feedback.plan.depths, feedback.cost_ms)
-        self._state.lengths.observe(feedback.plan.depths, feedback.n_returned)
+        key = query_key(feedback.request.query)
+        repeated = self._seen(feedback.request, key) > 0  # as the request saw it
+        self._state.lengths.observe(feedback.plan.depths, feedback.n_returned, repeated)
         if feedback.reward <= 0:
             return None
         strategies = self.select.strategies
@@ -349,7 +353,6 @@ class BanditPolicy:
         if not at_risk.any():
             return None
         hit = at_risk & found[:, None] & (rank[:, None] <= upper)
-        key = query_key(feedback.request.query)
         x = self._x(feedback.request, key)  # as the request saw it: before this feedback
         context_risk = at_risk
         if x[-1] > 0:  # a repeated query: its own counts speak for history strategies
@@ -431,10 +434,8 @@ class BanditPolicy:
                     f"{directory}: saved with {what} = {was}, now {now}; "
                     "replay the event log to rebuild the policy"
                 )
-        st = self._state
-        st.restore(arrays)
-        self._view = None
-        st.n_updates = int(state["n_updates"])
+        self._state.restore(arrays)
+        self._state.n_updates, self._view = int(state["n_updates"]), None
 
     def __repr__(self) -> str:
         return (

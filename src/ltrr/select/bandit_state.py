@@ -49,11 +49,11 @@ class BanditState:
             lengths=LengthTable(tuple(select.strategies), grid, params.cost_window),
         )
 
-    def sizes(self, measured: bool) -> Array:
-        """(S, G) candidates each arm is charged: its measured mean list length
-        (``measured``, ``[select.ltrr] price_lengths``) or its depth."""
+    def sizes(self, measured: bool, seen: bool) -> Array:
+        """(S, G) candidates each arm is charged: its measured mean list length for queries
+        ``seen`` before or not (``measured``, ``[select.ltrr] price_lengths``), or its depth."""
         if measured:
-            return self.lengths.estimate()
+            return self.lengths.estimate(seen)
         return arm_sizes(self.lengths.grid, len(self.costs.strategies))
 
     def arrays(self) -> dict[str, NDArray[Any]]:

@@ -36,7 +36,23 @@ def test_unmeasured_arms_cost_their_depth_and_measured_ones_bound_the_rest() -> 
     table.observe({"memory": 25, "nope": 10}, {"memory": 1, "nope": 3})  # fewer than at 10
     assert table.estimate()[1].tolist() == [2.0, 2.0, 4.0, 4.0, 104.0]  # never decreasing
     table.observe({"lexical": 0}, {"lexical": 0})  # did not run: nothing learned
-    assert table.count[0].tolist() == [2.0, 0.0, 0.0, 0.0, 0.0]
+    assert table.count()[0].tolist() == [2.0, 0.0, 0.0, 0.0, 0.0]
+    assert table.estimate(seen=True)[1].tolist() == [10.0, 25.0, 50.0, 100.0, 200.0]
+
+
+def test_queries_seen_before_and_new_queries_have_their_own_lengths() -> None:
+    """The memory index returns the few entities it learned for a repeated query and a long
+    list of cold-start guesses for a new one."""
+    table = LengthTable(STRATEGIES, GRID, window=100)
+    for _ in range(9):  # mostly repeated traffic
+        table.observe({"memory": 200}, {"memory": 2}, seen=True)
+    table.observe({"memory": 200}, {"memory": 180}, seen=False)
+    assert table.estimate(seen=True)[1, 4] == 2.0
+    assert table.estimate(seen=False)[1, 4] == 180.0
+    again = LengthTable(STRATEGIES, GRID, window=100)
+    again.restore(table.arrays())
+    assert again.to_dict(seen=True) == table.to_dict(seen=True)
+    assert again.to_dict(seen=False) == table.to_dict(seen=False) != table.to_dict(seen=True)
 
 
 def test_the_allocation_charges_measured_lengths_in_the_budget_and_the_price() -> None:
