@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ltrr.config import load_config
 from ltrr.learn.learner import Served, lesson_of
 from ltrr.log.events import Action
-from ltrr.select import SelectParams
+from ltrr.select import SelectParams, load_policy, make_policy
 from ltrr.select.bandit import BanditParams, BanditPolicy
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest
 from ltrr.select.lengths import LengthTable
@@ -144,3 +145,40 @@ def test_a_lesson_carries_each_strategys_list_length() -> None:
     feedback, _ = lesson_of(served, action, 1.0)
     assert dict(feedback.n_returned) == {"lexical": 10, "memory": 1}
     assert dict(feedback.found_rank) == {"lexical": 4, "memory": 1}
+
+
+@pytest.mark.parametrize("ladder", [False, True])
+def test_priced_by_length_the_policy_keeps_the_contract(tmp_path: Path, ladder: bool) -> None:
+    """The policy contract (tests/contracts) with lengths learned and priced, alone and with
+    the cheap-plan ladder releasing anchors: exact distributions, reads leave the state
+    alone, a save/load round trip plans the same."""
+    config = load_config().replaced("select.ltrr", price_lengths=True)
+    if ladder:
+        config = config.replaced(
+            "select.ltrr", cheap_prices=[0.003, 0.0003], found_tolerance=0.05, cheap_release=True
+        )
+    policy = make_policy("ltrr", config, seed=5)
+    rng = np.random.default_rng(2)
+    for i in range(80):
+        request = _request(i % 9)
+        plan = policy.plan(request)
+        found = {s: (3 if rng.random() < 0.5 else None) for s in plan.strategies}
+        n = {s: min(d, int(rng.integers(0, 12))) for s, d in plan.depths.items() if d > 0}
+        policy.update(PlanFeedback(request, plan, found, n_returned=n))
+    assert policy.lengths()["lexical"]["10"] < 10  # type: ignore[attr-defined]
+    policy.save(tmp_path / "before")
+    plans = [policy.plan(_request(100 + i)) for i in range(30)]
+    for plan in plans:
+        assert 0.0 < plan.probability <= 1.0
+        for strategy in set(plan.depths) | set(plan.explore):
+            assert sum(plan.marginal(strategy).values()) == pytest.approx(1.0)
+        assert plan.coverage_probability(plan.greedy) >= 1.0 - plan.epsilon - 1e-12
+    policy.save(tmp_path / "after")
+    before, after = tmp_path / "before", tmp_path / "after"
+    assert {p.name: p.read_bytes() for p in before.iterdir() if p.suffix == ".npy"} == {
+        p.name: p.read_bytes() for p in after.iterdir() if p.suffix == ".npy"
+    }
+    loaded = load_policy(after, config)
+    assert [loaded.plan(_request(100 + i)).to_dict() for i in range(30)] == [
+        p.to_dict() for p in plans
+    ]
