@@ -1,7 +1,8 @@
 """HTTP search and feedback throughput: ``ltrr serve`` beside a bare FastAPI route, under wrk.
 
 Usage: ``python benchmarks/http_load.py --data DIR [--seconds 15] [--connections 16]
-[--threads 1] [--workers 1] [--feedback-connections N] [--mixed-search-connections 4]``; prints
+[--threads 1] [--workers 1] [--feedback-connections N] [--mixed-search-connections 4]
+[--config FILE]``; prints
 one JSON object. Needs Debian's ``wrk`` on the PATH.
 
 Both servers run in the same way (uvicorn, uvloop, httptools, loopback; ltrr with
@@ -167,6 +168,7 @@ def main() -> None:
     parser.add_argument(
         "--search-only", action="store_true", help="stop after the search run (no feedback)"
     )
+    parser.add_argument("--config", type=Path, help="TOML settings for ltrr serve (an A/B)")
     args = parser.parse_args()
     args.feedback_connections = args.feedback_connections or args.connections
     if shutil.which("wrk") is None:
@@ -181,6 +183,7 @@ def main() -> None:
         "workers": args.workers,
         "feedback_connections": args.feedback_connections,
         "mixed_search_connections": args.mixed_search_connections,
+        "config": None if args.config is None else args.config.read_text(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -199,7 +202,8 @@ def main() -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         ltrr = [sys.executable, "-m", "ltrr.cli.app", "serve", "--data", str(args.data),
-                "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
+                "--port", str(port), "--workers", str(args.workers),
+                *(["--config", str(args.config)] if args.config else [])]  # fmt: skip
         started = time.perf_counter()
         with serving(ltrr, f"{url}/openapi.json", env) as proc:
             result["startup_s"] = round(time.perf_counter() - started, 2)

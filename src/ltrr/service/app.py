@@ -9,21 +9,18 @@ import gc
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
+from fastapi import FastAPI
+from pydantic import BaseModel
 
 from ltrr import __version__
 from ltrr.config import Config, load_config
 from ltrr.engine import Engine
-from ltrr.errors import CatalogError, LtrrError, UnknownStrategyError
+from ltrr.errors import LtrrError
 from ltrr.learn.shared_policy import SharedPolicy
-from ltrr.log.events import EventError
 from ltrr.service import (
     routes_catalog,
     routes_feedback,
@@ -33,8 +30,11 @@ from ltrr.service import (
     routes_web,
 )
 from ltrr.service.encoding import JSON
+from ltrr.service.errors import add_error_handlers
+from ltrr.service.fast_path import Answer, FastPaths, fast_routes
 from ltrr.service.limits import BodyLimit
 from ltrr.service.metrics import Metrics, MetricsMiddleware
+from ltrr.service.schemas import FeedbackBatch, FeedbackRequest, SearchRequest
 from ltrr.service.settings import ServiceParams, service_params
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,15 @@ def create_app(
     for module in (*routers, routes_web):
         app.include_router(module.router)
     app.mount("/web", routes_web.static_files(), name="web")
-    _add_error_handlers(app)
+    add_error_handlers(app)
+    hot: dict[str, tuple[type[BaseModel], Answer]] = {
+        "/v1/search": (SearchRequest, routes_search.answer),
+        "/v1/feedback": (FeedbackRequest, routes_feedback.answer_one),
+        "/v1/feedback/batch": (FeedbackBatch, routes_feedback.answer_batch),
+    }
+    if params.fast_path:
+        routes = [r for module in (routes_search, routes_feedback) for r in module.router.routes]
+        app.add_middleware(FastPaths, routes=fast_routes(routes, hot))
     app.add_middleware(BodyLimit, max_bytes=params.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
@@ -200,68 +208,3 @@ class Follower:
             if lease is not None:
                 lease.release()
         self._snapshot_at = position
-
-
-def _error(status: int, field: str | None, message: str, **extra: Any) -> JSON:
-    return JSON(
-        {"error": {"status": status, "field": field, "message": message, **extra}},
-        status_code=status,
-    )
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    """``("body", "actions", 3, "kind")`` -> ``"actions[3].kind"``."""
-    out = ""
-    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "body"
-
-
-def _field_error(error: Mapping[str, Any]) -> dict[str, str]:
-    """One validation error; a body that is not JSON at all is located in the message (its
-    ``loc`` holds the character position, not a field)."""
-    if error.get("type") == "json_invalid":
-        position = error["loc"][-1]
-        reason = (error.get("ctx") or {}).get("error", "")
-        return {"field": "body", "message": f"not JSON: {reason} (at character {position})"}
-    return {"field": _location(tuple(error["loc"])), "message": str(error["msg"])}
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSON:
-        errors = [_field_error(e) for e in exc.errors()]
-        first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-        return _error(422, first["field"], first["message"], errors=errors[:20])
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSON:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
-        field = detail.get("field", "body" if exc.status_code in (400, 422) else None)
-        response = _error(exc.status_code, field, str(detail.get("message")))
-        for name, value in (exc.headers or {}).items():
-            response.headers[name] = value
-        return response
-
-    @app.exception_handler(EventError)
-    async def bad_event(request: Request, exc: EventError) -> JSON:
-        field = exc.field if exc.index is None else f"actions[{exc.index}].{exc.field}"
-        return _error(422, field, exc.reason)
-
-    @app.exception_handler(CatalogError)
-    async def bad_record(request: Request, exc: CatalogError) -> JSON:
-        where = f"records[{exc.line - 1}]" if exc.line is not None else "records"
-        return _error(422, f"{where}.{exc.field}" if exc.field else where, exc.reason)
-
-    @app.exception_handler(UnknownStrategyError)
-    async def unknown_strategy(request: Request, exc: UnknownStrategyError) -> JSON:
-        return _error(422, "strategies", str(exc))
-
-    @app.exception_handler(LtrrError)
-    async def refused(request: Request, exc: LtrrError) -> JSON:
-        return _error(400, getattr(exc, "field", None), str(exc))
-
-    @app.exception_handler(Exception)
-    async def bug(request: Request, exc: Exception) -> JSON:
-        logger.exception("unhandled error on %s", request.url.path)
-        return _error(500, None, "internal error (logged)")

@@ -10,12 +10,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from ltrr.engine import Engine
 from ltrr.log.events import Action
 from ltrr.service.auth import require
 from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep, call_engine
 from ltrr.service.encoding import JSON
 from ltrr.service.limits import check_at_most
+from ltrr.service.metrics import Metrics
 from ltrr.service.schemas import FeedbackBatch, FeedbackRequest, error_responses
+from ltrr.service.settings import ServiceParams
 from ltrr.types import EntityId
 
 router = APIRouter(prefix="/v1", tags=["feedback"], responses=error_responses(400, 401, 413, 422))
@@ -34,7 +37,7 @@ def _action(body: FeedbackRequest, now_s: float) -> Action:
 
 
 async def _record(
-    engine: EngineDep, metrics: MetricsDep, bodies: Sequence[FeedbackRequest]
+    engine: Engine, metrics: Metrics, bodies: Sequence[FeedbackRequest]
 ) -> list[dict[str, str]]:
     """Queue the actions and await their commit on the event loop: no thread of the pool
     waits out the fsync, so a worker holds hundreds of durable waits for the cost of futures.
@@ -68,9 +71,11 @@ def _done(future: asyncio.Future[None]) -> None:
 # validated against its model field by field first, for nothing (the schema is in
 # ``response_model``); under wrk that was 8% of a worker's GIL time.
 @router.post("/feedback", dependencies=[require("search")], response_model=dict[str, str])
-async def feedback(body: FeedbackRequest, engine: EngineDep, metrics: MetricsDep) -> JSON:
+async def feedback(
+    body: FeedbackRequest, engine: EngineDep, metrics: MetricsDep, params: ParamsDep
+) -> JSON:
     """Record one action (durable when answered) and learn from it."""
-    return JSON((await _record(engine, metrics, [body]))[0])
+    return await answer_one(body, engine, metrics, params)
 
 
 @router.post("/feedback/batch", dependencies=[require("search")], response_model=dict[str, Any])
@@ -79,6 +84,19 @@ async def feedback_batch(
 ) -> JSON:
     """Record up to ``[service] max_batch`` actions in one commit; a bad one is named and
     nothing is stored."""
+    return await answer_batch(body, engine, metrics, params)
+
+
+# The routes' answers, which ``service.fast_path`` calls too for a well-formed request.
+async def answer_one(
+    body: FeedbackRequest, engine: Engine, metrics: Metrics, params: ServiceParams
+) -> JSON:
+    return JSON((await _record(engine, metrics, [body]))[0])
+
+
+async def answer_batch(
+    body: FeedbackBatch, engine: Engine, metrics: Metrics, params: ServiceParams
+) -> JSON:
     check_at_most(len(body.actions), params.max_batch, "actions", "max_batch")
     results = await _record(engine, metrics, body.actions)
     n_stored = sum(r["status"] == "stored" for r in results)

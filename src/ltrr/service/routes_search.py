@@ -8,11 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from ltrr.engine import Engine
 from ltrr.service.auth import require
 from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep, call_engine
 from ltrr.service.encoding import JSON
 from ltrr.service.limits import check_at_most
+from ltrr.service.metrics import Metrics
 from ltrr.service.schemas import SearchRequest, error_responses
+from ltrr.service.settings import ServiceParams
 from ltrr.types import Context
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=error_responses(400, 401, 413, 422))
@@ -26,6 +29,13 @@ async def search(
     body: SearchRequest, engine: EngineDep, metrics: MetricsDep, params: ParamsDep
 ) -> JSON:
     """Search the catalog; the search is logged, and its ``request_id`` takes feedback."""
+    return await answer(body, engine, metrics, params)
+
+
+async def answer(
+    body: SearchRequest, engine: Engine, metrics: Metrics, params: ServiceParams
+) -> JSON:
+    """The route's answer (``service.fast_path`` calls it too, for a well-formed request)."""
     check_at_most(body.offset, params.max_offset, "offset", "max_offset")
     c = body.context
     context = (

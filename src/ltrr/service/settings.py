@@ -27,6 +27,7 @@ class ServiceParams:
     snapshot_every: int = 10_000
     policy_publish_ms: float = 1000.0
     opentelemetry: bool = False
+    fast_path: bool = True
     search_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
 
