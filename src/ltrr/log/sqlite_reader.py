@@ -134,7 +134,11 @@ class LogReader:
         """The shown page of each stored impression of ``request_ids``, in a query per 500 ids:
         what checking a batch of actions needs of their requests (most act on a shown result).
         """
-        rows = self._in("SELECT request_id, shown FROM impressions", "request_id", request_ids)
+        rows = self._in(
+            "SELECT request_id, shown FROM impressions INDEXED BY impressions_page",
+            "request_id",
+            request_ids,
+        )
         loads = orjson.loads
         return {row[0]: tuple(loads(row[1])) for row in rows}
 

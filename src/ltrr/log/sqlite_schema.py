@@ -52,7 +52,8 @@ INSERT_IMP = f"INSERT OR IGNORE INTO impressions ({IMP_COLS}) VALUES ({', '.join
 #: No row is written when the action id exists or the impression does not.
 INSERT_ACT = (
     f"INSERT OR IGNORE INTO actions ({ACT_COLS}) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, max(?, event_time_s), ? FROM impressions WHERE request_id = ?"
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, max(?, event_time_s), ? FROM impressions "
+    "INDEXED BY impressions_page WHERE request_id = ?"
 )
 
 
