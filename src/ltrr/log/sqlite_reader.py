@@ -49,6 +49,11 @@ class ActedFeatures:
     actions: list[Action]
 
 
+#: What checking an action reads of its request: the shown page, from the covering index
+#: (migration 6), not the few-KB table row.
+SHOWN_OF = "SELECT request_id, shown FROM impressions INDEXED BY impressions_page"
+
+
 class LogReader:
     """Read-only access to the event log in the SQLite database at ``path``."""
 
@@ -134,11 +139,7 @@ class LogReader:
         """The shown page of each stored impression of ``request_ids``, in a query per 500 ids:
         what checking a batch of actions needs of their requests (most act on a shown result).
         """
-        rows = self._in(
-            "SELECT request_id, shown FROM impressions INDEXED BY impressions_page",
-            "request_id",
-            request_ids,
-        )
+        rows = self._in(SHOWN_OF, "request_id", request_ids)
         loads = orjson.loads
         return {row[0]: tuple(loads(row[1])) for row in rows}
 

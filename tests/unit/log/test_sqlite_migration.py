@@ -117,3 +117,20 @@ def test_newer_database_is_refused_by_the_log(tmp_path: Path) -> None:
         SqliteEventLog(db, readonly=True)
     with pytest.raises(StorageError, match="written by a newer ltrr"):
         SqliteEventLog(db, params=FAST)
+
+
+def test_action_checks_read_the_covering_index(tmp_path: Path) -> None:
+    """Migration 6: the batch look-up of shown pages and the action insert's read of the event
+    time are answered from ``impressions_page`` alone (no read of the few-KB table row)."""
+    from ltrr.log.sqlite_reader import SHOWN_OF
+    from ltrr.log.sqlite_schema import INSERT_ACT
+
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    migrate(conn)
+    shown = conn.execute(
+        f"EXPLAIN QUERY PLAN {SHOWN_OF} WHERE request_id IN (?, ?)", ("a", "b")
+    ).fetchall()
+    insert = conn.execute(f"EXPLAIN QUERY PLAN {INSERT_ACT}", (None,) * 11).fetchall()
+    conn.close()
+    for plan in (shown, insert):
+        assert any("COVERING INDEX impressions_page" in row[-1] for row in plan), plan
