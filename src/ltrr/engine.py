@@ -32,6 +32,7 @@ from ltrr.learn.learner import Learner, LearnParams, query_seen
 from ltrr.learn.live import LiveLearning, ToLearn, learn_read
 from ltrr.learn.ranking import learned_ranking
 from ltrr.learn.train_ranker import TrainReport
+from ltrr.log import foreign
 from ltrr.log.base import ActionReceipt, ServingLog
 from ltrr.log.events import Action, Impression, LoggedFeatures
 from ltrr.log.open import data_dir_log
@@ -322,8 +323,7 @@ class Engine:
     # -- the learning path ------------------------------------------------------------------
 
     def feedback(self, action: Action, *, learn: str = "now") -> bool:
-        """Log ``action`` durably, then learn from it; ``False`` for an already-seen action id.
-        An ``LtrrError`` names a bad field (request, kind, value, entity); nothing changes."""
+        """``feedback_many`` of one action (``False``: its id was seen already)."""
         return self.feedback_many([action], learn=learn)[0]
 
     def feedback_many(self, actions: Sequence[Action], *, learn: str = "now") -> list[bool]:
@@ -334,14 +334,15 @@ class Engine:
         thread a moment later (``learn.live``; ``live.wait()`` waits for it)."""
         return self.feedback_learned(self.feedback_submitted(actions, learn), learn)
 
-    def feedback_submitted(self, actions: Sequence[Action], learn: str = "now") -> ActionReceipt:
-        """``feedback_many`` up to its durable wait, which an async caller awaits through
-        ``ActionReceipt.when_durable`` (no thread blocked) before ``feedback_learned``."""
+    def feedback_submitted(
+        self, actions: Sequence[Action], learn: str = "now", *, wait: bool = True
+    ) -> ActionReceipt:
+        """``feedback_many`` up to its durable wait (async callers: ``when_durable``); a request
+        not logged yet is awaited outside the lock, or raised (``wait=False``; ``log.foreign``)."""
         if self.log is None:
             raise LtrrError("feedback needs a writer: open the engine with writer=True")
         self.live.check(learn)
-        with self.lock:
-            return self.log.submit_actions(actions)
+        return foreign.submit(self.log, self.lock, actions, wait=wait)
 
     def feedback_learned(self, receipt: ActionReceipt, learn: str = "now") -> list[bool]:
         """The rest of ``feedback_many``: wait until durable, then learn from the new ones."""

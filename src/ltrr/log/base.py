@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from ltrr.errors import StorageError
 from ltrr.log.events import Action, Event, EventError, Impression, ImpressionHead, LogStats
 from ltrr.log.group_commit import GroupCommitQueue, Job
+from ltrr.log.params import LogParams
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures
 
@@ -129,8 +130,19 @@ class ServingLog(EventLog, Protocol):
         against another log."""
         ...
 
-    def submit_actions(self, actions: Sequence[Action]) -> ActionReceipt:
-        """Check ``actions`` (all before any is queued) and queue them as one urgent batch."""
+    params: LogParams
+
+    def submit_actions(
+        self, actions: Sequence[Action], *, foreign_wait: bool = True
+    ) -> ActionReceipt:
+        """Check ``actions`` (all before any is queued) and queue them as one urgent batch.
+        A request with no impression is waited for up to ``[log] foreign_wait_ms`` (another
+        process may be committing it); ``foreign_wait=False`` raises ``UnknownRequestError``
+        at once instead (``log.foreign`` waits outside the caller's lock)."""
+        ...
+
+    def has_request(self, request_id: str) -> bool:
+        """Whether ``request_id``'s impression is queued here or stored (by any process)."""
         ...
 
     def log_actions(self, actions: Sequence[Action]) -> list[bool]: ...

@@ -46,6 +46,22 @@ class EventError(LtrrError, ValueError):
         return EventError(self.field, self.reason, index)
 
 
+class UnknownRequestError(EventError):
+    """An action names a request with no logged impression (yet: another process's may still
+    be committing; ``log.foreign`` waits for it outside any lock)."""
+
+    def __init__(self, request_id: str, index: int | None = None) -> None:
+        self.request_id = request_id
+        super().__init__(
+            "request_id",
+            f"unknown request id {request_id!r}: no impression was logged for it",
+            index,
+        )
+
+    def at(self, index: int) -> UnknownRequestError:
+        return UnknownRequestError(self.request_id, index)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Impression:
     """One search as served: the plan, every strategy's list, the shown page.

@@ -43,13 +43,13 @@ their migrations are in ``log.postgres_schema``.
 from __future__ import annotations
 
 import atexit
-import time
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 
 from ltrr.errors import StorageError
+from ltrr.log import foreign
 from ltrr.log.base import ActionReceipt
 from ltrr.log.events import (
     Action,
@@ -58,6 +58,7 @@ from ltrr.log.events import (
     Impression,
     ImpressionHead,
     LogStats,
+    UnknownRequestError,
     check_action,
     check_impression,
 )
@@ -221,7 +222,9 @@ class PostgresEventLog:
         """As ``SqliteEventLog.log_actions``: all checked first, then stored durably."""
         return self.submit_actions(actions).wait()
 
-    def submit_actions(self, actions: Sequence[Action]) -> ActionReceipt:
+    def submit_actions(
+        self, actions: Sequence[Action], *, foreign_wait: bool = True
+    ) -> ActionReceipt:
         """As ``SqliteEventLog.submit_actions``: check ``actions`` and queue them as one urgent
         batch; ``wait`` on the receipt (outside any lock the caller holds)."""
         rewards = self.rewards
@@ -242,7 +245,7 @@ class PostgresEventLog:
                 _refuse_nul(action, ("action_id", "request_id", "user_id", "entity_id"))
                 duplicate = action.action_id in seen or action.action_id in stored
                 if not duplicate:
-                    self._check_request(action, requested)
+                    self._check_request(action, requested, foreign_wait)
             except EventError as exc:
                 raise (exc.at(i) if len(actions) > 1 else exc) from None
             seen.add(action.action_id)
@@ -256,17 +259,14 @@ class PostgresEventLog:
             queue.flush()
         return ActionReceipt(queue, list(actions), jobs)
 
-    def _check_request(self, action: Action, stored: set[str]) -> None:
+    def _check_request(self, action: Action, stored: set[str], foreign_wait: bool) -> None:
         """Raise ``EventError`` if the request of ``action`` (queued, in ``stored``, or stored
         since) or its entity is unknown."""
         known = action.request_id in stored or (
             self._queue is not None and self._queue.pending(action.request_id) is not None
         )
-        if not known and not self._committed(action.request_id):
-            raise EventError(
-                "request_id",
-                f"unknown request id {action.request_id!r}: no impression was logged for it",
-            )
+        if not known and not self._stored(action.request_id, foreign_wait):
+            raise UnknownRequestError(action.request_id)
         if self._is_known is not None and self._is_known(action.entity_id):
             return
         impression = self.impression(action.request_id)
@@ -277,15 +277,14 @@ class PostgresEventLog:
                 f"retrieved for request {action.request_id!r}",
             )
 
-    def _committed(self, request_id: str) -> bool:
-        """Whether ``request_id``'s impression is stored, waiting up to ``foreign_wait_ms`` for
-        another process (another replica) to commit it."""
-        deadline = time.monotonic() + self.params.foreign_wait_ms / 1000
-        while not self._reads.has_impression(request_id):
-            if self.readonly or time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
-        return True
+    def _stored(self, request_id: str, wait: bool) -> bool:
+        wait_s = self.params.foreign_wait_ms / 1000 if wait and not self.readonly else 0.0
+        return foreign.stored(self._reads.has_impression, request_id, wait_s)
+
+    def has_request(self, request_id: str) -> bool:
+        """Whether ``request_id``'s impression is queued here or stored (by any replica)."""
+        queued = self._queue is not None and self._queue.pending(request_id) is not None
+        return queued or self._reads.has_impression(request_id)
 
     def flush(self) -> None:
         if self._queue is not None:

@@ -41,12 +41,12 @@ import fcntl
 import itertools
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Container, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ltrr.errors import StorageError
+from ltrr.log import foreign
 from ltrr.log.base import ActionReceipt
 from ltrr.log.events import (
     Action,
@@ -55,6 +55,7 @@ from ltrr.log.events import (
     Impression,
     ImpressionHead,
     LogStats,
+    UnknownRequestError,
     check_action,
     check_impression,
 )
@@ -217,14 +218,12 @@ class SqliteEventLog:
         """
         return self.submit_actions(actions).wait()
 
-    def submit_actions(self, actions: Sequence[Action]) -> ActionReceipt:
-        """Check ``actions`` and queue them as one urgent batch; ``wait`` on the receipt.
-
-        Split from the wait so that a caller holding a lock (the engine's) can release it while
-        the commit's fsync runs, sharing that fsync with concurrent callers (group commit). The
-        batch's stored action ids and its requests' shown pages are read in one query each, not
-        one per action.
-        """
+    def submit_actions(
+        self, actions: Sequence[Action], *, foreign_wait: bool = True
+    ) -> ActionReceipt:
+        """As ``ServingLog.submit_actions``; ``wait`` on the receipt. Split from the wait so a
+        caller holding a lock (the engine's) releases it while the fsync runs, shared with other
+        callers (group commit). The batch's stored ids and shown pages: one query each."""
         rewards = self.rewards
         ids = [a.action_id for a in actions if isinstance(a, Action)]
         stored = self._reads.stored_actions([i for i in ids if isinstance(i, str)])
@@ -241,7 +240,7 @@ class SqliteEventLog:
                 )
                 duplicate = action.action_id in seen or action.action_id in stored
                 if not duplicate:
-                    self._check_request(action, shown)
+                    self._check_request(action, shown, foreign_wait)
             except EventError as exc:
                 raise (exc.at(i) if len(actions) > 1 else exc) from None
             seen.add(action.action_id)
@@ -263,15 +262,14 @@ class SqliteEventLog:
         out.update(self._reads.shown_of([r for r in ids if r not in out]))
         return out
 
-    def _check_request(self, action: Action, shown: dict[str, tuple[str, ...]]) -> None:
+    def _check_request(
+        self, action: Action, shown: dict[str, tuple[str, ...]], foreign_wait: bool
+    ) -> None:
         """Raise ``EventError`` if the request of ``action`` or its entity is unknown
         (``shown``: the batch's known requests and their pages, from ``_shown_of``)."""
         page = shown.get(action.request_id)
-        if page is None and not self._committed(action.request_id):
-            raise EventError(
-                "request_id",
-                f"unknown request id {action.request_id!r}: no impression was logged for it",
-            )
+        if page is None and not self._stored(action.request_id, foreign_wait):
+            raise UnknownRequestError(action.request_id)
         if page is not None and action.entity_id in page:  # shown: known, without a look-up
             return
         if self._is_known is not None and self._is_known(action.entity_id):
@@ -284,15 +282,14 @@ class SqliteEventLog:
                 f"retrieved for request {action.request_id!r}",
             )
 
-    def _committed(self, request_id: str) -> bool:
-        """Whether ``request_id``'s impression is stored, waiting up to ``foreign_wait_ms``:
-        another process appending to this log may not have committed it yet."""
-        deadline = time.monotonic() + self.params.foreign_wait_ms / 1000
-        while not self._reads.has_impression(request_id):
-            if self.readonly or time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
-        return True
+    def _stored(self, request_id: str, wait: bool) -> bool:
+        wait_s = self.params.foreign_wait_ms / 1000 if wait and not self.readonly else 0.0
+        return foreign.stored(self._reads.has_impression, request_id, wait_s)
+
+    def has_request(self, request_id: str) -> bool:
+        """Whether ``request_id``'s impression is queued here or stored (by any process)."""
+        queued = self._queue is not None and self._queue.pending(request_id) is not None
+        return queued or self._reads.has_impression(request_id)
 
     def flush(self) -> None:
         if self._queue is not None:

@@ -11,7 +11,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from ltrr.engine import Engine
-from ltrr.log.events import Action
+from ltrr.log import foreign
+from ltrr.log.base import ActionReceipt
+from ltrr.log.events import Action, UnknownRequestError
 from ltrr.service.auth import require
 from ltrr.service.deps import EngineDep, MetricsDep, ParamsDep, call_engine
 from ltrr.service.encoding import JSON
@@ -45,7 +47,7 @@ async def _record(
     now_s = time.time()
     started = time.perf_counter()
     actions = [_action(b, now_s) for b in bodies]
-    receipt = await call_engine(engine, lambda: engine.feedback_submitted(actions))
+    receipt = await _submitted(engine, actions)
     loop = asyncio.get_running_loop()
     durable: asyncio.Future[None] = loop.create_future()
 
@@ -60,6 +62,24 @@ async def _record(
         {"action_id": b.action_id, "status": "stored" if new else "duplicate"}
         for b, new in zip(bodies, stored, strict=True)
     ]
+
+
+async def _submitted(engine: Engine, actions: list[Action]) -> ActionReceipt:
+    """``engine.feedback_submitted(actions)``; a request another worker has not committed yet
+    is awaited (``log.foreign``) with the event loop free, then the batch is tried again."""
+    deadline = None
+    while True:
+        try:
+            return await call_engine(engine, lambda: engine.feedback_submitted(actions, wait=False))
+        except UnknownRequestError as exc:
+            log = engine.log
+            if log is None:
+                raise
+            deadline = foreign.deadline_of(log) if deadline is None else deadline
+            while not log.has_request(exc.request_id):
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(foreign.POLL_S)
 
 
 def _done(future: asyncio.Future[None]) -> None:

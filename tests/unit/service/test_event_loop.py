@@ -55,3 +55,36 @@ def test_a_held_engine_lock_blocks_the_search_not_the_loop(client: TestClient) -
     assert answers == {"search": 200, "feedback": 200}
     again = client.post("/v1/feedback", json=click)
     assert again.json()["status"] == "duplicate"  # it was stored once, durably
+
+
+def test_feedback_on_an_unlogged_request_waits_without_blocking(client: TestClient) -> None:
+    """A click naming a request no worker has logged waits ``foreign_wait_ms`` (another worker
+    may be committing it) outside the engine's lock and off the loop: a search meanwhile is
+    answered, and the click is accepted once the impression appears during its wait."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    answers: dict[str, object] = {}
+    first = client.post("/v1/search", json={"query": "love story", "k": 3}).json()
+    late = {
+        "request_id": "later-r1", "action_id": "late-1",
+        "entity_id": first["results"][0]["id"], "kind": "click",
+    }  # fmt: skip
+
+    def call(name: str, path: str, body: dict[str, object]) -> None:
+        response = client.post(path, json=body)
+        answers[name] = (response.status_code, response.json())
+
+    waiting = threading.Thread(target=call, args=("late", "/v1/feedback", late))
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive()  # waiting for the impression...
+    search = threading.Thread(target=call, args=("search", "/v1/search", {"query": "night"}))
+    search.start()
+    search.join(1.0)  # ...while the worker answers a search (blocked, it would take 2 s)
+    assert not search.is_alive() and answers["search"][0] == 200  # type: ignore[index]
+    # the impression appears (as another worker's would), under the id the click names
+    engine.search("love story", k=3, request_id="later-r1")
+    engine.log.flush()
+    waiting.join(5)
+    assert answers["late"] == (200, {"action_id": "late-1", "status": "stored"})
+    never = client.post("/v1/feedback", json={**late, "request_id": "never", "action_id": "n"})
+    assert never.status_code == 422 and never.json()["error"]["field"] == "request_id"
