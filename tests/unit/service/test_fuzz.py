@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +32,10 @@ from schemathesis.specs.openapi.checks import (
 
 from ltrr.config import load_config
 from ltrr.engine import Engine
+from ltrr.service.app import create_app
 from ltrr.service.settings import ServiceParams
+
+from .conftest import STRATEGIES
 
 CHECKS = [
     not_a_server_error,
@@ -44,6 +48,25 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 N_EXAMPLES = 160
 N_REQUESTS = 8
 ENTITY_IDS = [f"t{i:02d}" for i in range(1, 21)]
+
+
+@pytest.fixture
+def app_for(data: Path, tmp_path: Path) -> Callable[[ServiceParams], FastAPI]:
+    """The conftest's app with a short ``[log] foreign_wait_ms``: fuzzed feedback names random
+    request ids, and each waited the default 2 s for another worker's commit that never comes
+    here (290 s a test, for nothing the checks look at)."""
+    settings_file = tmp_path / "fuzz.toml"
+    settings_file.write_text("[log]\nforeign_wait_ms = 20.0\n")
+
+    def make(params: ServiceParams) -> FastAPI:
+        return create_app(
+            lambda: Engine.open(
+                data, load_config(settings_file), strategies=STRATEGIES, writer=True
+            ),
+            params,
+        )
+
+    return make
 
 
 @contextmanager
