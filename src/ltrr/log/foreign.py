@@ -24,7 +24,8 @@ POLL_S = 0.005
 
 
 def stored(has_impression: Callable[[str], bool], request_id: str, wait_s: float) -> bool:
-    """Whether ``request_id``'s impression is stored, looked for up to ``wait_s`` (0: once)."""
+    """Whether ``has_impression(request_id)``, looked at every ``POLL_S`` for up to ``wait_s``
+    (0: once)."""
     deadline = time.monotonic() + wait_s
     while not has_impression(request_id):
         if time.monotonic() >= deadline:
@@ -49,9 +50,6 @@ def submit(
             with lock:
                 return log.submit_actions(actions, foreign_wait=False)
         except UnknownRequestError as exc:
-            if not wait:
+            left_s = deadline - time.monotonic()
+            if not wait or not stored(log.has_request, exc.request_id, max(left_s, 0.0)):
                 raise
-            while not log.has_request(exc.request_id):
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(POLL_S)

@@ -101,12 +101,12 @@ def create_app(
         app.include_router(module.router)
     app.mount("/web", routes_web.static_files(), name="web")
     add_error_handlers(app)
-    hot: dict[str, tuple[type[BaseModel], Answer]] = {
-        "/v1/search": (SearchRequest, routes_search.answer),
-        "/v1/feedback": (FeedbackRequest, routes_feedback.answer_one),
-        "/v1/feedback/batch": (FeedbackBatch, routes_feedback.answer_batch),
-    }
     if params.fast_path:
+        hot: dict[str, tuple[type[BaseModel], Answer]] = {
+            "/v1/search": (SearchRequest, routes_search.answer),
+            "/v1/feedback": (FeedbackRequest, routes_feedback.answer_one),
+            "/v1/feedback/batch": (FeedbackBatch, routes_feedback.answer_batch),
+        }
         routes = [r for module in (routes_search, routes_feedback) for r in module.router.routes]
         app.add_middleware(FastPaths, routes=fast_routes(routes, hot))
     app.add_middleware(BodyLimit, max_bytes=params.max_body_bytes)

@@ -25,12 +25,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ltrr.engine import Engine
 from ltrr.service.auth import scope_of
 from ltrr.service.encoding import JSON
 from ltrr.service.errors import error_response
+from ltrr.service.limits import replayed, whole_body
 from ltrr.service.metrics import Metrics
 from ltrr.service.settings import ServiceParams
 
@@ -62,22 +63,13 @@ class FastPaths:
         if fast is None:
             await self.app(scope, receive, send)
             return
-        message = await _whole_body(receive)
-        state = scope["app"].state
+        message = await whole_body(receive)
+        assert message is not None  # no limit here: the app's BodyLimit applied it
         response = None
         if message["type"] == "http.request":
-            response = await _answer(fast, scope, message["body"], state)
+            response = await _answer(fast, scope, message["body"], scope["app"].state)
         if response is None:  # the app answers it, from the same body
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if replayed:
-                    return await receive()
-                replayed = True
-                return message
-
-            await self.app(scope, replay, send)
+            await self.app(scope, replayed(message, receive), send)
             return
         scope["route"] = fast.route
         await response(scope, receive, send)
@@ -116,21 +108,6 @@ def _is_json(content_type: bytes | None) -> bool:
     return media == b"application/json" or (
         media.startswith(b"application/") and media.endswith(b"+json")
     )
-
-
-async def _whole_body(receive: Receive) -> Message:
-    """The request's body as one ``http.request`` message (or the disconnect that cut it)."""
-    message = await receive()
-    if message["type"] != "http.request" or not message.get("more_body", False):
-        return message
-    chunks = [message.get("body", b"")]
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return message
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
 
 def fast_routes(

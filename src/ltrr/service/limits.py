@@ -46,37 +46,11 @@ class BodyLimit:
             else:
                 await self.app(scope, receive, send)
             return
-        first = await self._read_chunked(receive)
+        first = await whole_body(receive, self.max_bytes)
         if first is None:
             await self._refuse(send)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return first
-
-        await self.app(scope, replay, send)
-
-    async def _read_chunked(self, receive: Receive) -> Message | None:
-        """The whole body as one message (or the disconnect that cut it), ``None`` if it grew
-        past the limit."""
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return message
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.max_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, replayed(first, receive), send)
 
     async def _refuse(self, send: Send) -> None:
         body = orjson.dumps(
@@ -99,3 +73,37 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def whole_body(receive: Receive, max_bytes: int | None = None) -> Message | None:
+    """The request's body as one ``http.request`` message (or the disconnect that cut it),
+    ``None`` once it grows past ``max_bytes``."""
+    chunks: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if max_bytes is not None and seen > max_bytes:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            if len(chunks) == 1:
+                return message
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+
+def replayed(first: Message, receive: Receive) -> Receive:
+    """``receive`` that hands out ``first`` (a body already read) before anything else."""
+    done = False
+
+    async def replay() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        done = True
+        return first
+
+    return replay
