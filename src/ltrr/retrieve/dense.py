@@ -187,6 +187,8 @@ class DenseRetriever:
     """
 
     name = "dense"
+    #: Lists depend on the understood query and the catalog alone (``retrieve.list_cache``).
+    cacheable = True
 
     def __init__(self, params: DenseParams, encoder: Encoder, *, catalog_version: int = 0) -> None:
         self.params = params

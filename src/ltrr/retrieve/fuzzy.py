@@ -98,6 +98,8 @@ class FuzzyRetriever(RowIndex[FuzzyParams]):
     """Typo-tolerant title and name matching; implements ``Retriever``."""
 
     name = NAME
+    #: Lists depend on the understood query and the catalog alone (``retrieve.list_cache``).
+    cacheable = True
     params_type = FuzzyParams
     index_params = INDEX_PARAMS
 

@@ -22,6 +22,7 @@ from ltrr.config import Config
 from ltrr.errors import StorageError
 from ltrr.retrieve import retriever_class
 from ltrr.retrieve.base import Candidate, Retriever
+from ltrr.retrieve.list_cache import ListCache, ListCacheParams, cacheable, list_key
 from ltrr.storage.catalog import CatalogStore
 from ltrr.storage.datadir import DataDir
 from ltrr.types import Context, Entity, EntityId
@@ -97,6 +98,8 @@ class IndexSet:
     catalog_version: int
     status: list[IndexStatus] = field(default_factory=list)
     text: TextIndex | None = None
+    #: Lists of repeated queries from the cacheable retrievers (``retrieve.list_cache``).
+    cache: ListCache | None = None
 
     @classmethod
     def open(
@@ -116,17 +119,17 @@ class IndexSet:
             components[name], opened = open_index(name, data_dir, save=save, on_progress=progress)
             status.append(opened)
         understander, text = components.pop(UNDERSTAND), components.pop(TEXT)
-        return cls(understander, components, store.version(), status, text=text)
+        size = data_dir.config.params("retrieve.cache", ListCacheParams).candidates
+        cache = ListCache(size) if size else None
+        return cls(understander, components, store.version(), status, text=text, cache=cache)
 
     def probe(self, query: UnderstoodQuery, context: Context, probe: ProbeSpec) -> Probed | None:
         """``probe.strategy`` run to ``probe.depth`` before planning (probe-then-decide), timed;
         None when that strategy is not open."""
-        retriever = self.retrievers.get(probe.strategy)
-        if retriever is None:
+        if probe.strategy not in self.retrievers:
             return None
-        started = time.perf_counter()
-        ranked = retriever.retrieve(query, context, probe.depth)
-        return Probed(probe.strategy, probe.depth, ranked, (time.perf_counter() - started) * 1000)
+        ranked, ms = self._run(probe.strategy, query, context, probe.depth)
+        return Probed(probe.strategy, probe.depth, ranked, ms)
 
     def retrieve(
         self,
@@ -151,19 +154,37 @@ class IndexSet:
                 if depth <= probed.depth:
                     rankings[name], latency[name] = probed.ranked[:depth], spent
                     continue
-            started = time.perf_counter()
-            rankings[name] = self.retrievers[name].retrieve(query, context, depth)
-            latency[name] = spent + (time.perf_counter() - started) * 1000
+            rankings[name], ms = self._run(name, query, context, depth)
+            latency[name] = spent + ms
         return rankings, latency
+
+    def _run(
+        self, name: str, query: UnderstoodQuery, context: Context, depth: int
+    ) -> tuple[list[Candidate], float]:
+        """Strategy ``name``'s list at ``depth`` and the ms computing it took (a cached list's
+        as measured when it was computed: ``retrieve.list_cache``)."""
+        retriever = self.retrievers[name]
+        cache = self.cache if cacheable(retriever) else None
+        key = list_key(name, depth, query) if cache is not None else ()
+        if cache is not None and (hit := cache.get(key)) is not None:
+            return hit
+        started = time.perf_counter()
+        ranked = retriever.retrieve(query, context, depth)
+        ms = (time.perf_counter() - started) * 1000
+        if cache is not None:
+            cache.put(key, ranked, ms)
+        return ranked, ms
 
     def catch_up(self, store: CatalogStore) -> int:
         """Replay the catalog's changes since ``catalog_version`` into every index (in memory);
         the number of changes, 0 when nothing moved."""
         version = store.version()
+        behind = [i for i in self._components().values() if i.catalog_version != version]
+        if self.cache is not None and (behind or version != self.catalog_version):
+            self.cache.clear()  # before any index moves: no list of the old catalog survives
         n_changes = 0
-        for index in self._components().values():
-            if index.catalog_version != version:  # each on its own: one may be older
-                n_changes = max(n_changes, _catch_up(index, store, version))
+        for index in behind:  # each on its own: one may be older
+            n_changes = max(n_changes, _catch_up(index, store, version))
         self.catalog_version = version
         return n_changes
 

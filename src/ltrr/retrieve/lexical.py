@@ -129,6 +129,8 @@ class LexicalRetriever:
     """
 
     name = NAME
+    #: Lists depend on the understood query and the catalog alone (``retrieve.list_cache``).
+    cacheable = True
 
     def __init__(
         self,

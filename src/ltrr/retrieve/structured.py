@@ -197,6 +197,8 @@ class StructuredRetriever(RowIndex[StructuredParams]):
     """Attribute and type filters from tagged spans plus text match; implements ``Retriever``."""
 
     name = NAME
+    #: Lists depend on the understood query and the catalog alone (``retrieve.list_cache``).
+    cacheable = True
     params_type = StructuredParams
     index_params = INDEX_PARAMS
 
