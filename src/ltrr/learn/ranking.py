@@ -302,13 +302,15 @@ def learned_ranking(
     columns)."""
     config = data_dir.config
     dense = indexes.retrievers.get("dense")
+    params = lambdamart_params(config)
     featurizer = Featurizer(
         strategy_names(config),
         indexes.text,
         dense if isinstance(dense, Similarities) else None,
         k=fusion_params(config).k,
+        memo_rows=params.feature_memo_rows,
     )
     return LearnedRanking(
-        data_dir.path, featurizer, lambdamart_params(config), RewardMap.from_config(config),
+        data_dir.path, featurizer, params, RewardMap.from_config(config),
         enabled=log is not None, shared=shared, log=log,
     )  # fmt: skip

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ltrr.merge.rrf import DEFAULT_K, Fused, rrf
+from ltrr.rank.feature_memo import FeatureMemo
 from ltrr.retrieve.base import Candidate
 from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
@@ -50,6 +51,11 @@ TEXT_COLUMNS: tuple[str, ...] = (
 CATALOG_COLUMNS: tuple[str, ...] = (
     "popularity", "age_days", "type_match", "entity_type_match", "attribute_match", "affinity",
 )  # fmt: skip
+#: The columns of a (query, entity) pair alone, remembered per query (``rank.feature_memo``);
+#: the memo's last column is the entity's ``added_at_s``, for ``age_days`` at the event time.
+MEMO_COLUMNS: tuple[str, ...] = (
+    *TEXT_COLUMNS, "popularity", "type_match", "entity_type_match", "attribute_match",
+)  # fmt: skip
 QUERY_COLUMNS: tuple[str, ...] = (
     "query.n_tokens",
     "query.corrected",
@@ -62,6 +68,9 @@ Matrix = NDArray[np.float32]
 
 class TextFeatures(Protocol):
     """What the featurizer reads from the catalog (``rank.text_index.TextIndex``)."""
+
+    #: The catalog version the index reflects (remembered features are of one version).
+    catalog_version: int
 
     def rows_of(self, ids: Sequence[EntityId]) -> NDArray[np.int64]: ...
 
@@ -134,6 +143,7 @@ class Featurizer:
         text: TextFeatures | None = None,
         dense: Similarities | None = None,
         k: float = DEFAULT_K,
+        memo_rows: int = 200_000,
     ) -> None:
         self.strategies = tuple(strategies)
         self.text = text
@@ -142,6 +152,9 @@ class Featurizer:
         self.names = feature_names(self.strategies)
         self.fingerprint = fingerprint_of(self.names)
         self._column = {name: i for i, name in enumerate(self.names)}
+        self._memo_at = [self._column[name] for name in MEMO_COLUMNS]
+        #: None: every row computed every time (``[rank.lambdamart] feature_memo_rows = 0``).
+        self.memo = FeatureMemo(len(MEMO_COLUMNS) + 1, memo_rows) if memo_rows else None
 
     def __call__(
         self,
@@ -198,13 +211,31 @@ class Featurizer:
         context: Context,
         event_time_s: float,
     ) -> None:
+        key = (query.corrected_tokens, query.spans)  # all the memo's columns read of the query
+        pair = (
+            self._pair_columns(text, ids, query)
+            if self.memo is None
+            else self.memo.columns(
+                text.catalog_version, key, ids, lambda new: self._pair_columns(text, new, query)
+            )
+        )
+        x[:, self._memo_at] = pair[:, :-1]
+        x[:, self._column["age_days"]] = (event_time_s - pair[:, -1]) / DAY_S
+        if context.taste:  # else NaN, as the row starts: the user's taste is unknown
+            x[:, self._column["affinity"]] = text.affinity(text.rows_of(ids), context.taste)
+
+    def _pair_columns(
+        self, text: TextFeatures, ids: Sequence[EntityId], query: UnderstoodQuery
+    ) -> NDArray[np.float64]:
+        """``MEMO_COLUMNS`` and ``added_at_s`` of ``ids`` for ``query``, computed."""
+        out = np.full((len(ids), len(MEMO_COLUMNS) + 1), np.nan)
+        at = {name: j for j, name in enumerate(MEMO_COLUMNS)}
         rows = text.rows_of(ids)
         for name, column in text.text_match(rows, query.corrected_tokens).items():
-            if name in self._column:
-                x[:, self._column[name]] = column
-        popularity, added_at_s, type_code = text.columns(rows)
-        x[:, self._column["popularity"]] = np.log1p(np.maximum(popularity, 0.0))
-        x[:, self._column["age_days"]] = (event_time_s - added_at_s) / DAY_S
+            if name in at:
+                out[:, at[name]] = column
+        popularity, out[:, -1], type_code = text.columns(rows)
+        out[:, at["popularity"]] = np.log1p(np.maximum(popularity, 0.0))
         known = rows >= 0
         for name, labels in (
             ("type_match", {s.label for s in query.spans_of("type")}),
@@ -214,10 +245,10 @@ class Featurizer:
                 types = text.types
                 asked = np.zeros(len(types) + 1, np.float32)  # the last slot: code -1
                 asked[[code for code, t in enumerate(types) if t in labels]] = 1.0
-                x[:, self._column[name]] = np.where(known, asked[type_code], np.nan)
+                out[:, at[name]] = np.where(known, asked[type_code], np.nan)
         values = [s.value for s in query.spans_of("attribute")]
-        x[:, self._column["attribute_match"]] = text.attribute_match(rows, values)
-        x[:, self._column["affinity"]] = text.affinity(rows, context.taste)
+        out[:, at["attribute_match"]] = text.attribute_match(rows, values)
+        return out
 
     def _query(self, x: Matrix, query: UnderstoodQuery) -> None:
         x[:, self._column["query.n_tokens"]] = len(query.corrected_tokens)

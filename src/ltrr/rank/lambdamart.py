@@ -62,6 +62,7 @@ class LambdaMartParams:
     query_weight: str = "inverse"
     max_position: int = 10
     rerank_depth: int = 50
+    feature_memo_rows: int = 200_000
     holdout: float = 0.2
     min_groups: int = 100
     retrain_every: int = 500
@@ -80,6 +81,9 @@ class LambdaMartParams:
                 f"{SECTION}.query_weight must be one of {', '.join(QUERY_WEIGHTS)}, "
                 f"got {self.query_weight!r}"
             )
+        if self.feature_memo_rows < 0:
+            rows = self.feature_memo_rows
+            raise ConfigError(f"{SECTION}.feature_memo_rows must be >= 0, got {rows}")
         for name in ("n_trees", "num_leaves", "min_data_in_leaf", "max_position", "rerank_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{SECTION}.{name} must be >= 1, got {getattr(self, name)}")
