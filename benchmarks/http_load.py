@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/http_load.py --data DIR [--seconds 15] [--connections 16]
 [--threads 1] [--workers 1] [--feedback-connections N] [--mixed-search-connections 4]
-[--config FILE]``; prints
+[--config FILE] [--warmup N]``; prints
 one JSON object. Needs Debian's ``wrk`` on the PATH.
 
 Both servers run in the same way (uvicorn, uvloop, httptools, loopback; ltrr with
@@ -17,6 +17,9 @@ Feedback: after the search run, wrk posts clicks on request ids the searches ret
 (default ``--connections``). Then ``search_while_ingesting``: the same feedback wrk and a search
 wrk of ``--mixed-search-connections`` at once, for search latency (p50, p99) while feedback
 is ingested as fast as it goes. The 1-minute load average is reported before and after.
+``--warmup N`` first teaches the data directory's policy and ranker in process with ``N``
+searches and their clicks (``_queries.warm_up``, as ``search_latency.py`` does), so the
+service is measured with a learned policy rather than the cold start's deep plans.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _queries import mixed_queries  # noqa: E402
+from _queries import mixed_queries, warm_up  # noqa: E402
 from _serving import free_port, serving, tree_cpu_s  # noqa: E402
 
 BARE_APP = """
@@ -169,6 +172,7 @@ def main() -> None:
         "--search-only", action="store_true", help="stop after the search run (no feedback)"
     )
     parser.add_argument("--config", type=Path, help="TOML settings for ltrr serve (an A/B)")
+    parser.add_argument("--warmup", type=int, default=0, help="searches teaching it first")
     args = parser.parse_args()
     args.feedback_connections = args.feedback_connections or args.connections
     if shutil.which("wrk") is None:
@@ -185,6 +189,12 @@ def main() -> None:
         "mixed_search_connections": args.mixed_search_connections,
         "config": None if args.config is None else args.config.read_text(),
     }
+    if args.warmup:
+        from ltrr.engine import Engine
+
+        with Engine.open(args.data, writer=True) as engine:
+            queries = mixed_queries(args.data, args.warmup, args.seed + 2)
+            result["warmup"] = {"searches": args.warmup} | warm_up(engine, queries, time.time())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bodies = _search_bodies(_queries(args.data, 5000, args.seed), work / "bodies.jsonl")

@@ -47,13 +47,11 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _queries import Query, mixed_queries
+from _queries import mixed_queries, warm_up
 from ltrr.config import load_config
 from ltrr.engine import Engine
-from ltrr.errors import LtrrError
-from ltrr.log.events import Action
 from ltrr.retrieve.dense import DenseRetriever
-from ltrr.types import Context, EntityId
+from ltrr.types import Context
 
 
 def _stats(ms: list[float] | np.ndarray) -> dict[str, float]:
@@ -63,17 +61,6 @@ def _stats(ms: list[float] | np.ndarray) -> dict[str, float]:
     return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 3),
             "p99_ms": round(float(np.percentile(a, 99)), 3),
             "mean_ms": round(float(a.mean()), 3)}  # fmt: skip
-
-
-def _feedback(engine: Engine, query: Query, response: Any, n: int, t: float) -> None:
-    if query.target is None:
-        return
-    shown = {r.entity.id for r in response.results}
-    kind = "click" if query.target in shown else "found"
-    engine.feedback(Action(action_id=f"warm-{n}-{response.request_id}",
-                           request_id=response.request_id, user_id=f"u{n % 500}",
-                           entity_id=EntityId(query.target), kind=kind,
-                           event_time_s=t + 5.0))  # fmt: skip
 
 
 def _bare(engine: Engine, response: Any, context: Context, dense_missed: bool) -> float:
@@ -111,20 +98,8 @@ def run(
     with Engine.open(data, config, writer=True) as engine:
         out["open_s"] = round(time.perf_counter() - started, 2)
         out["n_entities"] = len(engine.data_dir.catalog)
-        started = time.perf_counter()
-        # Event time runs a minute per search, so each request's lessons settle (``[learn]
-        # settle_s``) two searches later and the policy learns during the warm-up.
         t0 = time.time()
-        for n, query in enumerate(queries[:n_warmup]):
-            t = t0 + 60.0 * n
-            _feedback(engine, query, engine.search(query.text, event_time_s=t), n, t)
-        out["warmup_s"] = round(time.perf_counter() - started, 1)
-        if train:
-            try:
-                report = engine.train()
-                out["ranker"] = {"version": report.version, "accepted": report.accepted}
-            except LtrrError as exc:
-                out["ranker"] = {"error": str(exc)}
+        out |= warm_up(engine, queries[:n_warmup], t0, train)
         out["model_versions"] = engine.search("warm").model_versions
         dense = next((r for r in engine.indexes.retrievers.values()
                       if isinstance(r, DenseRetriever)), None)  # fmt: skip

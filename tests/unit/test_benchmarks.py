@@ -28,16 +28,16 @@ FEEDBACK_ARGS = [
 #: name -> (arguments, keys its JSON must hold); ``{data}`` is a fresh copy of the 10k demo.
 RUNS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "search_latency": (
-        ["--data", "{data}", "--warmup", "300", "--searches", "100"],
-        ("end_to_end", "bare_strategies", "overhead_share", "stages"),
+        ["--data", "{data}", "--warmup", "300", "--searches", "100", "--cache-candidates", "1000"],
+        ("end_to_end", "bare_strategies", "overhead_share", "stages", "list_cache"),
     ),
     "ranker_latency": (
         ["--data", "{data}", "--searches", "200", "--rounds", "2"],
         ("features_on", "lambdamart", "scoring", "during_retrain"),
     ),
     "http_load": (
-        ["--data", "{data}", "--seconds", "2", "--connections", "4"],
-        ("bare_fastapi", "ltrr_search", "ltrr_feedback", "search_while_ingesting"),
+        ["--data", "{data}", "--seconds", "2", "--connections", "4", "--warmup", "100"],
+        ("bare_fastapi", "ltrr_search", "ltrr_feedback", "search_while_ingesting", "warmup"),
     ),
     "catalog_speed": (["--size", "10000"], ()),
     "index_speed": (["--size", "10000", "--dense-size", "1000"], ("lexical", "dense")),
