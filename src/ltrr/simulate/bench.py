@@ -42,6 +42,7 @@ from ltrr.select import SelectParams, make_policy
 from ltrr.select.fixed import fixed_plan_names, parse_plan, plan_name
 from ltrr.simulate.clicks import ClickModel
 from ltrr.simulate.clicks import click_model as make_click_model
+from ltrr.simulate.decompose import Explored, decompose
 from ltrr.simulate.fixed import FixedSet, PlanTable, evaluate_plans
 from ltrr.simulate.live import LiveRun, World, judge, learners_for, run_live
 from ltrr.simulate.params import SHOWN, SimulateParams, simulate_params
@@ -173,8 +174,13 @@ class Bench:
         policy = make_policy(spec.policy_name, config, seed=traffic.seed)
         trainer = ranker_trainer(spec, world, config)
         learners = learners_for(policy, config, self.live_retrievers(), trainer)
-        run = run_live(learners, world, traffic, pools.traffic, pools.unseen, contexts, tick)
+        explored = Explored()
+        run = run_live(
+            learners, world, traffic, pools.traffic, pools.unseen, contexts, tick, explored
+        )
         run.policy = spec.name
+        grid = (self.plan.select.strategies, self.plan.select.depths)
+        run.decomposition = decompose(learners, world, pools.unseen, contexts, explored, grid)
         return run
 
     def report(

@@ -264,6 +264,8 @@ class LiveRun:
     tail: list[TailPoint] = field(default_factory=list)
     #: The LambdaMART retrains of the run (``simulate.ranker``): search, accepted, validation.
     ranker_training: list[dict[str, Any]] = field(default_factory=list)
+    #: Where the candidates went (``simulate.decompose``); empty when not measured.
+    decomposition: dict[str, Any] = field(default_factory=dict)
 
 
 def actions_of(

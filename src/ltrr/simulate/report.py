@@ -13,6 +13,11 @@ Per query (``per_query``): for every learned policy, seed and unseen query, what
 did at its last tail point beside the oracle and the fixed plan it is compared with; the
 report keeps their summary (``per_query``) and the points of the cost-vs-found plot
 (``cost_vs_found``: every fixed plan, the oracle and each seed's learned tail).
+
+``decomposition``: per learned policy, where its candidates went (``decompose``): exploration's
+share of the run's candidates, the tail's plan beside the posterior-mean plan (also with the
+anchors free to go and at 10 and 100 times the price), the anchors alone, and each arm's
+predicted P(found) beside the found-rate it has on the unseen pool.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from ltrr.simulate.compare import (
     frontier,
     summary,
 )
+from ltrr.simulate.decompose import decomposition_summary
 from ltrr.simulate.fixed import FixedSet, PlanTable
 from ltrr.simulate.live import LiveRun
 from ltrr.simulate.params import SimulateParams
@@ -110,6 +116,7 @@ def build_report(
             },
         },
         "learned_plans": {name: learned_plans(runs[name], pools) for name in learned},
+        "decomposition": {name: decomposition_summary(runs[name]) for name in learned},
         "per_query": {
             "policies": per_query_summary(
                 per_query_rows({n: runs[n] for n in learned}, table, fixed, pools), params

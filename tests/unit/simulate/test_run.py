@@ -507,7 +507,11 @@ def test_the_simulator_plans_after_the_probe_from_the_cached_lists(
         world = opened.world(click_model("navigational"))
         run = opened.run_learned(plan.learned[0], world, opened.traffic(0))
     assert run.tail[-1].at_search == 200
-    assert len(seen) == 200 + 2 * len(plan.pools.unseen)  # traffic, then two tail points
+    # traffic, two tail points, then the decomposition's plans of the unseen pool (one per
+    # variant that plans; the anchors' plan is fixed) with the tail's request ids
+    replans = [k for k in run.decomposition["tail"] if k != "anchors_only"]
+    assert len(replans) == 5
+    assert len(seen) == 200 + (2 + len(replans)) * len(plan.pools.unseen)
     by_text = {q.raw: qid for qid, q in world.understood.items()}
     for request in seen:
         cached = world.cached["lexical"][by_text[request.query.raw]][:5]
@@ -516,3 +520,33 @@ def test_the_simulator_plans_after_the_probe_from_the_cached_lists(
     assert any(r.seen for r in seen) and not any(
         r.seen for r in seen if r.request_id.startswith("unseen-")
     )
+
+
+def test_the_decomposition_matches_the_tail_and_the_fixed_plans(report: dict[str, Any]) -> None:
+    """Where ltrr's candidates went (``simulate.decompose``), checked against the report's own
+    numbers: the tail's plan is the tail point's, each arm's found-rate is its fixed plan's."""
+    parts = report["decomposition"]["ltrr"]
+    tail = report["policies"]["ltrr"]["tail"]
+    thompson = parts["tail"]["thompson"]
+    assert thompson["candidates"]["mean"] == pytest.approx(tail["candidates_per_search"]["mean"])
+    assert thompson["found_rate"]["mean"] == pytest.approx(tail["found_rate"]["mean"])
+    assert parts["tail"]["posterior_mean"]["candidates"]["mean"] <= 5.0 + 1e-9  # the budget
+    # a higher price never buys more: the walk stops at the same move or earlier
+    prices = [parts["tail"][f"posterior_mean{k}"]["candidates"]["mean"] for k in (
+        "", "_price_x10", "_price_x100")]  # fmt: skip
+    assert prices == sorted(prices, reverse=True)
+    assert "anchors_only" not in parts["tail"]  # small_config plans without anchors
+    fixed = report["policies"]["fuzzy@5"]["tail"]["found_rate"]["mean"]
+    assert parts["arms"]["fuzzy@5"]["found_rate"]["mean"] == pytest.approx(fixed)
+    for arm in ("fuzzy@5", "lexical@5", "dense@20"):
+        assert 0.0 < parts["arms"][arm]["predicted"]["mean"] < 1.0
+    traffic = parts["traffic"]
+    share = traffic["all_explore_share"]["mean"]
+    assert abs(share - 0.1) < 0.03  # epsilon
+    mixed = share * traffic["all_candidates_explore"]["mean"] + (1 - share) * traffic[
+        "all_candidates_greedy"]["mean"]  # fmt: skip
+    assert mixed == pytest.approx(traffic["all_candidates"]["mean"])
+    # exploration draws depths uniformly over the grid, so it is dearer than the learned plan
+    assert traffic["all_explore_cost_share"]["mean"] > share
+    assert report["decomposition"][LIVE_FIXED]["tail"].keys() == {"thompson"}
+    assert report["decomposition"][LIVE_FIXED]["arms"] is None
