@@ -10,8 +10,10 @@ Durable means acknowledged only once the commit is on disk: the log's own settin
 real logged impression: ``--searches`` real searches (the mixed query set of ``_queries``)
 are logged through the engine, then copied under new request ids, one copy per action, with
 event times ``--spacing-s`` apart (traffic at 1 / spacing searches per second, so requests
-settle as event time goes on), and each action clicks one of its copy's shown results. A
-round measures, on fresh impressions:
+settle as event time goes on), and each action clicks one of its copy's shown results. Each
+round's copies are logged when the round starts and folded by the worker engine before it is
+measured, as a service worker folds every impression within a fraction of a second of its
+commit while users act seconds later. A round measures, on fresh impressions:
 
 - ``batched_now``: ``feedback_many`` with ``--batch`` actions a call, learning on the
   acknowledgement path (the default: learned when the call returns);
@@ -62,8 +64,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _queries import mixed_queries
 
 
-def _impressions(engine: Engine, n_searches: int, n_copies: int, spacing_s: float) -> list[Any]:
-    """Real searches, then ``n_copies`` copies of their impressions under new request ids."""
+def _searched(engine: Engine, n_searches: int) -> tuple[list[Any], float]:
+    """Real searches, logged; their impressions (with a shown page) and the first's time."""
     log = engine.log
     assert log is not None
     t0 = time.time()
@@ -73,10 +75,20 @@ def _impressions(engine: Engine, n_searches: int, n_copies: int, spacing_s: floa
             rids.append(f"s{i}")
     log.flush()
     real = [imp for imp in map(log.impression, rids) if imp is not None and imp.shown]
+    return real, t0 + n_searches
+
+
+def _copies(
+    engine: Engine, real: list[Any], start: int, n: int, t0: float, spacing_s: float
+) -> list[Any]:
+    """Copies ``start`` .. ``start + n`` of the ``real`` impressions under new request ids,
+    ``spacing_s`` apart from ``t0``, logged and committed."""
+    log = engine.log
+    assert log is not None
     copies = []
-    for j in range(n_copies):
+    for j in range(start, start + n):
         imp = dataclasses.replace(
-            real[j % len(real)], request_id=f"c{j}", event_time_s=t0 + n_searches + j * spacing_s
+            real[j % len(real)], request_id=f"c{j}", event_time_s=t0 + j * spacing_s
         )
         log.log_impression(imp)
         copies.append(imp)
@@ -226,25 +238,28 @@ def main() -> None:
         synchronous = log_params(engine.data_dir.config).synchronous
         per_round = 3 * args.actions + 2 * len(n_threads) * args.thread_actions
         started = time.perf_counter()
-        imps = _impressions(engine, args.searches, per_round * args.rounds, args.spacing_s)
+        real, t0 = _searched(engine, args.searches)
         worker = Engine.open(data, serve=True)  # beside the writer, as a service worker is
         result["setup"] = {
             "data": str(args.data), "synchronous": synchronous, "batch": args.batch,
             "actions": args.actions, "thread_actions": args.thread_actions,
-            "searches": args.searches, "impressions_copied": len(imps),
+            "searches": args.searches, "impressions_copied": per_round * args.rounds,
             "spacing_s": args.spacing_s, "prepare_s": round(time.perf_counter() - started, 1),
             "sqlite": sqlite3.sqlite_version,
         }  # fmt: skip
         runs: dict[str, list[dict[str, float]]] = {}
         for r in range(args.rounds):
-            todo = iter(imps[r * per_round : (r + 1) * per_round])
+            imps = _copies(engine, real, r * per_round, per_round, t0, args.spacing_s)
+            worker.follow()  # a service worker folds them within a fraction of a second
+            todo = iter(imps)
 
             def take(n: int, tag: str) -> list[Action]:
                 return _actions([next(todo) for _ in range(n)], f"{tag}-{r}")  # noqa: B023
 
             measure: list[tuple[str, Callable[[], dict[str, float]]]] = [
                 ("bare", lambda: _bare(work / "bare.sqlite", synchronous,
-                                       _actions(imps[: args.actions], "x"), args.batch)),
+                                       _actions(imps[: args.actions], "x"),  # noqa: B023
+                                       args.batch)),
                 ("batched_serve", lambda: _serving(worker, take(args.actions, "bs"),
                                                    args.batch)),
                 ("batched_now", lambda: _batched(engine, take(args.actions, "bn"), args.batch,

@@ -60,6 +60,7 @@ from ltrr.log.events import (
     check_impression,
 )
 from ltrr.log.group_commit import GroupCommitQueue, Job
+from ltrr.log.pages import RecentPages
 from ltrr.log.params import LogParams, log_params
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures, LogReader
@@ -114,6 +115,7 @@ class SqliteEventLog:
             else is_known_entity
         )
         self._reads = LogReader(self.path, self._busy_timeout_ms)
+        self._pages = RecentPages()  # of the heads the follower folded (``log.pages``)
         self._conn: sqlite3.Connection | None = None
         self._queue: GroupCommitQueue[Impression] | None = None
         if readonly:
@@ -251,14 +253,13 @@ class SqliteEventLog:
         return ActionReceipt(queue, list(actions), jobs)
 
     def _shown_of(self, request_ids: set[object]) -> dict[str, tuple[str, ...]]:
-        """The shown page of each known request of ``request_ids``, queued or stored.
-
-        The queue first, then the database: an impression leaves the queue only once it is
-        committed, so one of the two look-ups sees it.
-        """
+        """The shown page of each known request of ``request_ids``, queued or stored. The queue
+        first, then the database (its pages recently folded remembered: ``log.pages``): an
+        impression leaves the queue only once it is committed, so one look-up sees it."""
         ids = [r for r in request_ids if isinstance(r, str)]
         queued = self._queue.pending_many(ids) if self._queue else {}
         out: dict[str, tuple[str, ...]] = {r: tuple(imp.shown) for r, imp in queued.items()}
+        out.update(self._pages.get_many([r for r in ids if r not in out]))
         out.update(self._reads.shown_of([r for r in ids if r not in out]))
         return out
 
@@ -424,8 +425,9 @@ class SqliteEventLog:
         self, seq: int, limit: int = 5000
     ) -> list[tuple[int, ImpressionHead | Action]]:
         """``(position, event)`` of up to ``limit`` committed events after ``seq``, in log order
-        (impressions as their heads)."""
-        return self._reads.events_after(seq, limit)
+        (impressions as their heads, whose pages are remembered for checking actions)."""
+        self._pages.remember(events := self._reads.events_after(seq, limit))
+        return events
 
     def actions_through(self, request_id: str, seq: int) -> list[Action]:
         return self._reads.actions_through(request_id, seq)

@@ -365,3 +365,33 @@ def test_acknowledged_actions_survive_sigkill(tmp_path: Path, synchronous: str) 
     with SqliteEventLog(db, is_known_entity=lambda e: True) as log:
         stored = {a.action_id for a in log.actions_for("r")}
     assert set(acked) <= stored
+
+
+def test_pages_of_folded_impressions_check_actions_without_a_database_read(db: Path) -> None:
+    with SqliteEventLog(db, is_known_entity=set(), params=FAST) as writer:
+        writer.log_impression(_imp("r1"))
+        writer.log_impression(_imp("r2", shown=(EntityId("c"),)))
+        writer.flush()
+    with SqliteEventLog(db, is_known_entity=set(), params=FAST) as log:
+        asked: list[str] = []
+        read = log._reads.shown_of
+        log._reads.shown_of = lambda ids: asked.extend(ids) or read(ids)  # type: ignore[method-assign]
+        log.log_actions([_act("x1", "r1")])  # not folded yet: its page is read
+        assert asked == ["r1"]
+        assert [type(e).__name__ for _, e in log.events_after(0)][:2] == ["ImpressionHead"] * 2
+        asked.clear()
+        assert log.log_actions([_act("x2", "r1", entity_id=EntityId("b")), _act("x3", "r2",
+                                entity_id=EntityId("c"))]) == [True, True]  # fmt: skip
+        assert asked == []  # both pages remembered from the fold
+        with pytest.raises(EventError, match="unknown entity id 'zz'"):  # not in r2's lists
+            log.log_actions([_act("x4", "r2", entity_id=EntityId("zz"))])
+
+
+def test_remembered_pages_are_bounded_oldest_first() -> None:
+    from ltrr.log.events import ImpressionHead
+    from ltrr.log.pages import RecentPages
+
+    pages = RecentPages(size=10)
+    pages.remember((i, ImpressionHead(f"r{i}", (EntityId("a"),), 0.0)) for i in range(25))
+    kept = pages.get_many([f"r{i}" for i in range(25)])
+    assert len(kept) <= 10 and "r24" in kept and "r0" not in kept
