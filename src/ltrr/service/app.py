@@ -62,6 +62,7 @@ def create_app(
         if engine.log is not None:
             log = engine.log
             app.state.metrics.watch_queue(lambda: float(log.n_queued()))
+        app.state.metrics.watch_caches(lambda: cache_counts(engine))
         follower = Follower(
             engine, params.follow_interval_ms / 1000, params.snapshot_every,
             shared_policy(engine, params.policy_publish_ms / 1000),
@@ -208,3 +209,14 @@ class Follower:
             if lease is not None:
                 lease.release()
         self._snapshot_at = position
+
+
+def cache_counts(engine: Engine) -> dict[str, tuple[int, int]]:
+    """(hits, misses) so far of the engine's repeated-query caches that are on: candidate lists
+    (``retrieve.list_cache``) and the ranker's feature rows (``rank.feature_memo``)."""
+    out = {}
+    if (lists := engine.indexes.cache) is not None:
+        out["lists"] = (lists.hits, lists.misses)
+    if (rows := engine.ranking.featurizer.memo) is not None:
+        out["feature_rows"] = (rows.hits, rows.misses)
+    return out

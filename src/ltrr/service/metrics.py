@@ -1,17 +1,18 @@
 """Prometheus series of one service (its own registry, so two apps in a process never mix).
 
 Per route: requests by status and a latency histogram; per strategy: retrieve latency; the
-time an acknowledged feedback request waited for durability; the log's queue depth, read at
-scrape time.
+time an acknowledged feedback request waited for durability; the log's queue depth and the
+repeated-query caches' hits and misses, read at scrape time.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _PID = str(os.getpid()).encode()
@@ -45,6 +46,11 @@ class Metrics:
     def watch_queue(self, depth: Callable[[], float]) -> None:
         self.queue_depth.set_function(depth)
 
+    def watch_caches(self, counts: Callable[[], Mapping[str, tuple[int, int]]]) -> None:
+        """Serve ``counts()`` (cache name -> (hits, misses) so far) as
+        ``ltrr_cache_lookups_total{cache, result}``, read at each scrape."""
+        self.registry.register(_CacheLookups(counts))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -70,6 +76,23 @@ class Metrics:
                     "p99": 1000 * bucket_quantile(0.99, buckets),
                 }
         return out
+
+
+class _CacheLookups:
+    """A collector of counters the engine keeps itself (no per-lookup call into Prometheus)."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, tuple[int, int]]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "ltrr_cache_lookups", "Repeated-query cache look-ups by cache and result",
+            labels=["cache", "result"],
+        )  # fmt: skip
+        for cache, (hits, misses) in sorted(self.counts().items()):
+            family.add_metric([cache, "hit"], hits)
+            family.add_metric([cache, "miss"], misses)
+        yield family
 
 
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
