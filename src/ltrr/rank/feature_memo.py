@@ -75,17 +75,15 @@ class FeatureMemo:
                 memo.position[entity_id] = offset
             at[missing] = [memo.position[ids[i]] for i in missing.tolist()]
             self._rows += len(new_ids)
-            self._shrink(key)
+            self._shrink()
         return memo.values[at]
 
-    def _shrink(self, keep: Hashable) -> None:
-        """Drop least recently used queries (never ``keep``, the one just used) over the bound."""
-        while self._rows > self.max_rows and len(self._queries) > 1:
-            oldest = next(iter(self._queries))
-            if oldest == keep:
-                self._queries.move_to_end(keep)
-                continue
-            self._rows -= len(self._queries.pop(oldest).values)
+    def _shrink(self) -> None:
+        """Drop least recently used queries over the bound: the one just used last, if alone it
+        holds more (an exploring strategy adds random candidates to a head query forever)."""
+        while self._rows > self.max_rows and self._queries:
+            _, oldest = self._queries.popitem(last=False)
+            self._rows -= len(oldest.values)
 
     def clear(self) -> None:
         self._queries.clear()

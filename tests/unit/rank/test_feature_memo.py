@@ -88,3 +88,15 @@ def test_the_memo_keeps_at_most_its_rows() -> None:
     assert calls == [["a", "b", "c"], ["a", "b", "c"], ["a"]]
     memo.columns(2, "q1", ids[:1], compute)  # another catalog version: computed again
     assert len(calls) == 4
+
+
+def test_one_query_cannot_hold_more_than_the_bound() -> None:
+    memo = FeatureMemo(n_columns=1, max_rows=4)
+
+    def compute(ids: object) -> np.ndarray:
+        return np.zeros((len(ids), 1))  # type: ignore[arg-type]
+
+    for n in range(10):  # new candidates every time, as exploration brings
+        got = memo.columns(1, "q", [EntityId(f"{n}-{i}") for i in range(3)], compute)
+        assert got.shape == (3, 1)
+        assert memo._rows <= 4
