@@ -21,10 +21,11 @@ thread, per search:
   every strategy inside the pipeline;
 - the plans: mean candidates and strategies per search.
 
-The retrieval list cache (``[retrieve.cache]``) is off by default here: the reference is the
-bare calls of the strategies, and a cache hit makes no call, so the share would measure the
-cache rather than the pipeline. ``--cache-candidates N`` turns it on (the shipped setting is
-500000) and reports its hits and misses; the end-to-end figures then include the hits.
+The retrieval list cache (``[search.cache] candidates``) is off by default here: the
+reference is the bare calls of the strategies, and a cache hit makes no call, so the share
+would measure the cache rather than the pipeline. ``--cache-candidates N`` turns it on (the
+shipped setting is 500000) and reports its hits and misses; the end-to-end figures then
+include the hits.
 
 ``--profile FILE`` writes cProfile's top functions (by own time) of the measured searches (the
 bare replays included, and every call slower for the profiler's hooks).
@@ -94,7 +95,7 @@ def run(
     out: dict[str, Any] = {"data": str(data), "warmup": n_warmup, "searches": n_searches}
     started = time.perf_counter()
     config = load_config(data_dir=data).replaced("rank.lambdamart", retrain_every=10**9)
-    config = config.replaced("retrieve.cache", candidates=cache_candidates)
+    config = config.replaced("search.cache", candidates=cache_candidates)
     with Engine.open(data, config, writer=True) as engine:
         out["open_s"] = round(time.perf_counter() - started, 2)
         out["n_entities"] = len(engine.data_dir.catalog)
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-train", dest="train", action="store_false")
     parser.add_argument("--profile", type=Path, help="cProfile of the measured searches here")
-    parser.add_argument("--cache-candidates", type=int, default=0, help="[retrieve.cache]")
+    parser.add_argument("--cache-candidates", type=int, default=0, help="[search.cache] candidates")
     args = parser.parse_args(argv)
     result = run(
         args.data, args.warmup, args.searches, args.seed, args.train, args.profile,

@@ -119,7 +119,7 @@ class IndexSet:
             components[name], opened = open_index(name, data_dir, save=save, on_progress=progress)
             status.append(opened)
         understander, text = components.pop(UNDERSTAND), components.pop(TEXT)
-        size = data_dir.config.params("retrieve.cache", ListCacheParams).candidates
+        size = data_dir.config.params("search.cache", ListCacheParams).candidates
         cache = ListCache(size) if size else None
         return cls(understander, components, store.version(), status, text=text, cache=cache)
 

@@ -28,13 +28,14 @@ Key = tuple[object, ...]
 
 @dataclass(frozen=True, slots=True)
 class ListCacheParams:
-    """``[retrieve.cache]``: most candidates kept over all cached lists (0 = no cache)."""
+    """``[search.cache]``: most candidates kept over all cached lists (0 = no cache). Not a
+    ``[retrieve.<name>]`` section: those name strategies."""
 
     candidates: int = 500_000
 
     def __post_init__(self) -> None:
         if self.candidates < 0:
-            raise ConfigError(f"retrieve.cache.candidates must be >= 0, got {self.candidates}")
+            raise ConfigError(f"search.cache.candidates must be >= 0, got {self.candidates}")
 
 
 def cacheable(retriever: Retriever) -> bool:

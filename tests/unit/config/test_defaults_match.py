@@ -18,6 +18,7 @@ SECTIONS = [
     ("ingest", "ltrr.config:IngestConfig"),
     ("storage", "ltrr.config:StorageConfig"),
     ("search", "ltrr.engine:SearchParams"),
+    ("search.cache", "ltrr.retrieve.list_cache:ListCacheParams"),
     ("evaluate", "ltrr.evaluate.runner:EvaluateParams"),
     ("merge.fusion", "ltrr.merge.rrf:FusionParams"),
     ("rank", "ltrr.rank:RankParams"),

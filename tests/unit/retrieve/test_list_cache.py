@@ -87,7 +87,7 @@ def test_a_catalog_change_empties_the_cache(tmp_path: Path, config: Config) -> N
 
 
 def test_no_cache_when_configured_off(tmp_path: Path, config: Config) -> None:
-    dd = DataDir(tmp_path, config.replaced("retrieve.cache", candidates=0), writer=True).open()
+    dd = DataDir(tmp_path, config.replaced("search.cache", candidates=0), writer=True).open()
     with dd.catalog.change() as change:
         change.upsert([_e("a", "Love Story")])
     indexes = IndexSet.open(dd, ["lexical"])
@@ -116,5 +116,5 @@ def test_the_cache_keeps_at_most_its_candidates_least_recent_first() -> None:
 
 
 def test_a_negative_size_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"retrieve\.cache\.candidates must be >= 0, got -1"):
+    with pytest.raises(ConfigError, match=r"search\.cache\.candidates must be >= 0, got -1"):
         ListCacheParams(candidates=-1)
