@@ -19,14 +19,14 @@ class BanditParams:
     seed: int = 0
     epsilon: float = 0.1
     explore_off: float = 0.2
-    greedy: str = "thompson"
+    greedy: str = "mean"
     prior_precision: float = 1.0
     key_buckets: int = 32768
     key_prior_strength: float = 2.0
     key_max_trials: float = 50.0
     overlap_window: int = 4096
     overlap_prior_strength: float = 5.0
-    min_gain_per_candidate: float = 0.00001
+    min_gain_per_candidate: float = 0.0001
     elsewhere_weight: float = 3.0
     latency_ms: tuple[float, ...] = ()
     latency_weight: float = 0.001

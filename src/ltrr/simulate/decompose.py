@@ -11,8 +11,9 @@ things add candidates, and they call for different remedies, so the report measu
   exploration plans, and the mean candidates of exploration and greedy plans, over all searches
   and over first-time ("unseen": the memory index had not learned the query) ones.
 - *The Thompson sample*: the greedy plan is allocated on a posterior sample drawn from the
-  request id. ``tail.thompson`` is the tail's plan; ``tail.posterior_mean`` the plan the same
-  frozen state allocates on the posterior mean (policies with ``params.greedy`` only).
+  request id (``greedy = "thompson"``). ``tail.greedy`` is the tail's plan;
+  ``tail.posterior_mean`` the plan the same frozen state allocates on the posterior mean
+  (policies with ``params.greedy`` only, when it is a sample).
 - *Anchors*: every greedy plan runs the anchors at least at the shallowest grid depth;
   ``tail.anchors_only`` is that floor alone (its candidates and found-rate), and
   ``tail.posterior_mean_released`` the mean plan when every anchor but the probe may go.
@@ -84,20 +85,20 @@ def tail_split(
     anchors: Depths,
 ) -> dict[str, dict[str, float]]:
     """Mean candidates and found-rate on the unseen pool of the frozen policy's tail plan
-    (``thompson``), of ``anchors`` alone (``anchors_only``) and, for a policy with a
-    ``greedy`` mode (``select.bandit``), of the plans the same state allocates on the
-    posterior mean: as configured (``posterior_mean``), with every anchor but the probe free to
-    be left out (``_released``: ``release_gain`` ~1, the allocation's utility decides), and at
-    10 and 100 times the price per candidate (``_price_x10``, ``_price_x100``)."""
+    (``greedy``), of ``anchors`` alone (``anchors_only``) and, for a policy with a ``greedy``
+    mode (``select.bandit``), of the plans the same state allocates on the posterior mean: as
+    configured (``posterior_mean``, when the tail's plan is a Thompson sample), with every
+    anchor but the probe free to be left out (``_released``: ``release_gain`` ~1, the
+    allocation's utility decides), and at 10 and 100 times the price per candidate
+    (``_price_x10``, ``_price_x100``)."""
     policy = learners.policy
     plans: dict[str, Callable[[PlanRequest], Depths]] = {
-        "thompson": lambda r: policy.plan(r).greedy,
+        "greedy": lambda r: policy.plan(r).greedy,
     }
     params = getattr(policy, "params", None)
-    if params is not None and getattr(params, "greedy", None) == "thompson":
+    if params is not None and getattr(params, "greedy", None) in ("thompson", "mean"):
         mean = dataclasses.replace(params, greedy="mean")
         variants = {
-            "posterior_mean": mean,
             # any anchor but the probe may be left out where the allocation prefers
             "posterior_mean_released": dataclasses.replace(mean, release_gain=0.999),
             "posterior_mean_price_x10": dataclasses.replace(
@@ -107,6 +108,8 @@ def tail_split(
                 mean, min_gain_per_candidate=100 * params.min_gain_per_candidate
             ),
         }
+        if params.greedy != "mean":  # else it is the tail's plan itself
+            variants["posterior_mean"] = mean
         plans.update({name: _planned_with(policy, p) for name, p in variants.items()})
     if anchors:
         plans["anchors_only"] = lambda _: anchors
