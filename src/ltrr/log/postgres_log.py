@@ -49,7 +49,6 @@ from typing import Any
 import psycopg
 
 from ltrr.errors import StorageError
-from ltrr.log import foreign
 from ltrr.log.base import ActionReceipt
 from ltrr.log.events import (
     Action,
@@ -74,6 +73,7 @@ from ltrr.log.postgres_schema import (
     split_url,
 )
 from ltrr.log.postgres_writer import PgLogWriter
+from ltrr.log.request_checks import RequestChecks
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures
 from ltrr.log.sqlite_schema import action_row
@@ -93,7 +93,7 @@ def _texts(values: Iterable[object]) -> list[str]:
     return [v for v in values if isinstance(v, str) and "\x00" not in v]
 
 
-class PostgresEventLog:
+class PostgresEventLog(RequestChecks[PgLogReader]):
     """``EventLog`` (and ``ServingLog``) in a PostgreSQL schema.
 
     Parameters
@@ -267,24 +267,7 @@ class PostgresEventLog:
         )
         if not known and not self._stored(action.request_id, foreign_wait):
             raise UnknownRequestError(action.request_id)
-        if self._is_known is not None and self._is_known(action.entity_id):
-            return
-        impression = self.impression(action.request_id)
-        if impression is None or action.entity_id not in impression.entity_ids():
-            raise EventError(
-                "entity_id",
-                f"unknown entity id {action.entity_id!r}: not in the catalog and not shown or "
-                f"retrieved for request {action.request_id!r}",
-            )
-
-    def _stored(self, request_id: str, wait: bool) -> bool:
-        wait_s = self.params.foreign_wait_ms / 1000 if wait and not self.readonly else 0.0
-        return foreign.stored(self._reads.has_impression, request_id, wait_s)
-
-    def has_request(self, request_id: str) -> bool:
-        """Whether ``request_id``'s impression is queued here or stored (by any replica)."""
-        queued = self._queue is not None and self._queue.pending(request_id) is not None
-        return queued or self._reads.has_impression(request_id)
+        self._check_entity(action)
 
     def flush(self) -> None:
         if self._queue is not None:

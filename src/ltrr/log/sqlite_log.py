@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 from ltrr.errors import StorageError
-from ltrr.log import foreign
 from ltrr.log.base import ActionReceipt
 from ltrr.log.events import (
     Action,
@@ -62,6 +61,7 @@ from ltrr.log.events import (
 from ltrr.log.group_commit import GroupCommitQueue, Job
 from ltrr.log.pages import RecentPages
 from ltrr.log.params import LogParams, log_params
+from ltrr.log.request_checks import RequestChecks
 from ltrr.log.rewards import RewardMap
 from ltrr.log.sqlite_reader import ActedFeatures, LogReader
 from ltrr.log.sqlite_schema import (
@@ -78,7 +78,7 @@ from ltrr.storage.sqlite import DB_NAME, migrate
 from ltrr.types import EntityId
 
 
-class SqliteEventLog:
+class SqliteEventLog(RequestChecks[LogReader]):
     """``EventLog`` over ``path`` (the data directory's ``ltrr.sqlite``).
 
     Parameters
@@ -273,24 +273,7 @@ class SqliteEventLog:
             raise UnknownRequestError(action.request_id)
         if page is not None and action.entity_id in page:  # shown: known, without a look-up
             return
-        if self._is_known is not None and self._is_known(action.entity_id):
-            return
-        impression = self.impression(action.request_id)
-        if impression is None or action.entity_id not in impression.entity_ids():
-            raise EventError(
-                "entity_id",
-                f"unknown entity id {action.entity_id!r}: not in the catalog and not shown or "
-                f"retrieved for request {action.request_id!r}",
-            )
-
-    def _stored(self, request_id: str, wait: bool) -> bool:
-        wait_s = self.params.foreign_wait_ms / 1000 if wait and not self.readonly else 0.0
-        return foreign.stored(self._reads.has_impression, request_id, wait_s)
-
-    def has_request(self, request_id: str) -> bool:
-        """Whether ``request_id``'s impression is queued here or stored (by any process)."""
-        queued = self._queue is not None and self._queue.pending(request_id) is not None
-        return queued or self._reads.has_impression(request_id)
+        self._check_entity(action)
 
     def flush(self) -> None:
         if self._queue is not None:
