@@ -56,6 +56,7 @@ CATALOG_COLUMNS: tuple[str, ...] = (
 MEMO_COLUMNS: tuple[str, ...] = (
     *TEXT_COLUMNS, "popularity", "type_match", "entity_type_match", "attribute_match",
 )  # fmt: skip
+_MEMO_AT = {name: j for j, name in enumerate(MEMO_COLUMNS)}
 QUERY_COLUMNS: tuple[str, ...] = (
     "query.n_tokens",
     "query.corrected",
@@ -229,7 +230,7 @@ class Featurizer:
     ) -> NDArray[np.float64]:
         """``MEMO_COLUMNS`` and ``added_at_s`` of ``ids`` for ``query``, computed."""
         out = np.full((len(ids), len(MEMO_COLUMNS) + 1), np.nan)
-        at = {name: j for j, name in enumerate(MEMO_COLUMNS)}
+        at = _MEMO_AT
         rows = text.rows_of(ids)
         for name, column in text.text_match(rows, query.corrected_tokens).items():
             if name in at:
