@@ -26,8 +26,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ltrr.errors import ConfigError
+from ltrr.learn.click_evidence import ClickEvidence
 from ltrr.learn.stats import LearningStats
 from ltrr.log.events import Action, Impression, ImpressionHead
 from ltrr.log.rewards import RewardMap
@@ -35,7 +37,7 @@ from ltrr.rank.base import Ranker, RankFeedback
 from ltrr.retrieve.base import Retriever
 from ltrr.select.base import Plan, PlanFeedback, PlanRequest, Policy, policy_probe, probe_scores
 from ltrr.types import EntityId
-from ltrr.understand.base import UnderstoodQuery
+from ltrr.understand.base import UnderstoodQuery, query_key
 
 #: Query understandings a learner keeps (by raw text) while folding the log.
 _UNDERSTOOD_CACHE = 20_000
@@ -74,6 +76,8 @@ class LearnParams:
     policy_actions: str = "last"
     ranker_actions: str = "last"
     settle_s: float = 120.0
+    evidence_attractiveness: float = 0.0
+    evidence_confidence: float = 0.95
 
     def __post_init__(self) -> None:
         for name in ("superseded_weight", "skip_weight"):
@@ -88,6 +92,15 @@ class LearnParams:
                 )
         if not math.isfinite(self.settle_s) or self.settle_s < 0:
             raise ConfigError(f"learn.settle_s must be a number >= 0, got {self.settle_s!r}")
+        if not 0.0 <= self.evidence_attractiveness < 1.0:
+            raise ConfigError(
+                "learn.evidence_attractiveness must be in [0, 1), "
+                f"got {self.evidence_attractiveness!r}"
+            )
+        if not 0.0 < self.evidence_confidence < 1.0:
+            raise ConfigError(
+                f"learn.evidence_confidence must be in (0, 1), got {self.evidence_confidence!r}"
+            )
 
 
 @dataclass(slots=True)
@@ -116,6 +129,8 @@ class Lessons:
         self.clock_s = -math.inf
         self.n_taught = 0
         self.stats = LearningStats()
+        #: Which entities clicks say each query wants: widens the policy's lessons.
+        self.evidence = ClickEvidence(params.evidence_attractiveness, params.evidence_confidence)
         #: False in a replica that installs the policy another replica publishes
         #: (``learn.shared_policy``): lessons are counted, not taught.
         self.teach_policy = True
@@ -177,19 +192,22 @@ class Lessons:
         clock_s: float,
         n_taught: int,
         stats: LearningStats,
+        evidence: Sequence[Any] = (),
     ) -> None:
-        """Put back what ``held`` and the counters described (loading a snapshot)."""
+        """Put back what ``held``, the counters and the click ``evidence`` (its ``state()``)
+        described (loading a snapshot)."""
         self._held = {rid: _Held(plan, rank, at, aid) for rid, plan, rank, at, aid in held}
         self.clock_s, self.n_taught, self.stats = clock_s, n_taught, stats
+        self.evidence.restore(evidence)
 
     def settle_all(self) -> int:
         """Teach every held lesson now (end of a batch job; tests)."""
         return self.settle(math.inf)
 
     def _teach_plan(self, feedback: PlanFeedback) -> None:
-        if self.teach_policy:
-            self.policy.update(feedback)
-        self.stats.on_lesson(feedback)
+        if self.teach_policy:  # the evidence as of now: a replay settles at the same point
+            self.policy.update(self.evidence.widen(feedback))
+        self.stats.on_lesson(feedback)  # what the user acted on: EVALUATION.md's live found
         self.n_taught += 1
 
 
@@ -332,7 +350,12 @@ def learn_from_action(
                 memory.record(query, context, entity, -params.skip_weight, t)  # type: ignore[attr-defined]
             if unskip:
                 memory.withdraw(query, context, action.entity_id, -params.skip_weight, t)  # type: ignore[attr-defined]
-    if any(a.entity_id == action.entity_id and rewards.action_reward(a) > 0 for a in earlier):
+    again = any(a.entity_id == action.entity_id and rewards.action_reward(a) > 0 for a in earlier)
+    if lessons.evidence.on:
+        skipped, counted = passed_over(served.shown, earlier, action, rewards)
+        clicked = None if again else action.entity_id
+        lessons.evidence.observe(query_key(query), clicked, skipped, counted)
+    if again:
         return None  # this entity was already learned from for this request
     plan, rank = lesson_of(served, action, reward)
     lessons.hold(plan, rank, action.action_id)
@@ -346,7 +369,9 @@ def lesson_of(served: Served, action: Action, reward: float) -> tuple[PlanFeedba
     n_returned = {s: len(ids) for s, ids in served.lists.items()}
     request, plan, t = served.request, served.plan, action.event_time_s
     return (
-        PlanFeedback(request, plan, ranks, reward, t, shown, served.cost_ms, n_returned),
+        PlanFeedback(
+            request, plan, ranks, reward, t, shown, served.cost_ms, n_returned, served.lists
+        ),
         RankFeedback(served.request.query, served.lists, action.entity_id, served.scores),
     )
 

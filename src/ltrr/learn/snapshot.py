@@ -144,6 +144,7 @@ def save_snapshot(
                 "n_taught": lessons.n_taught,
                 "held": lessons.held(),
                 "stats": lessons.stats.state(),
+                "evidence": lessons.evidence.state(),
                 "ranker": ranker_meta,
             }
         }  # fmt: skip
@@ -263,6 +264,7 @@ def load_snapshot(
         float(state["clock_s"]),
         int(state["n_taught"]),
         LearningStats.from_state(state["stats"]),
+        state.get("evidence", ()),  # snapshots before the click evidence hold none
     )
     follower.reset()
     follower.position = int(manifest["log_position"])

@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ltrr.errors import PlanError
-from ltrr.types import Context
+from ltrr.types import Context, EntityId
 from ltrr.understand.base import UnderstoodQuery
 
 #: strategy -> depth; strategies absent or at 0 do not run.
@@ -294,6 +294,9 @@ class PlanFeedback:
     #: How many ids each strategy of the plan returned: its logged list's length
     #: (``select.lengths``; empty: not known).
     n_returned: Mapping[str, int] = field(default_factory=dict)
+    #: Each strategy's ids best first, down to the depth it ran (``learn.click_evidence``
+    #: ranks other wanted entities in them; empty: not known).
+    lists: Mapping[str, Sequence[EntityId]] = field(default_factory=dict)
 
 
 def request_rng(seed: int, request_id: str) -> np.random.Generator:

@@ -70,6 +70,7 @@ def _state(engine: Engine) -> tuple[object, ...]:
         engine.learner.n_policy_updates,
         engine.learner.lessons.held(),
         engine.learner.lessons.stats.state(),
+        engine.learner.lessons.evidence.state(),
         [
             [(c.entity_id, round(c.score, 12)) for c in r.retrieve(understand(q), Context(), 5)]
             for r in (memory, explore)
@@ -96,6 +97,20 @@ def test_snapshot_plus_tail_equals_a_full_replay(data: Path) -> None:
         assert replayed["snapshot"] is None
         assert _state(resumed) == from_snapshot
     assert from_snapshot[0].n_actions == 48  # type: ignore[attr-defined]
+
+
+def test_snapshot_plus_tail_equals_a_full_replay_with_click_evidence(data: Path) -> None:
+    config = _config(evidence_attractiveness=0.3)
+    with _open(data, config) as engine:
+        _traffic(engine, 0, 40)
+        assert engine.snapshot() is not None
+        _traffic(engine, 40, 25)
+        assert engine.learner.lessons.evidence.state()  # counts were kept
+    with _open(data, config) as resumed:
+        assert resumed.resume()["snapshot"] is not None
+        from_snapshot = _state(resumed)
+        resumed.replay()
+        assert _state(resumed) == from_snapshot
 
 
 def test_a_snapshot_taken_under_other_settings_is_not_used(data: Path) -> None:
