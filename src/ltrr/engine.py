@@ -14,7 +14,6 @@ runs, so the log stays the source of truth. The CLI and the HTTP service are thi
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from typing import Any
 
 from ltrr.catalog.ingest import IngestReport, ingest, parse_records
 from ltrr.config import Config, load_config, section_params
+from ltrr.engine_lock import EngineLock
 from ltrr.errors import LtrrError
 from ltrr.learn import restore, snapshot
 from ltrr.learn.follow import LogFollower
@@ -89,9 +89,9 @@ class Engine:
         #: Learn only by following the log (``follow``), never from this process's own calls:
         #: every worker sharing the log then applies the same events in the same order.
         self.following = follow
-        #: Serialises the request and learning paths: the service calls from a thread pool.
+        #: Serialises the request and learning paths (the service's loop and its follower).
         #: The durable wait of feedback runs outside it, so concurrent actions share a commit.
-        self.lock = threading.RLock()
+        self.lock = EngineLock()
         self.learner = Learner(
             indexes.understander.understand,
             indexes.retrievers,

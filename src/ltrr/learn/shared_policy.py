@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ltrr.config import Config
@@ -45,7 +45,7 @@ class SharedPolicy:
         shared: SharedState,
         follower: LogFollower,
         config: Config,
-        lock: threading.RLock,
+        lock: AbstractContextManager[object],
         publish_s: float,
     ) -> None:
         self.shared, self.follower, self.config, self.lock = shared, follower, config, lock

@@ -12,9 +12,9 @@ wait, when one is needed, runs outside it: blocking here (``submit``), awaited i
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 from ltrr.log.base import ActionReceipt, ServingLog
 from ltrr.log.events import Action, UnknownRequestError
@@ -40,7 +40,7 @@ def deadline_of(log: ServingLog) -> float:
 
 
 def submit(
-    log: ServingLog, lock: threading.RLock, actions: Sequence[Action], *, wait: bool
+    log: ServingLog, lock: AbstractContextManager[object], actions: Sequence[Action], *, wait: bool
 ) -> ActionReceipt:
     """``log.submit_actions(actions)`` under ``lock``, an unknown request waited for outside
     it (``wait``) or raised at once (``UnknownRequestError``)."""

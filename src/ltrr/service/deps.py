@@ -6,11 +6,11 @@ dependency in its thread pool, and those hops cost more per search than the rout
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from ltrr.engine import Engine
 from ltrr.service.metrics import Metrics
@@ -33,24 +33,28 @@ async def params(request: Request) -> ServiceParams:
 
 
 _T = TypeVar("_T")
+#: How often a request waiting for the engine's lock looks again, in seconds.
+LOCK_POLL_S = 0.0005
 
 
 async def call_engine(engine: Engine, call: Callable[[], _T]) -> _T:
-    """``call()`` (a method of ``engine`` that takes its lock) on the event loop when the lock
-    is free, else in the thread pool.
+    """``call()`` (a method of ``engine`` that takes its lock) on the event loop, once the lock
+    is free and no thread is blocked waiting for it (``engine_lock``).
 
-    A search or the queueing of feedback is a few milliseconds of CPU under the engine's lock;
-    the hop to FastAPI's thread pool and back cost more than the routing, with the loop and
-    the pool's thread passing the GIL to each other. When the lock is held (the log follower
-    folding a page of events, a catalog change), the call waits in the pool instead, so the
-    loop never blocks on it.
+    A search or the queueing of feedback is a few milliseconds of CPU under the engine's lock,
+    so the loop runs it itself: a hop to a pool thread and back cost more than the routing,
+    and under load the pool's threads queued on the lock and fought the loop for the GIL (a
+    convoy). While the lock is held (the follower folding a slice of events, a catalog change)
+    or wanted by a blocked thread, the request waits on the loop (``asyncio.sleep``), which
+    goes on serving other requests' I/O.
     """
-    if engine.lock.acquire(blocking=False):  # re-entrant: the call takes it again
-        try:
-            return call()
-        finally:
-            engine.lock.release()
-    return await run_in_threadpool(call)
+    lock = engine.lock
+    while lock.contended or not lock.acquire(blocking=False):
+        await asyncio.sleep(LOCK_POLL_S)
+    try:
+        return call()  # re-entrant: the call takes the lock again
+    finally:
+        lock.release()
 
 
 EngineDep = Annotated[Engine, Depends(engine)]

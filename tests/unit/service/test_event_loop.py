@@ -1,6 +1,6 @@
-"""Searches and feedback run on the event loop only while the engine is free: a held engine lock
-(the log follower folding, a catalog change) sends them to the thread pool, and the loop keeps
-answering everything else meanwhile."""
+"""Searches and feedback run on the event loop once the engine is free: under a held engine lock
+(the log follower folding, a catalog change) they wait on the loop, which keeps answering
+everything else meanwhile."""
 
 from __future__ import annotations
 
