@@ -45,7 +45,7 @@ class LogParams:
     """
 
     url: str = ""
-    flush_interval_ms: float = 5.0
+    flush_interval_ms: float = 50.0
     max_batch: int = 1000
     max_queue: int = 100_000
     synchronous: str = "FULL"

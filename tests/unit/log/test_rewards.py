@@ -108,7 +108,7 @@ LOG_TOML = """
 url = ""
 # Longest an impression waits in the group-commit queue before its batch is committed, in ms.
 # An action or a flush commits at once; a burst of searches shares one commit.
-flush_interval_ms = 5.0
+flush_interval_ms = 50.0
 # Most events written in one transaction.
 max_batch = 1000
 # Most impressions queued; log_impression blocks beyond (back-pressure, bounded memory).
