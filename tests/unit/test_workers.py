@@ -146,3 +146,43 @@ def test_log_positions_are_unique_across_appenders(data: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_request_with_many_actions_is_read_once_and_learned_as_a_replay(data: Path) -> None:
+    """The follower extends a request's action list as it reads the log in order (the learner
+    is given each action's prefix, as ``log.actions_through`` would), asking the log only for
+    a request it has not seen act; a second worker's fold and a replay learn the same."""
+    a, b = _worker(data), _worker(data)
+    asked: list[str] = []
+    assert b.log is not None
+    through = b.log.actions_through
+
+    def counted(request_id: str, seq: int) -> list[Action]:
+        asked.append(request_id)
+        return through(request_id, seq)
+
+    b.log.actions_through = counted  # type: ignore[method-assign]
+    try:
+        t = 1000.0
+        rids = [f"r{i}" for i in range(4)]
+        for rid in rids:
+            a.search("love", request_id=rid, event_time_s=t)
+        for n in range(6):  # interleaved: each request acted on six times, in two folds
+            for i, rid in enumerate(rids):
+                entity = ("t0", "t5", "t1")[(n + i) % 3]
+                assert a.feedback(_click(rid, entity, f"{rid}-a{n}", t + n + 1))
+            if n == 2:
+                assert b.follow() > 0
+        t += 600.0
+        a.search("love", request_id="late", event_time_s=t)  # settles the lessons
+        assert a.log is not None
+        a.log.flush()  # committed, so that both workers fold it
+        assert a.follow() > 0 and b.follow() > 0
+        assert sorted(asked) == rids  # once per request, not once per action
+        assert _state(a) == _state(b)
+        assert b.learner.counts.n_actions == 24
+    finally:
+        a.close()
+        b.close()
+    with Engine.open(data, load_config(), strategies=STRATEGIES, writer=True) as replayed:
+        assert _state(replayed) == _state(b)
