@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 DATA_ENV = "LTRR_SERVE_DATA"
 CONFIG_ENV = "LTRR_SERVE_CONFIG"
+SNAPSHOTTER_ENV = "LTRR_SERVE_SNAPSHOTTER"
 #: How long a replica that died while snapshotting keeps the others from taking over.
 SNAPSHOT_LEASE_S = 300.0
 
@@ -50,10 +51,15 @@ EngineFactory = Callable[[], Engine]
 
 
 def create_app(
-    open_engine: EngineFactory, params: ServiceParams, *, title: str = "ltrr"
+    open_engine: EngineFactory,
+    params: ServiceParams,
+    *,
+    title: str = "ltrr",
+    snapshots: bool = True,
 ) -> FastAPI:
     """The service over the engine ``open_engine`` returns (opened at start-up, closed at
-    shutdown, so the log is flushed and caught-up indexes saved)."""
+    shutdown, so the log is flushed and caught-up indexes saved). ``snapshots``: this process
+    snapshots learned state (False: a ``service.snapshotter`` process does)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,7 +70,7 @@ def create_app(
             app.state.metrics.watch_queue(lambda: float(log.n_queued()))
         app.state.metrics.watch_caches(lambda: cache_counts(engine))
         follower = Follower(
-            engine, params.follow_interval_ms / 1000, params.snapshot_every,
+            engine, params.follow_interval_ms / 1000, params.snapshot_every if snapshots else None,
             shared_policy(engine, params.policy_publish_ms / 1000),
         )  # fmt: skip
         follower.start()
@@ -115,19 +121,24 @@ def create_app(
     return app
 
 
-def serve_app(path: Path, config: Config, params: ServiceParams) -> FastAPI:
+def serve_app(
+    path: Path, config: Config, params: ServiceParams, *, snapshots: bool = True
+) -> FastAPI:
     """The app of one service worker over the data directory ``path``: the catalog read (and
     written in turns), the log shared with the other workers and followed."""
-    return create_app(lambda: Engine.open(path, config, serve=True), params)
+    open_engine = lambda: Engine.open(path, config, serve=True)  # noqa: E731
+    return create_app(open_engine, params, snapshots=snapshots)
 
 
 def app_from_env() -> FastAPI:
     """``serve_app`` from ``$LTRR_SERVE_DATA`` and ``$LTRR_SERVE_CONFIG``: what each uvicorn
-    worker process builds (``ltrr serve --workers N``)."""
+    worker process builds (``ltrr serve --workers N``); ``$LTRR_SERVE_SNAPSHOTTER`` set: a
+    snapshotter process takes the snapshots."""
     path = Path(os.environ[DATA_ENV])
     config_path = os.environ.get(CONFIG_ENV)
     config = load_config(Path(config_path) if config_path else None, data_dir=path)
-    return serve_app(path, config, service_params(config))
+    snapshots = not os.environ.get(SNAPSHOTTER_ENV)
+    return serve_app(path, config, service_params(config), snapshots=snapshots)
 
 
 def shared_policy(engine: Engine, publish_s: float) -> SharedPolicy | None:
@@ -140,21 +151,25 @@ def shared_policy(engine: Engine, publish_s: float) -> SharedPolicy | None:
 
 class Follower:
     """A daemon thread applying the log's new events to the engine every ``interval_s``,
-    snapshotting learned state every ``snapshot_every`` events (one worker at a time), and
-    publishing or installing the shared policy (``learn.shared_policy``)."""
+    snapshotting learned state every ``snapshot_every`` events (one process at a time; None:
+    never, when ``service.snapshotter`` takes them), and publishing or installing the shared
+    policy (``learn.shared_policy``)."""
 
     def __init__(
         self,
         engine: Engine,
         interval_s: float,
-        snapshot_every: int,
+        snapshot_every: int | None,
         policy: SharedPolicy | None = None,
+        snapshot_at: int | None = None,
     ) -> None:
         self.engine = engine
         self.policy = policy
         self.interval_s = interval_s
         self.snapshot_every = snapshot_every
-        self._snapshot_at = engine.follower.position if engine.follower else 0
+        # The position of the last snapshot (default: where opening the engine got to).
+        opened = engine.follower.position if engine.follower else 0
+        self._snapshot_at = opened if snapshot_at is None else snapshot_at
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ltrr-follow", daemon=True)
 
@@ -164,6 +179,8 @@ class Follower:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self.snapshot_every is not None:
+            self.engine.follow()  # the last events, before the last snapshot
         self._snapshot(force=True)
         if self.policy is not None:
             self.policy.close()
@@ -179,6 +196,8 @@ class Follower:
                 logger.exception("following the log failed")
 
     def _snapshot(self, *, force: bool) -> None:
+        if self.snapshot_every is None:
+            return
         position = self.engine.follower.position if self.engine.follower else 0
         due = position - self._snapshot_at >= (1 if force else self.snapshot_every)
         if not due:

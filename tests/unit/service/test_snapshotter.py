@@ -1,0 +1,63 @@
+"""Snapshots are taken by the snapshotter beside the workers: a worker told to leave them to it
+never writes one, and the snapshotter folds the workers' events and snapshots them, the last
+time when it stops."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from ltrr.config import load_config
+from ltrr.engine import Engine
+from ltrr.learn.snapshot import SNAPSHOT_DIR
+from ltrr.service import snapshotter
+from ltrr.service.app import Follower
+from ltrr.types import Context
+
+from .conftest import STRATEGIES
+
+
+def _snapshots(data: Path) -> list[int]:
+    folder = data / SNAPSHOT_DIR
+    names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return sorted(int(n) for n in names if n.isdigit())  # not a staged one
+
+
+def test_workers_leave_snapshots_to_the_snapshotter(data: Path) -> None:
+    (data / "ltrr.toml").write_text(
+        f"[select]\nstrategies = {STRATEGIES!r}\n[service]\nsnapshot_every = 5\n"
+    )
+    config = load_config(data_dir=data)
+    with Engine.open(data, config, writer=True):
+        pass  # the indexes, built once, as ``ltrr serve`` does before its workers start
+    worker = Engine.open(data, config, serve=True)
+    follower = Follower(worker, 0.01, None)  # a worker of ``ltrr serve``
+    follower.start()
+    stop = threading.Event()
+    process = threading.Thread(target=snapshotter.run, args=(str(data), None, stop))
+    try:
+        for i in range(12):
+            worker.search("love story", Context(), request_id=f"r{i}")
+        assert worker.log is not None
+        worker.log.flush()
+        deadline = time.monotonic() + 60
+        while worker.follow() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker folded all 12 events...
+        assert worker.follower is not None and worker.follower.position == 12
+        assert _snapshots(data) == []  # ...past snapshot_every, and wrote no snapshot
+        process.start()
+        taken: list[int] = []
+        while not taken and time.monotonic() < deadline:
+            time.sleep(0.05)
+            taken = _snapshots(data)
+        assert taken, "the snapshotter took no snapshot of 12 events"
+        worker.search("night drive", Context(), request_id="last")
+        worker.log.flush()
+    finally:
+        follower.stop()
+        worker.close()
+        stop.set()
+        process.join(60)
+    assert not process.is_alive()
+    assert _snapshots(data)[-1] == 13  # its last one: every event, the worker's last included
