@@ -14,8 +14,8 @@ from ltrr.cli.common import ConfigOption, DataOption, config_for, resolve_data, 
 from ltrr.config import Config, section_params
 from ltrr.retrieve.indexes import IndexSet
 from ltrr.select import SelectParams
-from ltrr.service import snapshotter
-from ltrr.service.app import CONFIG_ENV, DATA_ENV, SNAPSHOTTER_ENV
+from ltrr.service import sidecar
+from ltrr.service.app import CONFIG_ENV, DATA_ENV, SIDECAR_ENV
 from ltrr.service.settings import ServiceParams, check_binding, service_params
 from ltrr.storage.datadir import DataDir
 
@@ -45,7 +45,7 @@ def serve(
     The indexes are built or caught up once (and saved) before the workers start, so no
     worker builds one; each worker then reads the catalog, appends to the shared event log
     and follows it. One more process follows the log and snapshots learned state, so that no
-    worker stalls its requests writing a snapshot (``service.snapshotter``).
+    worker stalls its requests writing a snapshot (``service.sidecar``).
     """
     path = resolve_data(data)
     settings = config_for(config, path)
@@ -60,8 +60,8 @@ def serve(
     os.environ[DATA_ENV] = str(path)
     if config is not None:
         os.environ[CONFIG_ENV] = str(config)
-    os.environ[SNAPSHOTTER_ENV] = "1"  # the workers leave snapshots to it
-    process, stop = snapshotter.start(path, config)
+    os.environ[SIDECAR_ENV] = "1"  # the workers leave snapshots to it
+    process, stop = sidecar.start(path, config)
     base = f"http://{host}:{port}"
     stdout.print(
         f"serving {path} on {base} with {workers} worker(s)  (API docs: {base}/docs)",

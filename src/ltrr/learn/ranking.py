@@ -71,6 +71,9 @@ class LearnedRanking:
         self.params = params
         self.rewards = rewards
         self.enabled = enabled
+        #: Whether this process retrains in the background (``on_acted``); a worker of
+        #: ``ltrr serve`` leaves it to the sidecar process and serves what it trains.
+        self.trains = True
         self.registry = ModelRegistry.of(path)
         self._wrapper: LambdaMartRanker | None = None
         self._served: tuple[str | None, float] = (None, -1.0)  # (version, pointer mtime)
@@ -221,7 +224,9 @@ class LearnedRanking:
     def on_acted(self, n_acted: int, log: ServingLog) -> None:
         """Start a background retrain when ``retrain_every`` acted-on searches have arrived
         since the last one (``n_acted``: the total so far)."""
-        if not self.enabled or n_acted - self._n_acted_at_train < self.params.retrain_every:
+        if not (self.enabled and self.trains):
+            return
+        if n_acted - self._n_acted_at_train < self.params.retrain_every:
             return
         if self._thread is not None and self._thread.is_alive():
             return

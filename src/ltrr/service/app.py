@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 DATA_ENV = "LTRR_SERVE_DATA"
 CONFIG_ENV = "LTRR_SERVE_CONFIG"
-SNAPSHOTTER_ENV = "LTRR_SERVE_SNAPSHOTTER"
+SIDECAR_ENV = "LTRR_SERVE_SIDECAR"
 #: How long a replica that died while snapshotting keeps the others from taking over.
 SNAPSHOT_LEASE_S = 300.0
 
@@ -55,22 +55,23 @@ def create_app(
     params: ServiceParams,
     *,
     title: str = "ltrr",
-    snapshots: bool = True,
+    sidecar: bool = False,
 ) -> FastAPI:
     """The service over the engine ``open_engine`` returns (opened at start-up, closed at
-    shutdown, so the log is flushed and caught-up indexes saved). ``snapshots``: this process
-    snapshots learned state (False: a ``service.snapshotter`` process does)."""
+    shutdown, so the log is flushed and caught-up indexes saved). ``sidecar``: a
+    ``service.sidecar`` process snapshots learned state and retrains the ranker, not this one."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = open_engine()
         app.state.engine = engine
+        engine.ranking.trains = not sidecar
         if engine.log is not None:
             log = engine.log
             app.state.metrics.watch_queue(lambda: float(log.n_queued()))
         app.state.metrics.watch_caches(lambda: cache_counts(engine))
         follower = Follower(
-            engine, params.follow_interval_ms / 1000, params.snapshot_every if snapshots else None,
+            engine, params.follow_interval_ms / 1000, None if sidecar else params.snapshot_every,
             shared_policy(engine, params.policy_publish_ms / 1000),
         )  # fmt: skip
         follower.start()
@@ -122,23 +123,23 @@ def create_app(
 
 
 def serve_app(
-    path: Path, config: Config, params: ServiceParams, *, snapshots: bool = True
+    path: Path, config: Config, params: ServiceParams, *, sidecar: bool = False
 ) -> FastAPI:
     """The app of one service worker over the data directory ``path``: the catalog read (and
     written in turns), the log shared with the other workers and followed."""
     open_engine = lambda: Engine.open(path, config, serve=True)  # noqa: E731
-    return create_app(open_engine, params, snapshots=snapshots)
+    return create_app(open_engine, params, sidecar=sidecar)
 
 
 def app_from_env() -> FastAPI:
     """``serve_app`` from ``$LTRR_SERVE_DATA`` and ``$LTRR_SERVE_CONFIG``: what each uvicorn
-    worker process builds (``ltrr serve --workers N``); ``$LTRR_SERVE_SNAPSHOTTER`` set: a
-    snapshotter process takes the snapshots."""
+    worker process builds (``ltrr serve --workers N``); ``$LTRR_SERVE_SIDECAR`` set: a
+    sidecar process snapshots and retrains."""
     path = Path(os.environ[DATA_ENV])
     config_path = os.environ.get(CONFIG_ENV)
     config = load_config(Path(config_path) if config_path else None, data_dir=path)
-    snapshots = not os.environ.get(SNAPSHOTTER_ENV)
-    return serve_app(path, config, service_params(config), snapshots=snapshots)
+    sidecar = bool(os.environ.get(SIDECAR_ENV))
+    return serve_app(path, config, service_params(config), sidecar=sidecar)
 
 
 def shared_policy(engine: Engine, publish_s: float) -> SharedPolicy | None:
@@ -152,7 +153,7 @@ def shared_policy(engine: Engine, publish_s: float) -> SharedPolicy | None:
 class Follower:
     """A daemon thread applying the log's new events to the engine every ``interval_s``,
     snapshotting learned state every ``snapshot_every`` events (one process at a time; None:
-    never, when ``service.snapshotter`` takes them), and publishing or installing the shared
+    never, when ``service.sidecar`` takes them), and publishing or installing the shared
     policy (``learn.shared_policy``)."""
 
     def __init__(

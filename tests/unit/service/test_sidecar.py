@@ -1,6 +1,6 @@
-"""Snapshots are taken by the snapshotter beside the workers: a worker told to leave them to it
-never writes one, and the snapshotter folds the workers' events and snapshots them, the last
-time when it stops."""
+"""Snapshots and ranker retraining are the sidecar's, beside the workers: a worker told to leave
+them to it never writes a snapshot nor trains, and the sidecar folds the workers' events and
+snapshots them, the last time when it stops."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import threading
 import time
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
 from ltrr.config import load_config
 from ltrr.engine import Engine
 from ltrr.learn.snapshot import SNAPSHOT_DIR
-from ltrr.service import snapshotter
-from ltrr.service.app import Follower
+from ltrr.service import sidecar
+from ltrr.service.app import Follower, create_app
+from ltrr.service.settings import ServiceParams
 from ltrr.types import Context
 
 from .conftest import STRATEGIES
@@ -24,7 +27,7 @@ def _snapshots(data: Path) -> list[int]:
     return sorted(int(n) for n in names if n.isdigit())  # not a staged one
 
 
-def test_workers_leave_snapshots_to_the_snapshotter(data: Path) -> None:
+def test_workers_leave_snapshots_to_the_sidecar(data: Path) -> None:
     (data / "ltrr.toml").write_text(
         f"[select]\nstrategies = {STRATEGIES!r}\n[service]\nsnapshot_every = 5\n"
     )
@@ -35,7 +38,7 @@ def test_workers_leave_snapshots_to_the_snapshotter(data: Path) -> None:
     follower = Follower(worker, 0.01, None)  # a worker of ``ltrr serve``
     follower.start()
     stop = threading.Event()
-    process = threading.Thread(target=snapshotter.run, args=(str(data), None, stop))
+    process = threading.Thread(target=sidecar.run, args=(str(data), None, stop))
     try:
         for i in range(12):
             worker.search("love story", Context(), request_id=f"r{i}")
@@ -51,7 +54,7 @@ def test_workers_leave_snapshots_to_the_snapshotter(data: Path) -> None:
         while not taken and time.monotonic() < deadline:
             time.sleep(0.05)
             taken = _snapshots(data)
-        assert taken, "the snapshotter took no snapshot of 12 events"
+        assert taken, "the sidecar took no snapshot of 12 events"
         worker.search("night drive", Context(), request_id="last")
         worker.log.flush()
     finally:
@@ -61,3 +64,13 @@ def test_workers_leave_snapshots_to_the_snapshotter(data: Path) -> None:
         process.join(60)
     assert not process.is_alive()
     assert _snapshots(data)[-1] == 13  # its last one: every event, the worker's last included
+
+
+def test_a_worker_beside_a_sidecar_does_not_retrain(data: Path) -> None:
+    def open_engine() -> Engine:
+        return Engine.open(data, load_config(), strategies=STRATEGIES, writer=True)
+
+    for beside in (False, True):
+        with TestClient(create_app(open_engine, ServiceParams(), sidecar=beside)) as client:
+            engine = client.app.state.engine  # type: ignore[attr-defined]
+            assert engine.ranking.trains is not beside
