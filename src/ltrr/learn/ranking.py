@@ -78,7 +78,7 @@ class LearnedRanking:
         self._wrapper: LambdaMartRanker | None = None
         self._served: tuple[str | None, float] = (None, -1.0)  # (version, pointer mtime)
         self._thread: threading.Thread | None = None
-        self._n_acted_at_train = 0
+        self._n_acted_at_train: int | None = None  # set by the first ``on_acted``
         self.last_report: TrainReport | None = None
         self.shared, self.log = shared, log
         self._shared_position, self._shared_polled, self._epoch = -1, -float("inf"), ""
@@ -226,6 +226,10 @@ class LearnedRanking:
         since the last one (``n_acted``: the total so far)."""
         if not (self.enabled and self.trains):
             return
+        if self._n_acted_at_train is None:  # opening folded the log: count from there when a
+            # model serves already; every process retrained at start-up before, a whole
+            # training beside the searches of a service that had just started
+            self._n_acted_at_train = n_acted if self.registry.current() is not None else 0
         if n_acted - self._n_acted_at_train < self.params.retrain_every:
             return
         if self._thread is not None and self._thread.is_alive():

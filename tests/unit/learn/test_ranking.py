@@ -146,3 +146,30 @@ def test_training_reads_a_window_of_the_latest_acted_on_searches(data: Path) -> 
         latest = [r.request_id for r in engine.log.acted_features(3)]
     assert every == [f"s0-{i}" for i in range(6)]  # log order; the unanswered search is not
     assert latest == every[-3:]
+
+
+def test_reopening_with_a_served_model_waits_for_new_acted_on_searches(data: Path) -> None:
+    """A process that opens a log a model already serves counts ``retrain_every`` from what it
+    folded; one with no model trains as soon as it may (every worker retrained at start-up)."""
+    with _open(data) as engine:
+        _traffic(engine, 120)
+        assert engine.train().version == "v0001"
+    config = _config(retrain_every=20)
+    with _open(data, config) as engine:
+        assert engine.log is not None and ModelRegistry.of(data).current() == "v0001"
+        started: list[int] = []
+        engine.ranking._background = lambda log: started.append(1)  # type: ignore[method-assign]
+        engine.ranking.on_acted(engine.learner.counts.n_wanted, engine.log)
+        engine.ranking.wait()
+        assert started == []  # 120 acted-on searches folded at opening: not new
+        engine.ranking.on_acted(engine.learner.counts.n_wanted + 20, engine.log)
+        engine.ranking.wait()
+        assert started == [1]  # 20 new ones
+    ModelRegistry.of(data).rollback()  # no model serves: the folded ones count
+    with _open(data, config) as engine:
+        assert engine.log is not None and ModelRegistry.of(data).current() is None
+        started = []
+        engine.ranking._background = lambda log: started.append(1)  # type: ignore[method-assign]
+        engine.ranking.on_acted(engine.learner.counts.n_wanted, engine.log)
+        engine.ranking.wait()
+        assert started == [1]
