@@ -15,7 +15,7 @@ from ltrr.config import Config, section_params
 from ltrr.retrieve.indexes import IndexSet
 from ltrr.select import SelectParams
 from ltrr.service import sidecar
-from ltrr.service.app import CONFIG_ENV, DATA_ENV, SIDECAR_ENV
+from ltrr.service.app import CONFIG_ENV, DATA_ENV, PARENT_ENV, SIDECAR_ENV
 from ltrr.service.settings import ServiceParams, check_binding, service_params
 from ltrr.storage.datadir import DataDir
 
@@ -61,6 +61,8 @@ def serve(
     if config is not None:
         os.environ[CONFIG_ENV] = str(config)
     os.environ[SIDECAR_ENV] = "1"  # the workers leave snapshots to it
+    if workers > 1:  # worker processes stop if this one dies (a single one is this one)
+        os.environ[PARENT_ENV] = str(os.getpid())
     process, stop = sidecar.start(path, config)
     base = f"http://{host}:{port}"
     stdout.print(

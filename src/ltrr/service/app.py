@@ -8,6 +8,7 @@ import fcntl
 import gc
 import logging
 import os
+import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 DATA_ENV = "LTRR_SERVE_DATA"
 CONFIG_ENV = "LTRR_SERVE_CONFIG"
 SIDECAR_ENV = "LTRR_SERVE_SIDECAR"
+PARENT_ENV = "LTRR_SERVE_PARENT"
 #: How long a replica that died while snapshotting keeps the others from taking over.
 SNAPSHOT_LEASE_S = 300.0
 
@@ -56,10 +58,12 @@ def create_app(
     *,
     title: str = "ltrr",
     sidecar: bool = False,
+    parent: int | None = None,
 ) -> FastAPI:
     """The service over the engine ``open_engine`` returns (opened at start-up, closed at
     shutdown, so the log is flushed and caught-up indexes saved). ``sidecar``: a
-    ``service.sidecar`` process snapshots learned state and retrains the ranker, not this one."""
+    ``service.sidecar`` process snapshots learned state and retrains the ranker, not this one.
+    ``parent``: the ``ltrr serve`` process of a worker (``Follower``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,7 +76,7 @@ def create_app(
         app.state.metrics.watch_caches(lambda: cache_counts(engine))
         follower = Follower(
             engine, params.follow_interval_ms / 1000, None if sidecar else params.snapshot_every,
-            shared_policy(engine, params.policy_publish_ms / 1000),
+            shared_policy(engine, params.policy_publish_ms / 1000), parent=parent,
         )  # fmt: skip
         follower.start()
         # What opening built (indexes, catalog caches, the replayed state: about 120,000
@@ -123,23 +127,30 @@ def create_app(
 
 
 def serve_app(
-    path: Path, config: Config, params: ServiceParams, *, sidecar: bool = False
+    path: Path,
+    config: Config,
+    params: ServiceParams,
+    *,
+    sidecar: bool = False,
+    parent: int | None = None,
 ) -> FastAPI:
     """The app of one service worker over the data directory ``path``: the catalog read (and
     written in turns), the log shared with the other workers and followed."""
     open_engine = lambda: Engine.open(path, config, serve=True)  # noqa: E731
-    return create_app(open_engine, params, sidecar=sidecar)
+    return create_app(open_engine, params, sidecar=sidecar, parent=parent)
 
 
 def app_from_env() -> FastAPI:
     """``serve_app`` from ``$LTRR_SERVE_DATA`` and ``$LTRR_SERVE_CONFIG``: what each uvicorn
     worker process builds (``ltrr serve --workers N``); ``$LTRR_SERVE_SIDECAR`` set: a
-    sidecar process snapshots and retrains."""
+    sidecar process snapshots and retrains; ``$LTRR_SERVE_PARENT``: the supervising process
+    of worker processes, whose death stops them."""
     path = Path(os.environ[DATA_ENV])
     config_path = os.environ.get(CONFIG_ENV)
     config = load_config(Path(config_path) if config_path else None, data_dir=path)
     sidecar = bool(os.environ.get(SIDECAR_ENV))
-    return serve_app(path, config, service_params(config), sidecar=sidecar)
+    parent = int(os.environ[PARENT_ENV]) if os.environ.get(PARENT_ENV) else None
+    return serve_app(path, config, service_params(config), sidecar=sidecar, parent=parent)
 
 
 def shared_policy(engine: Engine, publish_s: float) -> SharedPolicy | None:
@@ -163,8 +174,12 @@ class Follower:
         snapshot_every: int | None,
         policy: SharedPolicy | None = None,
         snapshot_at: int | None = None,
+        parent: int | None = None,
     ) -> None:
         self.engine = engine
+        #: The ``ltrr serve`` process of a worker: a worker whose parent died (kill -9) stops
+        #: itself (SIGTERM: a clean shutdown) instead of serving on, orphaned, on its port.
+        self.parent = parent
         self.policy = policy
         self.interval_s = interval_s
         self.snapshot_every = snapshot_every
@@ -188,6 +203,10 @@ class Follower:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
+            if self.parent is not None and os.getppid() != self.parent:
+                logger.warning("ltrr serve (pid %d) is gone: this worker stops", self.parent)
+                stop_process()
+                return
             try:
                 self.engine.follow()
                 if self.policy is not None:
@@ -229,6 +248,11 @@ class Follower:
             if lease is not None:
                 lease.release()
         self._snapshot_at = position
+
+
+def stop_process() -> None:
+    """Ask this process to shut down as on Ctrl-C from a supervisor (uvicorn's SIGTERM)."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def cache_counts(engine: Engine) -> dict[str, tuple[int, int]]:

@@ -4,15 +4,18 @@ snapshots them, the last time when it stops."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ltrr.config import load_config
 from ltrr.engine import Engine
 from ltrr.learn.snapshot import SNAPSHOT_DIR
+from ltrr.service import app as app_module
 from ltrr.service import sidecar
 from ltrr.service.app import Follower, create_app
 from ltrr.service.settings import ServiceParams
@@ -74,3 +77,22 @@ def test_a_worker_beside_a_sidecar_does_not_retrain(data: Path) -> None:
         with TestClient(create_app(open_engine, ServiceParams(), sidecar=beside)) as client:
             engine = client.app.state.engine  # type: ignore[attr-defined]
             assert engine.ranking.trains is not beside
+
+
+def test_a_worker_whose_serve_process_died_stops_itself(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker of ``ltrr serve --workers N`` whose parent is gone (kill -9) shuts down instead
+    of serving on, orphaned; one whose parent lives goes on following."""
+    stopped = threading.Event()
+    monkeypatch.setattr(app_module, "stop_process", stopped.set)
+    with Engine.open(data, load_config(), strategies=STRATEGIES, writer=True) as engine:
+        alive = Follower(engine, 0.01, None, parent=os.getppid())
+        alive.start()
+        time.sleep(0.2)
+        alive.stop()
+        assert not stopped.is_set()
+        orphaned = Follower(engine, 0.01, None, parent=os.getppid() + 1_000_000)
+        orphaned.start()
+        assert stopped.wait(10)
+        orphaned.stop()
