@@ -203,8 +203,8 @@ class Follower:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            if self.parent is not None and os.getppid() != self.parent:
-                logger.warning("ltrr serve (pid %d) is gone: this worker stops", self.parent)
+            if parent_gone(self.parent):
+                logger.warning("ltrr serve (pid %s) is gone: this worker stops", self.parent)
                 stop_process()
                 return
             try:
@@ -248,6 +248,12 @@ class Follower:
             if lease is not None:
                 lease.release()
         self._snapshot_at = position
+
+
+def parent_gone(parent: int | None) -> bool:
+    """Whether ``parent`` (a process that started this one; None: none to watch) is gone:
+    this process was handed to another parent."""
+    return parent is not None and os.getppid() != parent
 
 
 def stop_process() -> None:

@@ -28,7 +28,7 @@ from typing import Protocol
 from ltrr.config import load_config
 from ltrr.engine import Engine
 from ltrr.learn import snapshot
-from ltrr.service.app import Follower
+from ltrr.service.app import Follower, parent_gone
 from ltrr.service.settings import service_params
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def run(data: str, config_path: str | None, stop: Stop, parent: int | None = Non
         follower.start()
         try:
             while not stop.wait(PARENT_CHECK_S):
-                if parent is not None and os.getppid() != parent:
+                if parent_gone(parent):
                     logger.warning("ltrr serve is gone: the sidecar stops")
                     break
         except KeyboardInterrupt:  # Ctrl-C reaches the whole process group
